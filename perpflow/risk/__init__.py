@@ -1,1 +1,1 @@
-"""perpflow.risk"""
+"""Risk rules: pure functions the strategies call from their callbacks."""

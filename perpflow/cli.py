@@ -1,0 +1,117 @@
+"""The `perpflow` command: one subcommand per script-like job.
+
+perpflow demo-data [--outdir DIR] [--days N] [--seed S]
+perpflow venue serve [--datadir DIR] [--port P] [--mode history|replay]
+perpflow venue run [--datadir DIR] [--mode ...] -- COMMAND ... {overlay} ...
+perpflow config overlay --venue-url URL [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+DEFAULT_DEMO_DIR = Path("user_data/data/demo")
+
+
+def _cmd_demo_data(args: argparse.Namespace) -> int:
+    from perpflow.data.demo import generate_demo_market
+
+    summary = generate_demo_market(Path(args.outdir), days=args.days, seed=args.seed, progress=True)
+    print(f"SYNTHETIC demo market written to {args.outdir}: {summary}")
+    return 0
+
+
+def _cmd_venue_serve(args: argparse.Namespace) -> int:
+    from perpflow.venue.server import serve
+
+    serve(
+        Path(args.datadir), host=args.host, port=args.port, mode=args.mode,
+        runway_days=args.runway_days,
+    )  # fmt: skip
+    return 0
+
+
+def write_overlay(venue_url: str, out: Path, extra: dict | None = None) -> Path:
+    """Write a Freqtrade config overlay pointing the binance exchange at `venue_url`."""
+    from perpflow.venue.overlay import exchange_overlay
+
+    overlay = exchange_overlay(venue_url)
+    for key, value in (extra or {}).items():
+        overlay[key] = value
+    out.write_text(json.dumps(overlay, indent=2) + "\n")
+    return out
+
+
+def _cmd_venue_run(args: argparse.Namespace) -> int:
+    """Start the venue, write the overlay, run the command with `{overlay}` replaced, stop."""
+    from perpflow.venue.server import VenueServer
+
+    command = [c for c in args.command if c != "--"]
+    if not command:
+        print("perpflow venue run: give a command after --", file=sys.stderr)
+        return 2
+    with VenueServer(Path(args.datadir), mode=args.mode, port=0) as venue:
+        with tempfile.TemporaryDirectory(prefix="perpflow-venue-") as tmp:
+            overlay = write_overlay(venue.url, Path(tmp) / "config.venue.json")
+            command = [c.replace("{overlay}", str(overlay)) for c in command]
+            logging.getLogger(__name__).info("venue %s; running %s", venue.url, " ".join(command))
+            return subprocess.call(command)
+
+
+def _cmd_config_overlay(args: argparse.Namespace) -> int:
+    out = write_overlay(args.venue_url, Path(args.out))
+    print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="perpflow", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    demo = sub.add_parser("demo-data", help="write the SYNTHETIC demo market (Freqtrade layout)")
+    demo.add_argument("--outdir", default=str(DEFAULT_DEMO_DIR))
+    demo.add_argument("--days", type=int, default=150)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(func=_cmd_demo_data)
+
+    venue = sub.add_parser("venue", help="the local Binance USDT-M compatible exchange")
+    vsub = venue.add_subparsers(dest="venue_cmd", required=True)
+    for name, func in (("serve", _cmd_venue_serve), ("run", _cmd_venue_run)):
+        p = vsub.add_parser(name)
+        p.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR), help="Freqtrade data dir")
+        p.add_argument("--mode", choices=["history", "replay"], default="history")
+        p.add_argument("--runway-days", type=float, default=1.0, help="replay: future to play")
+        p.set_defaults(func=func)
+        if name == "serve":
+            p.add_argument("--host", default="127.0.0.1")
+            p.add_argument("--port", type=int, default=8999, help="0 = ephemeral")
+        else:
+            p.add_argument("command", nargs=argparse.REMAINDER, help="-- command {overlay} ...")
+
+    cfg = sub.add_parser("config", help="config helpers")
+    csub = cfg.add_subparsers(dest="config_cmd", required=True)
+    ov = csub.add_parser("overlay", help="write the exchange overlay for a running venue")
+    ov.add_argument("--venue-url", required=True)
+    ov.add_argument("--out", default="config.local.json")
+    ov.set_defaults(func=_cmd_config_overlay)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

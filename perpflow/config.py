@@ -1,0 +1,139 @@
+"""The `perpflow` section of a Freqtrade config: a frozen, typed model validated once at start-up.
+
+Every default is documented here and in README.md. A wrong value raises `PerpflowConfigError`
+naming the key path (e.g. `perpflow.risk.risk_per_trade`) and what is allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SessionName = Literal["ny_open", "ny_close", "asia_london"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RiskConfig(_Frozen):
+    """Sizing, stops and leverage (first versions; issue 6 deepens them)."""
+
+    risk_per_trade: float = Field(
+        0.01, gt=0, le=0.05, description="equity fraction lost at the stop"
+    )
+    atr_period: int = Field(14, ge=2, le=200, description="ATR period in candles")
+    stop_atr_buffer: float = Field(0.25, ge=0, le=3, description="ATR beyond the swept extreme")
+    fallback_stop_atr: float = Field(1.5, gt=0, le=10, description="ATR stop when no extreme")
+    min_stop_distance: float = Field(0.002, gt=0, lt=0.5, description="floor of stop distance")
+    max_stop_distance: float = Field(0.06, gt=0, lt=0.5, description="ceiling of stop distance")
+    trail_atr: float = Field(2.0, gt=0, le=10, description="trailing band width in ATR")
+    take_profit_r: float = Field(3.0, gt=0, le=50, description="exit at this multiple of the risk")
+    max_leverage: float = Field(5.0, ge=1, le=125, description="hard leverage cap")
+    maintenance_margin_rate: float = Field(0.005, ge=0, lt=0.5)
+    liquidation_buffer: float = Field(
+        0.5, ge=0, le=10, description="liquidation must lie (1+buffer) x stop distance away"
+    )
+
+
+class SweepConfig(_Frozen):
+    """Swing and sweep detection on the strategy timeframe."""
+
+    swing_left: int = Field(12, ge=1, le=500, description="bars left of a swing")
+    swing_right: int = Field(6, ge=1, le=500, description="bars right of a swing (confirmation)")
+    max_depth_atr: float = Field(1.5, gt=0, le=20, description="deeper wicks are breakouts")
+
+
+class FundingFilter(_Frozen):
+    """No longs at extreme positive funding z, no shorts at extreme negative."""
+
+    enabled: bool = True
+    lookback: int = Field(90, ge=3, le=3000, description="settlements in the z-score window")
+    z_extreme: float = Field(2.0, gt=0, le=10)
+    max_staleness_hours: float = Field(24.0, gt=0, le=24 * 14)
+
+
+class OpenInterestFilter(_Frozen):
+    """Sweep reversals need OI not building into the sweep (positions flushed, not added)."""
+
+    enabled: bool = True
+    timeframe: str = Field("5m", pattern=r"^\d+[mhd]$")
+    change_periods: int = Field(12, ge=1, le=10_000, description="OI rows for the change")
+    max_change: float = Field(0.0, ge=-1, le=1, description="largest OI change allowed for entry")
+    max_staleness_minutes: float = Field(30.0, gt=0, le=24 * 60)
+
+
+class SessionFilter(_Frozen):
+    """Entries only inside the chosen New York session blocks (DST aware)."""
+
+    enabled: bool = True
+    blocks: tuple[SessionName, ...] = ("ny_open", "ny_close", "asia_london")
+
+
+class FiltersConfig(_Frozen):
+    funding: FundingFilter = FundingFilter()
+    open_interest: OpenInterestFilter = OpenInterestFilter()
+    sessions: SessionFilter = SessionFilter()
+
+
+class PerpflowConfig(_Frozen):
+    """Root of the `perpflow` config section."""
+
+    risk: RiskConfig = RiskConfig()
+    sweep: SweepConfig = SweepConfig()
+    filters: FiltersConfig = FiltersConfig()
+    allow_remote_api: bool = Field(False, description="allow a non-loopback API server address")
+
+
+class PerpflowConfigError(ValueError):
+    """A `perpflow` config value is wrong; the message names the key path."""
+
+
+def load_perpflow_config(config: dict[str, Any]) -> PerpflowConfig:
+    """Validate `config["perpflow"]` (missing section = all defaults) and return the frozen model."""
+    section = config.get("perpflow", {})
+    if not isinstance(section, dict):
+        raise PerpflowConfigError("perpflow: must be a JSON object")
+    try:
+        model = PerpflowConfig.model_validate(section)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            path = ".".join(["perpflow", *(str(p) for p in err["loc"])])
+            lines.append(f"{path}: {err['msg']} (got {err.get('input')!r})")
+        raise PerpflowConfigError("invalid perpflow config:\n  " + "\n  ".join(lines)) from None
+    if model.risk.min_stop_distance >= model.risk.max_stop_distance:
+        raise PerpflowConfigError(
+            "perpflow.risk.min_stop_distance must be below perpflow.risk.max_stop_distance"
+        )
+    return model
+
+
+def check_secrets(config: dict[str, Any]) -> None:
+    """Refuse to start an enabled API server or Telegram bot whose secrets are unset.
+
+    Freqtrade fills these from FREQTRADE__API_SERVER__* / FREQTRADE__TELEGRAM__* environment
+    variables; the repo never holds them. Raises `PerpflowConfigError` naming what to export.
+    """
+    api = config.get("api_server") or {}
+    if api.get("enabled"):
+        missing = [k for k in ("username", "password", "jwt_secret_key") if not api.get(k)]
+        if missing:
+            names = ", ".join(f"FREQTRADE__API_SERVER__{k.upper()}" for k in missing)
+            raise PerpflowConfigError(
+                f"api_server is enabled but {missing} are unset: export {names}"
+            )
+        if api.get("listen_ip_address") not in ("127.0.0.1", "localhost", "::1") and not config.get(
+            "perpflow", {}
+        ).get("allow_remote_api"):
+            raise PerpflowConfigError(
+                "api_server.listen_ip_address is not loopback; put it behind a reverse proxy or set "
+                "perpflow.allow_remote_api=true explicitly"
+            )
+    tg = config.get("telegram") or {}
+    if tg.get("enabled") and not (tg.get("token") and tg.get("chat_id")):
+        raise PerpflowConfigError(
+            "telegram is enabled but token/chat_id are unset: export FREQTRADE__TELEGRAM__TOKEN "
+            "and FREQTRADE__TELEGRAM__CHAT_ID"
+        )

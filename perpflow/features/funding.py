@@ -1,0 +1,39 @@
+"""Funding-rate analytics over settlement rows (Freqtrade's `funding_rate` candle type).
+
+Funding files hold one row per settlement (8h on Binance, sometimes 4h or 1h). Every function
+reads settlements up to and including t.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def funding_settlements(raw: pd.DataFrame) -> pd.DataFrame:
+    """Normalise a Freqtrade funding frame to `date, funding_rate` settlement rows.
+
+    Accepts the 2026 layout (`funding_rate`) and the legacy OHLCV layout (rate in `open`).
+    Freqtrade may hand back hourly rows with 0 between settlements; those are kept only when
+    they are real settlements, i.e. rows whose rate is non-zero or fall on the detected interval.
+    """
+    if raw is None or raw.empty:
+        return pd.DataFrame({"date": pd.Series(dtype="datetime64[ns, UTC]"), "funding_rate": []})
+    col = "funding_rate" if "funding_rate" in raw.columns else "open"
+    if col not in raw.columns:
+        raise ValueError(
+            f"funding data has neither 'funding_rate' nor 'open' column (got {list(raw.columns)})"
+        )
+    out = raw[["date", col]].rename(columns={col: "funding_rate"}).dropna()
+    return out.drop_duplicates("date", keep="last").sort_values("date").reset_index(drop=True)
+
+
+def funding_zscore(rates: pd.Series, *, lookback: int = 90) -> pd.Series:
+    """Z-score of each settlement against the previous `lookback` settlements including itself.
+
+    Reads settlements t-lookback+1..t. NaN until half the lookback exists or when the spread is 0.
+    """
+    if lookback < 3:
+        raise ValueError(f"funding z-score lookback must be >= 3 settlements, got {lookback}")
+    roll = rates.rolling(lookback, min_periods=max(3, lookback // 2))
+    std = roll.std()
+    return ((rates - roll.mean()) / std.where(std > 0)).rename(f"funding_z_{lookback}")

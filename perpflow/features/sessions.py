@@ -1,0 +1,36 @@
+"""Trading sessions in New York time (DST aware), from candle open times.
+
+The three blocks from the brief, in America/New_York local time: `ny_open` 13:00-16:00,
+`ny_close` 16:00-21:00 and `asia_london` 00:00-07:00. Their UTC hours move when the US
+switches between EST and EDT. Reads only the timestamp of row t.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+NY_TZ = "America/New_York"
+SESSION_BLOCKS: dict[str, tuple[int, int]] = {
+    "ny_open": (13, 16),
+    "ny_close": (16, 21),
+    "asia_london": (0, 7),
+}
+SESSION_CODES: dict[str, int] = {name: i + 1 for i, name in enumerate(SESSION_BLOCKS)}
+
+
+def ny_session_block(dates: pd.Series) -> pd.Series:
+    """Session code per candle: 0 outside the blocks, else `SESSION_CODES[name]`."""
+    local = pd.to_datetime(dates, utc=True).dt.tz_convert(NY_TZ)
+    hour = local.dt.hour
+    code = pd.Series(0, index=dates.index, dtype="int8")
+    for name, (start, end) in SESSION_BLOCKS.items():
+        code = code.mask((hour >= start) & (hour < end), SESSION_CODES[name])
+    return code.rename("session_block")
+
+
+def in_sessions(block: pd.Series, allowed: list[str] | tuple[str, ...]) -> pd.Series:
+    """True where the session code is one of the `allowed` block names."""
+    unknown = set(allowed) - set(SESSION_CODES)
+    if unknown:
+        raise ValueError(f"unknown session block(s) {sorted(unknown)}; use {list(SESSION_CODES)}")
+    return block.isin([SESSION_CODES[a] for a in allowed])

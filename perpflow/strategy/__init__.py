@@ -1,0 +1,1 @@
+"""Strategy logic shared by the thin Freqtrade strategy files in `strategies/`."""

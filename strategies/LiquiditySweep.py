@@ -1,0 +1,96 @@
+"""LiquiditySweep: fade stop runs through swing highs/lows on leveraged USDT perpetuals.
+
+Thin Freqtrade strategy file; the logic lives in `perpflow.strategy` and `perpflow.risk`.
+Long after a sweep of the last confirmed swing low that closes back inside (short mirrored),
+filtered by funding z-score, the open-interest change and the New York session blocks.
+Risk: 1% of equity to the stop, stop beyond the swept extreme then a 2 ATR trail, capped
+leverage. All knobs are in the config's `perpflow` section (see README).
+"""
+
+from __future__ import annotations
+
+from freqtrade.enums import CandleType
+from freqtrade.strategy import IStrategy
+from pandas import DataFrame
+
+from perpflow.config import check_secrets, load_perpflow_config
+from perpflow.strategy.risk_callbacks import RiskCallbacksMixin
+from perpflow.strategy.sweep_signals import populate_sweep_indicators, sweep_entries
+
+
+class LiquiditySweep(RiskCallbacksMixin, IStrategy):
+    INTERFACE_VERSION = 3
+
+    timeframe = "5m"
+    can_short = True
+    # Exits come from the stop/trail and the R-multiple take profit (custom_exit).
+    minimal_roi = {"0": 100.0}
+    # Backstop only: the real stop is custom_stoploss (max 6% distance x max 5x leverage).
+    stoploss = -0.35
+    use_custom_stoploss = True
+    trailing_stop = False
+    process_only_new_candles = True
+    use_exit_signal = False
+    # Wilder ATR is recursive: 300 candles make its start-up effect negligible.
+    startup_candle_count = 300
+
+    plot_config = {
+        "main_plot": {
+            "swing_high": {"color": "#d62728"},
+            "swing_low": {"color": "#2ca02c"},
+        },
+        "subplots": {
+            "funding z": {"funding_z": {"color": "#9467bd"}},
+            "OI change": {"oi_change": {"color": "#8c564b"}},
+            "session": {"session_block": {"color": "#7f7f7f", "type": "bar"}},
+        },
+    }
+
+    def bot_start(self, **kwargs) -> None:
+        # Validate the perpflow config section once; a wrong value stops start-up naming the key.
+        self.pf = load_perpflow_config(self.config)
+        check_secrets(self.config)
+
+    def informative_pairs(self):
+        # Declared so dry-run/live fetch them; backtests read the same series from the datadir.
+        pairs = self.dp.current_whitelist() if self.dp else []
+        wanted = []
+        for pair in pairs:
+            if self.pf.filters.funding.enabled:
+                wanted.append((pair, "1h", CandleType.FUNDING_RATE))
+            if self.pf.filters.open_interest.enabled:
+                wanted.append(
+                    (pair, self.pf.filters.open_interest.timeframe, CandleType.OPEN_INTEREST)
+                )
+        return wanted
+
+    def _series(self, pair: str, timeframe: str, candle_type: CandleType, enabled: bool):
+        if not enabled or not self.dp:
+            return None
+        return self.dp.get_pair_dataframe(pair, timeframe, candle_type=candle_type)
+
+    def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        pair = metadata["pair"]
+        f = self.pf.filters
+        return populate_sweep_indicators(
+            dataframe,
+            pair=pair,
+            cfg=self.pf,
+            timeframe=self.timeframe,
+            funding=self._series(pair, "1h", CandleType.FUNDING_RATE, f.funding.enabled),
+            open_interest=self._series(
+                pair, f.open_interest.timeframe, CandleType.OPEN_INTEREST, f.open_interest.enabled
+            ),
+        )
+
+    def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        long, short = sweep_entries(dataframe, self.pf)
+        # Sweep of a swing low that closed back above it, all filters passed.
+        dataframe.loc[long, ["enter_long", "enter_tag"]] = (1, "sweep_low")
+        # Sweep of a swing high that closed back below it, all filters passed.
+        dataframe.loc[short, ["enter_short", "enter_tag"]] = (1, "sweep_high")
+        return dataframe
+
+    def populate_exit_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        # Exits are handled by custom_stoploss (stop + trail) and custom_exit (R target).
+        return dataframe

@@ -1,0 +1,40 @@
+"""Shared fixtures: repo paths, the ../shared/data location (skip when absent), small frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_data_dir(sub: str = "") -> Path:
+    """Path inside ../shared/data, or skip the test with the reason when it is absent."""
+    path = SHARED_DATA / sub
+    if not path.exists():
+        pytest.skip(f"needs real market data at {path} (../shared/data beside the repo); absent here")
+    return path
+
+
+def random_candles(n: int, *, seed: int = 0, start: str = "2025-03-01", freq: str = "5min"):
+    """A random-walk OHLCV frame with Freqtrade's columns (UTC `date`)."""
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.003, n)))
+    open_ = np.r_[close[0], close[:-1]]
+    spread = np.abs(rng.normal(0, 0.002, n)) * close
+    high = np.maximum(open_, close) + spread
+    low = np.minimum(open_, close) - spread
+    vol = rng.gamma(2.0, 50.0, n)
+    dates = pd.date_range(start, periods=n, freq=freq, tz="UTC")
+    return pd.DataFrame(
+        {"date": dates, "open": open_, "high": high, "low": low, "close": close, "volume": vol}
+    )
+
+
+@pytest.fixture
+def candles():
+    return random_candles(600)

@@ -1,0 +1,59 @@
+"""The perpflow config section: defaults, errors naming the key, secrets, the shipped config."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from perpflow.config import PerpflowConfigError, check_secrets, load_perpflow_config
+from tests.conftest import REPO
+
+
+def test_shipped_config_is_safe_and_valid():
+    cfg = json.loads((REPO / "config.json").read_text())
+    assert cfg["dry_run"] is True
+    assert cfg["trading_mode"] == "futures" and cfg["margin_mode"] == "isolated"
+    assert cfg["api_server"]["listen_ip_address"] == "127.0.0.1"
+    for key in ("username", "password", "jwt_secret_key"):
+        assert cfg["api_server"][key] == ""  # secrets come from the environment only
+    assert cfg["telegram"]["enabled"] is False and cfg["telegram"]["token"] == ""
+    load_perpflow_config(cfg)
+
+
+def test_missing_section_means_defaults():
+    pf = load_perpflow_config({})
+    assert pf.risk.risk_per_trade == 0.01 and pf.risk.trail_atr == 2.0
+
+
+@pytest.mark.parametrize(
+    ("section", "needle"),
+    [
+        ({"risk": {"risk_per_trade": 0.5}}, "perpflow.risk.risk_per_trade"),
+        ({"filters": {"sessions": {"blocks": ["tokyo"]}}}, "perpflow.filters.sessions.blocks.0"),
+        ({"risk": {"typo_key": 1}}, "perpflow.risk.typo_key"),
+        ({"filters": {"open_interest": {"timeframe": "five"}}}, "perpflow.filters.open_interest"),
+    ],
+)
+def test_wrong_values_name_the_key(section, needle):
+    with pytest.raises(PerpflowConfigError, match=needle.replace(".", r"\.")):
+        load_perpflow_config({"perpflow": section})
+
+
+def test_config_is_frozen():
+    pf = load_perpflow_config({})
+    with pytest.raises(Exception):  # noqa: B017 - pydantic raises ValidationError on frozen set
+        pf.risk.risk_per_trade = 0.02  # type: ignore[misc]
+
+
+def test_enabled_api_server_needs_secrets_from_env():
+    cfg = {"api_server": {"enabled": True, "listen_ip_address": "127.0.0.1", "username": "u"}}
+    with pytest.raises(PerpflowConfigError, match="FREQTRADE__API_SERVER__PASSWORD"):
+        check_secrets(cfg)
+    cfg["api_server"].update(password="p", jwt_secret_key="j", listen_ip_address="0.0.0.0")
+    with pytest.raises(PerpflowConfigError, match="loopback"):
+        check_secrets(cfg)
+    cfg["api_server"]["listen_ip_address"] = "127.0.0.1"
+    check_secrets(cfg)
+    with pytest.raises(PerpflowConfigError, match="TELEGRAM__TOKEN"):
+        check_secrets({"telegram": {"enabled": True}})
