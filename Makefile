@@ -1,0 +1,61 @@
+# perpflow: the two commands a user needs are `make backtest` and `make test`.
+# Every target depends on `setup`, which is idempotent and quick once done.
+
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.perpflow-setup
+DEMO    := user_data/data/demo
+DEMO_OK := $(DEMO)/futures/BTC_USDT_USDT-5m-futures.feather
+PAIRS   ?= BTC/USDT:USDT ETH/USDT:USDT SOL/USDT:USDT
+TIMERANGE ?=
+
+.PHONY: setup demo-data backtest test test-fast lint bench venue dry-run clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@touch $(STAMP)
+	@echo "perpflow: environment ready in $(VENV)"
+
+demo-data: setup $(DEMO_OK)
+
+$(DEMO_OK):
+	$(BIN)/perpflow demo-data --outdir $(DEMO)
+
+# Backtest LiquiditySweep on the SYNTHETIC demo market through the local exchange.
+backtest: setup demo-data
+	$(BIN)/perpflow venue run --datadir $(DEMO) -- \
+	  $(BIN)/freqtrade backtesting -c config.json -c {overlay} --datadir $(DEMO) \
+	  --strategy LiquiditySweep --pairs $(PAIRS) --export trades \
+	  --cache none $(if $(TIMERANGE),--timerange $(TIMERANGE),)
+
+test: setup
+	$(BIN)/ruff check perpflow strategies freqaimodels tests benchmarks
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not integration"
+
+lint: setup
+	$(BIN)/ruff check perpflow strategies freqaimodels tests benchmarks
+	$(BIN)/ruff format --check perpflow strategies tests benchmarks
+
+bench: setup demo-data
+	$(BIN)/python benchmarks/run_all.py
+
+# The local exchange on http://127.0.0.1:8999 serving the demo market (Ctrl-C to stop).
+venue: setup demo-data
+	$(BIN)/perpflow venue serve --datadir $(DEMO) --mode history --port 8999
+
+# Dry-run against the local exchange replaying the demo market on the wall clock.
+dry-run: setup demo-data
+	$(BIN)/perpflow venue run --mode replay --datadir $(DEMO) -- \
+	  $(BIN)/freqtrade trade -c config.json -c {overlay} --dry-run
+
+clean:
+	rm -rf user_data/backtest_results user_data/logs user_data/*.sqlite*

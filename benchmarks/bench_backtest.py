@@ -1,0 +1,64 @@
+"""LiquiditySweep backtest wall time vs Freqtrade's own SampleStrategy on the same data and run.
+
+Both strategies are backtested by the real `freqtrade backtesting` through the local exchange
+on the demo market (3 pairs, all days). Goal (issue 2): ratio at most 1.5x.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FREQTRADE = str(Path(sys.executable).parent / "freqtrade")
+PAIRS = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"]
+
+
+def _backtest(strategy: str, strategy_path: Path, datadir: Path, overlay: Path, ud: Path) -> float:
+    cmd = [FREQTRADE, "backtesting", "-c", str(REPO / "config.json"), "-c", str(overlay),
+           "--userdir", str(ud), "--datadir", str(datadir), "--strategy", strategy,
+           "--strategy-path", str(strategy_path), "--pairs", *PAIRS, "--cache", "none",
+           "--export", "none"]  # fmt: skip
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{strategy} backtest failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
+    return elapsed
+
+
+def main(datadir: Path = REPO / "user_data/data/demo", repeats: int = 2) -> dict:
+    import freqtrade
+    from perpflow.venue.overlay import exchange_overlay
+    from perpflow.venue.server import VenueServer
+
+    sample = Path(freqtrade.__file__).parent / "templates" / "sample_strategy.py"
+    with tempfile.TemporaryDirectory() as tmp, VenueServer(datadir, port=0) as venue:
+        tmp = Path(tmp)
+        (tmp / "strats").mkdir()
+        shutil.copy(sample, tmp / "strats" / "sample_strategy.py")
+        overlay = tmp / "venue.json"
+        overlay.write_text(json.dumps(exchange_overlay(venue.url)))
+        ud = tmp / "ud"
+        ud.mkdir()
+        times: dict[str, float] = {}
+        for _ in range(repeats):  # best of N, alternating, so both see the same machine state
+            for name, path in (("SampleStrategy", tmp / "strats"),
+                               ("LiquiditySweep", REPO / "strategies")):  # fmt: skip
+                t = _backtest(name, path, datadir, overlay, ud)
+                times[name] = min(times.get(name, float("inf")), t)
+    ratio = times["LiquiditySweep"] / times["SampleStrategy"]
+    print(f"backtest wall time (best of {repeats}), demo market, {len(PAIRS)} pairs:")
+    print(f"  SampleStrategy (baseline): {times['SampleStrategy']:7.2f} s")
+    print(f"  LiquiditySweep:            {times['LiquiditySweep']:7.2f} s")
+    print(f"  ratio: {ratio:.2f}x  (goal <= 1.5x) {'OK' if ratio <= 1.5 else 'ABOVE GOAL'}")
+    return {"times": times, "ratio": ratio}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Helpers to run the real `freqtrade` command against the local exchange in tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from tests.conftest import REPO
+
+FREQTRADE = str(Path(sys.executable).parent / "freqtrade")
+
+
+def write_json(path: Path, data: dict) -> Path:
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+def run_freqtrade(
+    args: list[str], *, configs: list[Path], userdir: Path, timeout: float = 900, env=None
+) -> subprocess.CompletedProcess:
+    """Run `freqtrade <args>` with config.json plus `configs`; fail with the output tail."""
+    userdir.mkdir(parents=True, exist_ok=True)
+    cmd = [FREQTRADE, *args[:1], "-c", str(REPO / "config.json")]
+    for cfg in configs:
+        cmd += ["-c", str(cfg)]
+    cmd += ["--userdir", str(userdir), *args[1:]]
+    if args[0] not in ("list-strategies",):
+        cmd += ["--strategy-path", str(REPO / "strategies")]
+    proc = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr)[-6000:]
+        raise AssertionError(f"freqtrade {' '.join(args)} exited {proc.returncode}:\n{tail}")
+    return proc
+
+
+def latest_backtest_trades(userdir: Path) -> pd.DataFrame:
+    """Trades of the newest exported backtest in `userdir` (Freqtrade's own loader)."""
+    from freqtrade.data.btanalysis import get_latest_backtest_filename, load_backtest_data
+
+    results = userdir / "backtest_results"
+    name = get_latest_backtest_filename(results)
+    return load_backtest_data(results / name)

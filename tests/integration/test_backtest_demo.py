@@ -1,0 +1,73 @@
+"""The real `freqtrade` against the local exchange on the SYNTHETIC demo market."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from tests.integration.ft import latest_backtest_trades, run_freqtrade
+
+pytestmark = pytest.mark.integration
+
+
+def test_list_strategies_shows_liquiditysweep_ok(demo_overlay, tmp_path):
+    proc = run_freqtrade(
+        ["list-strategies", "--strategy-path", "strategies"],
+        configs=[demo_overlay], userdir=tmp_path / "ud",
+    )  # fmt: skip
+    line = next(ln for ln in proc.stdout.splitlines() if "LiquiditySweep" in ln)
+    assert "OK" in line, line
+
+
+def test_backtest_on_demo_market_trades_with_risk_callbacks(demo_datadir, demo_overlay, tmp_path):
+    ud = tmp_path / "ud"
+    proc = run_freqtrade(
+        ["backtesting", "--datadir", str(demo_datadir), "--strategy", "LiquiditySweep",
+         "--export", "trades", "--cache", "none",
+         "--pairs", "BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"],
+        configs=[demo_overlay], userdir=ud,
+    )  # fmt: skip
+    assert "BACKTESTING REPORT" in proc.stdout
+    trades = latest_backtest_trades(ud)
+    assert len(trades) > 0
+    assert set(trades["pair"]) <= {"BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"}
+    # leverage is capped by config (5x) and floored at 1x
+    assert trades["leverage"].between(1.0, 5.0).all()
+    # stakes come from the risk budget, so they vary with the stop distance
+    assert trades["stake_amount"].nunique() > 1
+    # entries are tagged with the sweep they came from, and both directions occur
+    assert set(trades["enter_tag"]) <= {"sweep_low", "sweep_high"}
+    assert trades["is_short"].any() and (~trades["is_short"]).any()
+    # loss at the stop is bounded by the risk rule (1% of equity plus slippage and fees slack)
+    losers = trades[trades["exit_reason"].str.contains("stop")]
+    assert (losers["profit_abs"] > -0.02 * 10_000 * 1.2).all()
+
+
+def test_lookahead_analysis_finds_no_bias(demo_datadir, demo_overlay, tmp_path):
+    export = tmp_path / "lookahead.csv"
+    run_freqtrade(
+        ["lookahead-analysis", "--datadir", str(demo_datadir), "--strategy", "LiquiditySweep",
+         "--pairs", "BTC/USDT:USDT", "ETH/USDT:USDT", "--timerange", "20260520-20260620",
+         "--minimum-trade-amount", "5", "--targeted-trade-amount", "10",
+         "--lookahead-analysis-exportfilename", str(export)],
+        configs=[demo_overlay], userdir=tmp_path / "ud", timeout=1200,
+    )  # fmt: skip
+    rows = list(csv.DictReader(export.open()))
+    assert rows, "lookahead-analysis exported no rows"
+    row = rows[-1]
+    assert row["has_bias"] == "False", row
+    assert int(row["total_signals"]) >= 5, row
+    assert row["biased_entry_signals"] == "0" and row["biased_exit_signals"] == "0", row
+
+
+def test_recursive_analysis_finds_no_bias(demo_datadir, demo_overlay, tmp_path):
+    proc = run_freqtrade(
+        ["recursive-analysis", "--datadir", str(demo_datadir), "--strategy", "LiquiditySweep",
+         "--pairs", "BTC/USDT:USDT", "--timerange", "20260601-20260615",
+         "--startup-candle", "300", "600"],
+        configs=[demo_overlay], userdir=tmp_path / "ud", timeout=900,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert "found lookahead in indicator" not in out
+    assert "No lookahead bias on indicators found" in out
