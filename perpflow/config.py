@@ -26,7 +26,7 @@ class RiskConfig(_Frozen):
     atr_period: int = Field(14, ge=2, le=200, description="ATR period in candles")
     stop_atr_buffer: float = Field(0.25, ge=0, le=3, description="ATR beyond the swept extreme")
     fallback_stop_atr: float = Field(1.5, gt=0, le=10, description="ATR stop when no extreme")
-    min_stop_distance: float = Field(0.002, gt=0, lt=0.5, description="floor of stop distance")
+    min_stop_distance: float = Field(0.004, gt=0, lt=0.5, description="floor of stop distance")
     max_stop_distance: float = Field(0.06, gt=0, lt=0.5, description="ceiling of stop distance")
     trail_atr: float = Field(2.0, gt=0, le=10, description="trailing band width in ATR")
     take_profit_r: float = Field(3.0, gt=0, le=50, description="exit at this multiple of the risk")
@@ -86,6 +86,9 @@ class PerpflowConfig(_Frozen):
     allow_remote_api: bool = Field(False, description="allow a non-loopback API server address")
 
 
+UNSET_PREFIX = "UNSET"  # placeholder values in config.json that mean "take it from the env"
+
+
 class PerpflowConfigError(ValueError):
     """A `perpflow` config value is wrong; the message names the key path."""
 
@@ -118,7 +121,11 @@ def check_secrets(config: dict[str, Any]) -> None:
     """
     api = config.get("api_server") or {}
     if api.get("enabled"):
-        missing = [k for k in ("username", "password", "jwt_secret_key") if not api.get(k)]
+        missing = [
+            k
+            for k in ("username", "password", "jwt_secret_key")
+            if not api.get(k) or str(api.get(k)).startswith(UNSET_PREFIX)
+        ]
         if missing:
             names = ", ".join(f"FREQTRADE__API_SERVER__{k.upper()}" for k in missing)
             raise PerpflowConfigError(

@@ -16,7 +16,9 @@ def shared_data_dir(sub: str = "") -> Path:
     """Path inside ../shared/data, or skip the test with the reason when it is absent."""
     path = SHARED_DATA / sub
     if not path.exists():
-        pytest.skip(f"needs real market data at {path} (../shared/data beside the repo); absent here")
+        pytest.skip(
+            f"needs real market data at {path} (../shared/data beside the repo); absent here"
+        )
     return path
 
 

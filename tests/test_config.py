@@ -15,8 +15,12 @@ def test_shipped_config_is_safe_and_valid():
     assert cfg["dry_run"] is True
     assert cfg["trading_mode"] == "futures" and cfg["margin_mode"] == "isolated"
     assert cfg["api_server"]["listen_ip_address"] == "127.0.0.1"
-    for key in ("username", "password", "jwt_secret_key"):
+    for key in ("username", "password"):
         assert cfg["api_server"][key] == ""  # secrets come from the environment only
+    assert cfg["api_server"]["jwt_secret_key"].startswith("UNSET")
+    with pytest.raises(PerpflowConfigError, match="JWT_SECRET_KEY"):
+        check_secrets({**cfg, "api_server": {**cfg["api_server"], "enabled": True,
+                                             "username": "u", "password": "p"}})
     assert cfg["telegram"]["enabled"] is False and cfg["telegram"]["token"] == ""
     load_perpflow_config(cfg)
 

@@ -13,7 +13,7 @@ def initial_stop(
     atr: float,
     atr_buffer: float = 0.25,
     fallback_atr: float = 1.5,
-    min_distance: float = 0.002,
+    min_distance: float = 0.004,
     max_distance: float = 0.06,
 ) -> float:
     """Stop price for a new position.

@@ -19,6 +19,7 @@ from perpflow.config import PerpflowConfig
 from perpflow.risk.leverage import capped_leverage, liquidation_safe_leverage
 from perpflow.risk.sizing import clamp_stake, risk_stake
 from perpflow.risk.stops import initial_stop, stop_distance, trail_stop
+from perpflow.strategy.failclosed import log_limited
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class RiskCallbacksMixin:
         """Margin stake so that the loss at the planned stop is `risk_per_trade` of equity."""
         dist = stop_distance(current_rate, self._planned_stop(pair, side, current_rate))
         if not math.isfinite(dist):
-            logger.info("%s: no usable stop (ATR not ready); entry skipped", pair)
+            log_limited(logger, pair, "no_stop", current_time, "no usable stop; entry skipped")
             return 0.0
         equity = self.wallets.get_total_stake_amount() if self.wallets else proposed_stake
         fee = float(kwargs.get("fee", 0.0) or 0.0)
@@ -80,9 +81,10 @@ class RiskCallbacksMixin:
         )  # fmt: skip
         clamped = clamp_stake(stake, min_stake=min_stake, max_stake=max_stake)
         if clamped == 0.0 and stake > 0:
-            logger.info(
-                "%s: minimum stake %.2f exceeds the risk budget stake %.2f; entry skipped",
-                pair, min_stake or 0.0, stake,
+            log_limited(
+                logger, pair, "min_stake", current_time,
+                f"minimum stake {min_stake or 0.0:.2f} exceeds the risk budget stake {stake:.2f}; "
+                "entry skipped (further skips for this pair are logged at most once a day)",
             )  # fmt: skip
         return clamped
 

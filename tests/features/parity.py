@@ -20,4 +20,4 @@ def assert_truncation_parity(fn, df: pd.DataFrame, cut: int) -> None:
         if a.dtype.kind in "fc":
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=0, equal_nan=True, err_msg=col)
         else:
-            assert (pd.Series(a).equals(pd.Series(b))), f"{col} differs after truncation at {cut}"
+            assert pd.Series(a).equals(pd.Series(b)), f"{col} differs after truncation at {cut}"

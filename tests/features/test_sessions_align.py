@@ -20,8 +20,12 @@ def test_ny_blocks_move_in_utc_across_dst():
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.datetimes(min_value=pd.Timestamp("2023-01-01").to_pydatetime(),
-                    max_value=pd.Timestamp("2027-12-31").to_pydatetime()))
+@given(
+    st.datetimes(
+        min_value=pd.Timestamp("2023-01-01").to_pydatetime(),
+        max_value=pd.Timestamp("2027-12-31").to_pydatetime(),
+    )
+)
 def test_blocks_follow_new_york_local_hour(ts):
     t = pd.Timestamp(ts, tz="UTC")
     code = ny_session_block(pd.Series([t])).iloc[0]

@@ -68,7 +68,7 @@ def test_dry_run_against_replay_venue(demo_datadir, tmp_path):
             **os.environ,
             "FREQTRADE__API_SERVER__USERNAME": USER,
             "FREQTRADE__API_SERVER__PASSWORD": PASSWORD,
-            "FREQTRADE__API_SERVER__JWT_SECRET_KEY": "test-jwt-secret",
+            "FREQTRADE__API_SERVER__JWT_SECRET_KEY": "perpflow-test-jwt-secret-0123456789abcdef",
         }
         log = tmp_path / "freqtrade.log"
         cmd = [FREQTRADE, "trade", "--dry-run", "-c", str(REPO / "config.json"),

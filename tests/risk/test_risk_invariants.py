@@ -50,7 +50,7 @@ def test_initial_stop_is_on_the_losing_side_within_bounds(entry, atr_frac, side,
     atr = entry * atr_frac
     stop = initial_stop(side, entry, extreme=entry * (1 + extreme_off), atr=atr)
     assert (stop < entry) if side == "long" else (stop > entry)
-    assert 0.002 - 1e-12 <= stop_distance(entry, stop) <= 0.06 + 1e-12
+    assert 0.004 - 1e-12 <= stop_distance(entry, stop) <= 0.06 + 1e-12
 
 
 def test_initial_stop_beyond_swept_extreme_with_buffer():

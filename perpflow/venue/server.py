@@ -1,0 +1,144 @@
+"""HTTP front of the local exchange (aiohttp) on 127.0.0.1: routes, errors, background runner."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from aiohttp import web
+
+from perpflow.venue import errors
+from perpflow.venue.venue import Venue
+
+logger = logging.getLogger(__name__)
+
+
+def _routes(v: Venue) -> dict[str, Callable[[dict], object]]:
+    return {
+        "/fapi/v1/ping": lambda q: {},
+        "/fapi/v1/time": lambda q: v.time(),
+        "/fapi/v1/exchangeInfo": lambda q: v.exchange_info(),
+        "/fapi/v1/klines": lambda q: v.klines(q),
+        "/fapi/v1/continuousKlines": lambda q: v.klines(q),
+        "/fapi/v1/markPriceKlines": lambda q: v.klines(q, kind="mark"),
+        "/fapi/v1/indexPriceKlines": lambda q: v.klines(q, kind="mark"),
+        "/fapi/v1/premiumIndexKlines": lambda q: v.premium_klines(q),
+        "/fapi/v1/fundingRate": lambda q: v.funding_rate(q),
+        "/futures/data/openInterestHist": lambda q: v.open_interest_hist(q),
+        "/fapi/v1/openInterest": lambda q: v.open_interest(q),
+        "/fapi/v1/depth": lambda q: v.depth(q),
+        "/fapi/v1/aggTrades": lambda q: v.agg_trades(q),
+        "/fapi/v1/premiumIndex": lambda q: v.premium_index(q),
+        "/fapi/v1/ticker/24hr": lambda q: v.ticker_24hr(q),
+        "/fapi/v1/ticker/price": lambda q: v.ticker_price(q),
+        "/fapi/v2/ticker/price": lambda q: v.ticker_price(q),
+        "/fapi/v1/ticker/bookTicker": lambda q: v.book_ticker(q),
+    }
+
+
+def build_app(
+    datadir: Path, *, mode: str = "history", runway: timedelta = timedelta(days=1),
+    clock: Callable[[], float] = time.time,
+) -> web.Application:  # fmt: skip
+    """The aiohttp application answering Binance USDT-M REST calls from `datadir`."""
+    venue = Venue(datadir, mode=mode, runway=runway, clock=clock)
+    routes = _routes(venue)
+
+    async def handle(request: web.Request) -> web.Response:
+        q = dict(request.query)
+        try:
+            fn = routes.get(request.path)
+            if fn is None:
+                signed = "signature" in q or "X-MBX-APIKEY" in request.headers
+                raise errors.unauthorized() if signed else errors.not_found(request.path)
+            body = fn(q)
+            return web.json_response(body)
+        except errors.BinanceError as exc:
+            return web.json_response(exc.body(), status=exc.status)
+        except Exception:  # a bug, not bad input: log it, answer like Binance does
+            logger.exception("venue error on %s %s", request.path, q)
+            return web.json_response(
+                {"code": -1000, "msg": "An unknown error occurred while processing the request."},
+                status=500,
+            )
+
+    app = web.Application()
+    app["venue"] = venue
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+class VenueServer:
+    """Run the venue in a background thread: `with VenueServer(dir, port=0) as v: v.url`."""
+
+    def __init__(
+        self, datadir: Path, *, mode: str = "history", host: str = "127.0.0.1", port: int = 0,
+        runway: timedelta = timedelta(days=1), clock: Callable[[], float] = time.time,
+    ):  # fmt: skip
+        self.app = build_app(Path(datadir), mode=mode, runway=runway, clock=clock)
+        self.host, self.port = host, port
+        self._loop = asyncio.new_event_loop()
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def venue(self) -> Venue:
+        return self.app["venue"]
+
+    def start(self) -> VenueServer:
+        started = threading.Event()
+
+        async def _start():
+            self._runner = web.AppRunner(self.app, access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.host, self.port)
+            await site.start()
+            self.port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 (ephemeral port)
+
+        def _run():
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(_start())
+            started.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=_run, name="perpflow-venue", daemon=True)
+        self._thread.start()
+        if not started.wait(30):
+            raise RuntimeError("local exchange did not start within 30 s")
+        logger.info("local exchange listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+        fut.result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._thread = None
+
+    def __enter__(self) -> VenueServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def serve(
+    datadir: Path, *, host: str = "127.0.0.1", port: int = 8999, mode: str = "history",
+    runway_days: float = 1.0,
+) -> None:  # fmt: skip
+    """Serve until Ctrl-C (the `perpflow venue serve` command)."""
+    app = build_app(Path(datadir), mode=mode, runway=timedelta(days=runway_days))
+    print(f"perpflow local exchange ({mode}) on http://{host}:{port}  data: {datadir}")
+    print(f"point Freqtrade at it with: perpflow config overlay --venue-url http://{host}:{port}")
+    web.run_app(app, host=host, port=port, print=None, access_log=None)
