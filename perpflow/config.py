@@ -49,7 +49,8 @@ class FundingFilter(_Frozen):
     """No longs at extreme positive funding z, no shorts at extreme negative."""
 
     enabled: bool = True
-    lookback: int = Field(90, ge=3, le=3000, description="settlements in the z-score window")
+    # 30 settlements = 10 days at 8h: inside the 300-candle 1h start-up Freqtrade loads.
+    lookback: int = Field(30, ge=3, le=3000, description="settlements in the z-score window")
     z_extreme: float = Field(2.0, gt=0, le=10)
     max_staleness_hours: float = Field(24.0, gt=0, le=24 * 14)
 

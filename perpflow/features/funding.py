@@ -30,10 +30,11 @@ def funding_settlements(raw: pd.DataFrame) -> pd.DataFrame:
 def funding_zscore(rates: pd.Series, *, lookback: int = 90) -> pd.Series:
     """Z-score of each settlement against the previous `lookback` settlements including itself.
 
-    Reads settlements t-lookback+1..t. NaN until half the lookback exists or when the spread is 0.
+    Reads settlements t-lookback+1..t. NaN until the full lookback exists (so a value never
+    depends on how much history was loaded) or when the spread is 0.
     """
     if lookback < 3:
         raise ValueError(f"funding z-score lookback must be >= 3 settlements, got {lookback}")
-    roll = rates.rolling(lookback, min_periods=max(3, lookback // 2))
+    roll = rates.rolling(lookback, min_periods=lookback)
     std = roll.std()
     return ((rates - roll.mean()) / std.where(std > 0)).rename(f"funding_z_{lookback}")

@@ -16,6 +16,7 @@ from perpflow.venue import errors
 from perpflow.venue.venue import Venue
 
 logger = logging.getLogger(__name__)
+VENUE_KEY = web.AppKey("venue", Venue)
 
 
 def _routes(v: Venue) -> dict[str, Callable[[dict], object]]:
@@ -68,7 +69,7 @@ def build_app(
             )
 
     app = web.Application()
-    app["venue"] = venue
+    app[VENUE_KEY] = venue
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
 
@@ -92,7 +93,7 @@ class VenueServer:
 
     @property
     def venue(self) -> Venue:
-        return self.app["venue"]
+        return self.app[VENUE_KEY]
 
     def start(self) -> VenueServer:
         started = threading.Event()
