@@ -48,9 +48,13 @@ lint: setup
 bench: setup demo-data
 	$(BIN)/python benchmarks/run_all.py
 
-# The local exchange on http://127.0.0.1:8999 serving the demo market (Ctrl-C to stop).
+# The local exchange on http://127.0.0.1:8999 serving the demo market (Ctrl-C to stop);
+# writes config.local.json so any `freqtrade ... -c config.json -c config.local.json` uses it.
+VENUE_PORT ?= 8999
+VENUE_MODE ?= history
 venue: setup demo-data
-	$(BIN)/perpflow venue serve --datadir $(DEMO) --mode history --port 8999
+	$(BIN)/perpflow config overlay --venue-url http://127.0.0.1:$(VENUE_PORT) --out config.local.json
+	$(BIN)/perpflow venue serve --datadir $(DEMO) --mode $(VENUE_MODE) --port $(VENUE_PORT)
 
 # Dry-run against the local exchange replaying the demo market on the wall clock.
 dry-run: setup demo-data

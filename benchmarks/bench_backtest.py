@@ -34,6 +34,7 @@ def _backtest(strategy: str, strategy_path: Path, datadir: Path, overlay: Path, 
 
 def main(datadir: Path = REPO / "user_data/data/demo", repeats: int = 2) -> dict:
     import freqtrade
+
     from perpflow.venue.overlay import exchange_overlay
     from perpflow.venue.server import VenueServer
 

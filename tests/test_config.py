@@ -19,8 +19,17 @@ def test_shipped_config_is_safe_and_valid():
         assert cfg["api_server"][key] == ""  # secrets come from the environment only
     assert cfg["api_server"]["jwt_secret_key"].startswith("UNSET")
     with pytest.raises(PerpflowConfigError, match="JWT_SECRET_KEY"):
-        check_secrets({**cfg, "api_server": {**cfg["api_server"], "enabled": True,
-                                             "username": "u", "password": "p"}})
+        check_secrets(
+            {
+                **cfg,
+                "api_server": {
+                    **cfg["api_server"],
+                    "enabled": True,
+                    "username": "u",
+                    "password": "p",
+                },
+            }
+        )
     assert cfg["telegram"]["enabled"] is False and cfg["telegram"]["token"] == ""
     load_perpflow_config(cfg)
 
