@@ -7,6 +7,7 @@ switches between EST and EDT. Reads only the timestamp of row t.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 NY_TZ = "America/New_York"
@@ -34,3 +35,30 @@ def in_sessions(block: pd.Series, allowed: list[str] | tuple[str, ...]) -> pd.Se
     if unknown:
         raise ValueError(f"unknown session block(s) {sorted(unknown)}; use {list(SESSION_CODES)}")
     return block.isin([SESSION_CODES[a] for a in allowed])
+
+
+LONDON_TZ = "Europe/London"
+
+
+def session_context(dates: pd.Series) -> pd.DataFrame:
+    """Session block, London (08:00 London) and New York (09:30 New York) open windows and
+    cyclical time encodings (New York local time of day and day of week). Reads row t's time."""
+    utc = pd.to_datetime(dates, utc=True)
+    ny = utc.dt.tz_convert(NY_TZ)
+    ldn = utc.dt.tz_convert(LONDON_TZ)
+    ny_min = ny.dt.hour * 60 + ny.dt.minute
+    ldn_min = ldn.dt.hour * 60 + ldn.dt.minute
+    day_frac = ny_min / 1440.0
+    week_frac = (ny.dt.day_of_week + day_frac) / 7.0
+    return pd.DataFrame(
+        {
+            "session_block": ny_session_block(dates).to_numpy(),
+            "london_open": ((ldn_min >= 8 * 60) & (ldn_min < 9 * 60)).to_numpy(),
+            "ny_open": ((ny_min >= 9 * 60 + 30) & (ny_min < 10 * 60 + 30)).to_numpy(),
+            "tod_sin": np.sin(2 * np.pi * day_frac).to_numpy(),
+            "tod_cos": np.cos(2 * np.pi * day_frac).to_numpy(),
+            "dow_sin": np.sin(2 * np.pi * week_frac).to_numpy(),
+            "dow_cos": np.cos(2 * np.pi * week_frac).to_numpy(),
+        },
+        index=dates.index,
+    )

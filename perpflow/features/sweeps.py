@@ -6,6 +6,7 @@ later candles no longer count as sweeps of that level. Everything is computed fr
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 
@@ -43,3 +44,75 @@ def sweeps(df: pd.DataFrame, swings: pd.DataFrame, atr: pd.Series) -> pd.DataFra
         },
         index=df.index,
     ).astype({"sweep_high": bool, "sweep_low": bool})
+
+
+def pool_sweeps(df: pd.DataFrame, pools: pd.DataFrame, atr: pd.Series) -> pd.DataFrame:
+    """Sweeps of live liquidity pools: wick through the pool level, close back inside.
+
+    Reads the pool levels of row t - 1 (a pool is live there until the candle that trades
+    through it) and `high`, `low`, `close` of row t. Returns `pool_sweep_high`, `pool_sweep_low`
+    (bool), `pool_sweep_high_level`, `pool_sweep_low_level`, depths in ATR and touches swept.
+    """
+    hi = pools["pool_high_level"].shift(1)
+    lo = pools["pool_low_level"].shift(1)
+    up = (df["high"] > hi) & (df["close"] < hi)
+    dn = (df["low"] < lo) & (df["close"] > lo)
+    atr_safe = atr.where(atr > 0)
+    return pd.DataFrame(
+        {
+            "pool_sweep_high": up.to_numpy(dtype=bool),
+            "pool_sweep_low": dn.to_numpy(dtype=bool),
+            "pool_sweep_high_level": hi.where(up).to_numpy(),
+            "pool_sweep_low_level": lo.where(dn).to_numpy(),
+            "pool_sweep_high_depth_atr": ((df["high"] - hi) / atr_safe).where(up).to_numpy(),
+            "pool_sweep_low_depth_atr": ((lo - df["low"]) / atr_safe).where(dn).to_numpy(),
+            "pool_sweep_touches": np.where(
+                up,
+                pools["pool_high_touches"].shift(1),
+                np.where(dn, pools["pool_low_touches"].shift(1), 0),
+            ).astype("int64"),
+        },
+        index=df.index,
+    )
+
+
+FOLLOW_NONE, FOLLOW_PENDING, FOLLOW_CONTINUATION, FOLLOW_REVERSAL = 0, 1, 2, 3
+
+
+def follow_through(
+    close: pd.Series,
+    flag: pd.Series,
+    level: pd.Series,
+    atr: pd.Series,
+    *,
+    high: bool,
+    k_cont: float = 1.0,
+    k_rev: float = 1.5,
+    horizon: int = 48,
+) -> pd.Series:
+    """State of the latest sweep after it: pending, continuation or reversal (first reached).
+
+    Continuation: a close `k_cont` ATR beyond the swept level (the breakout held); reversal: a
+    close `k_rev` ATR back inside. ATR is taken at the sweep candle. Reads rows <= t; the state
+    of a sweep older than `horizon` bars is NONE. Codes: 0 none, 1 pending, 2 continuation,
+    3 reversal.
+    """
+    n = len(close)
+    idx = np.arange(n)
+    sweep_row = np.where(flag.to_numpy(dtype=bool), idx, -1)
+    last = np.maximum.accumulate(sweep_row)
+    has = last >= 0
+    safe = np.where(has, last, 0)
+    lvl = level.to_numpy(dtype="float64")[safe]
+    a = atr.to_numpy(dtype="float64")[safe]
+    c = close.to_numpy(dtype="float64")
+    sign = 1.0 if high else -1.0
+    cont = has & (sign * (c - lvl) >= k_cont * a) & (idx > last)
+    rev = has & (sign * (lvl - c) >= k_rev * a) & (idx > last)
+    group = pd.Series(last)
+    first_cont = pd.Series(np.where(cont, idx, n)).groupby(group).cummin().to_numpy()
+    first_rev = pd.Series(np.where(rev, idx, n)).groupby(group).cummin().to_numpy()
+    state = np.where(first_cont < first_rev, FOLLOW_CONTINUATION, FOLLOW_PENDING)
+    state = np.where(first_rev < first_cont, FOLLOW_REVERSAL, state)
+    state = np.where(has & (idx - last <= horizon), state, FOLLOW_NONE)
+    return pd.Series(state.astype("int8"), index=close.index)

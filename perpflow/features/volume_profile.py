@@ -1,0 +1,109 @@
+"""Volume profile: where volume traded by price, over a rolling window or a session so far.
+
+Rolling profile: every `step` candles, the last `window` candles' volume is binned by typical
+price into `bins` equal bins between the window's low and high, giving the point of control
+(POC, busiest bin), the value area (70% of volume around the busiest bins: VAH/VAL) and high-
+and low-volume nodes (bins >= `hvn` x / <= `lvn` x the mean bin). The profile computed at row e
+(from rows e-window+1..e) is used for rows e..e+step-1, so every value reads rows <= t.
+Written with NumPy (sliding windows + `np.bincount`): no library computes causal rolling
+profiles.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def _histograms(price, volume, lo, hi, ends, window: int, bins: int, chunk: int = 4096):
+    """(len(ends), bins) volume histograms of the windows ending at `ends` (chunked: memory is
+    bounded by chunk x window floats)."""
+    pv = sliding_window_view(price, window)
+    vv = sliding_window_view(volume, window)
+    hist = np.empty((len(ends), bins))
+    for s in range(0, len(ends), chunk):
+        e = ends[s : s + chunk]
+        pw, vw = pv[e - window + 1], vv[e - window + 1]
+        span = np.where(
+            hi[s : s + chunk] > lo[s : s + chunk], hi[s : s + chunk] - lo[s : s + chunk], np.inf
+        )
+        pos = (pw - lo[s : s + chunk, None]) / span[:, None] * bins
+        bad = ~np.isfinite(pos)  # a NaN candle carries no volume into the profile
+        b = np.clip(np.where(bad, 0, pos), 0, bins - 1).astype("int64")
+        weights = np.where(bad | np.isnan(vw), 0.0, vw)
+        flat = (np.arange(len(e))[:, None] * bins + b).ravel()
+        h = np.bincount(flat, weights=weights.ravel(), minlength=len(e) * bins)
+        hist[s : s + chunk] = h.reshape(len(e), bins)
+    return hist
+
+
+def _value_area(hist: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest bin index of the smallest set of busiest bins holding `share`."""
+    order = np.argsort(-hist, axis=1, kind="stable")
+    sorted_v = np.take_along_axis(hist, order, axis=1)
+    total = sorted_v.sum(axis=1, keepdims=True)
+    inside = (np.cumsum(sorted_v, axis=1) - sorted_v) < share * total
+    idx = np.where(inside, order, -1)
+    hi_bin = idx.max(axis=1)
+    lo_bin = np.where(inside, order, hist.shape[1]).min(axis=1)
+    return lo_bin, hi_bin
+
+
+def rolling_profile(
+    df: pd.DataFrame,
+    atr: pd.Series,
+    *,
+    window: int = 288,
+    step: int = 12,
+    bins: int = 24,
+    value_area: float = 0.7,
+    hvn: float = 1.5,
+    lvn: float = 0.5,
+) -> pd.DataFrame:
+    """Rolling POC, VAH, VAL and the distance (in ATR) from close to the nearest HVN and LVN.
+
+    Reads `high`, `low`, `close`, `volume` and `atr` up to row t. NaN until `window` rows exist.
+    """
+    n = len(df)
+    cols = ("vp_poc", "vp_vah", "vp_val", "vp_hvn_dist_atr", "vp_lvn_dist_atr")
+    if n < window:
+        return pd.DataFrame({c: np.full(n, np.nan) for c in cols}, index=df.index)
+    high = df["high"].to_numpy(dtype="float64")
+    low = df["low"].to_numpy(dtype="float64")
+    close = df["close"].to_numpy(dtype="float64")
+    price = (high + low + close) / 3.0
+    volume = df["volume"].to_numpy(dtype="float64")
+    ends = np.arange(window - 1, n, step)
+    lo = sliding_window_view(low, window)[ends - window + 1].min(axis=1)
+    hi = sliding_window_view(high, window)[ends - window + 1].max(axis=1)
+    hist = _histograms(price, volume, lo, hi, ends, window, bins)
+    width = (hi - lo) / bins
+    centers = lo[:, None] + (np.arange(bins) + 0.5) * width[:, None]
+    poc = centers[np.arange(len(ends)), hist.argmax(axis=1)]
+    va_lo, va_hi = _value_area(hist, value_area)
+    vah = lo + (va_hi + 1) * width
+    val = lo + va_lo * width
+    mean = hist.mean(axis=1, keepdims=True)
+    hvn_c = np.where(hist >= hvn * mean, centers, np.inf)  # inf: not a node
+    lvn_c = np.where(hist <= lvn * mean, centers, np.inf)
+    which = np.searchsorted(ends, np.arange(n), side="right") - 1  # profile in force per row
+    valid = which >= 0
+    w = np.where(valid, which, 0)
+    out = {"vp_poc": poc[w], "vp_vah": vah[w], "vp_val": val[w]}
+    a = atr.to_numpy(dtype="float64")
+    out["vp_hvn_dist_atr"] = _nearest(hvn_c, w, close) / np.where(a > 0, a, np.nan)
+    out["vp_lvn_dist_atr"] = _nearest(lvn_c, w, close) / np.where(a > 0, a, np.nan)
+    for c in cols:
+        out[c] = np.where(valid, out[c], np.nan)
+    return pd.DataFrame(out, index=df.index)
+
+
+def _nearest(nodes: np.ndarray, which: np.ndarray, close: np.ndarray, chunk: int = 200_000):
+    """Distance from each close to the nearest node (inf = no node) of the profile in force."""
+    out = np.empty(len(close))
+    for s in range(0, len(close), chunk):  # chunks bound memory at chunk x bins floats
+        d = np.abs(nodes[which[s : s + chunk]] - close[s : s + chunk, None]).min(axis=1)
+        out[s : s + chunk] = d
+    out[~np.isfinite(out)] = np.nan
+    return out
