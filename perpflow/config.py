@@ -38,11 +38,16 @@ class RiskConfig(_Frozen):
 
 
 class SweepConfig(_Frozen):
-    """Swing and sweep detection on the strategy timeframe."""
+    """Swing, liquidity-pool and sweep detection on the strategy timeframe."""
 
     swing_left: int = Field(12, ge=1, le=500, description="bars left of a swing")
     swing_right: int = Field(6, ge=1, le=500, description="bars right of a swing (confirmation)")
     max_depth_atr: float = Field(1.5, gt=0, le=20, description="deeper wicks are breakouts")
+    use_pools: bool = Field(True, description="also enter on sweeps of equal highs/lows pools")
+    pool_fractal: int = Field(6, ge=1, le=100, description="bars each side of a pool touch")
+    pool_tolerance: float = Field(0.001, gt=0, le=0.02, description="equal within this share")
+    pool_lags: int = Field(32, ge=2, le=200, description="recent swings searched for equals")
+    pool_max_age: int = Field(864, ge=10, le=100_000, description="oldest touch, in candles")
 
 
 class FundingFilter(_Frozen):
@@ -72,10 +77,42 @@ class SessionFilter(_Frozen):
     blocks: tuple[SessionName, ...] = ("ny_open", "ny_close", "asia_london")
 
 
+class MacroFilter(_Frozen):
+    """No entries from `before_minutes` before to `after_minutes` after scheduled macro events."""
+
+    enabled: bool = True
+    before_minutes: float = Field(30, ge=0, le=24 * 60)
+    after_minutes: float = Field(60, ge=0, le=24 * 60)
+    importance: tuple[Literal["high", "medium", "low"], ...] = ("high",)
+    calendar_file: str | None = Field(None, description="your own CSV; default: shipped file")
+    strict_coverage: bool = Field(True, description="block entries past the calendar's end")
+
+
+class RegimeFilter(_Frozen):
+    """Trade only when realised volatility is not in its quiet tail."""
+
+    enabled: bool = True
+    window: int = Field(6, ge=2, le=1000, description="candles in the realised-vol window")
+    lookback: int = Field(2016, ge=50, le=100_000, description="candles ranking the vol")
+    min_pct: float = Field(0.3, ge=0, le=1, description="lowest vol percentile that trades")
+
+
+class StructureFilter(_Frozen):
+    """Volume-profile context: a swept low must close back at or above the value area low
+    (a swept high at or below the value area high)."""
+
+    enabled: bool = True
+    profile_window: int = Field(288, ge=20, le=20_000)
+    profile_bins: int = Field(24, ge=4, le=200)
+
+
 class FiltersConfig(_Frozen):
     funding: FundingFilter = FundingFilter()
     open_interest: OpenInterestFilter = OpenInterestFilter()
     sessions: SessionFilter = SessionFilter()
+    macro: MacroFilter = MacroFilter()
+    regime: RegimeFilter = RegimeFilter()
+    structure: StructureFilter = StructureFilter()
 
 
 class PerpflowConfig(_Frozen):

@@ -15,7 +15,7 @@ from pandas import DataFrame
 
 from perpflow.config import check_secrets, load_perpflow_config
 from perpflow.strategy.risk_callbacks import RiskCallbacksMixin
-from perpflow.strategy.sweep_signals import populate_sweep_indicators, sweep_entries
+from perpflow.strategy.sweep_signals import entry_tags, populate_sweep_indicators, sweep_entries
 
 
 class LiquiditySweep(RiskCallbacksMixin, IStrategy):
@@ -36,13 +36,22 @@ class LiquiditySweep(RiskCallbacksMixin, IStrategy):
 
     plot_config = {
         "main_plot": {
-            "swing_high": {"color": "#d62728"},
-            "swing_low": {"color": "#2ca02c"},
+            "pool_high_level": {"color": "#d62728"},
+            "pool_low_level": {"color": "#2ca02c"},
+            "vp_poc": {"color": "#1f77b4"},
+            "vp_vah": {"color": "#aec7e8"},
+            "vp_val": {"color": "#aec7e8"},
+            "fvg_bull_top": {"color": "rgba(44,160,44,0.3)", "fill_to": "fvg_bull_bottom"},
+            "fvg_bear_top": {"color": "rgba(214,39,40,0.3)", "fill_to": "fvg_bear_bottom"},
         },
         "subplots": {
             "funding z": {"funding_z": {"color": "#9467bd"}},
             "OI change": {"oi_change": {"color": "#8c564b"}},
-            "session": {"session_block": {"color": "#7f7f7f", "type": "bar"}},
+            "session / blackout": {
+                "session_block": {"color": "#7f7f7f", "type": "bar"},
+                "macro_blackout": {"color": "#ff7f0e", "type": "bar"},
+            },
+            "regime": {"rv_pct": {"color": "#17becf"}},
         },
     }
 
@@ -85,10 +94,13 @@ class LiquiditySweep(RiskCallbacksMixin, IStrategy):
 
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         long, short = sweep_entries(dataframe, self.pf)
-        # Sweep of a swing low that closed back above it, all filters passed.
-        dataframe.loc[long, ["enter_long", "enter_tag"]] = (1, "sweep_low")
-        # Sweep of a swing high that closed back below it, all filters passed.
-        dataframe.loc[short, ["enter_short", "enter_tag"]] = (1, "sweep_high")
+        long_tag, short_tag = entry_tags(dataframe, self.pf)
+        # Sweep of a swing low or sell-side pool that closed back above it, all filters passed.
+        dataframe.loc[long, "enter_long"] = 1
+        dataframe.loc[long, "enter_tag"] = long_tag[long]
+        # Sweep of a swing high or buy-side pool that closed back below it, all filters passed.
+        dataframe.loc[short, "enter_short"] = 1
+        dataframe.loc[short, "enter_tag"] = short_tag[short]
         return dataframe
 
     def populate_exit_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:

@@ -9,7 +9,12 @@ import pandas as pd
 
 from perpflow.config import load_perpflow_config
 from perpflow.strategy import failclosed
-from perpflow.strategy.sweep_signals import SIGNAL_COLUMNS, populate_sweep_indicators, sweep_entries
+from perpflow.strategy.sweep_signals import (
+    SIGNAL_COLUMNS,
+    populate_sweep_indicators,
+    sweep_entries,
+    sweep_kinds,
+)
 from tests.conftest import random_candles
 from tests.features.parity import assert_truncation_parity
 
@@ -55,20 +60,49 @@ def test_missing_series_block_entries_and_log_once(caplog):
     assert sum("funding input missing" in r.message for r in caplog.records) == 1
 
 
+ALL_OFF = {
+    name: {"enabled": False}
+    for name in ("funding", "open_interest", "sessions", "macro", "regime", "structure")
+}
+
+
 def test_disabled_filters_let_sweeps_through():
     df = random_candles(3000, seed=6)
-    section = {"filters": {"funding": {"enabled": False}, "open_interest": {"enabled": False},
-                           "sessions": {"enabled": False}}}  # fmt: skip
-    out, cfg = _build(df, None, None, section)
+    out, cfg = _build(df, None, None, {"filters": ALL_OFF})
     long, short = sweep_entries(out, cfg)
-    sweeps_ok = out["sweep_low"] & (out["sweep_low_depth_atr"] <= 1.5) & out["atr"].notna()
-    assert long.sum() == sweeps_ok.sum() > 0
+    kinds = sweep_kinds(out, cfg)
+    raw_long = (kinds["sweep_low"] | kinds["pool_sweep_low"]) & out["atr"].notna()
+    assert long.sum() == raw_long.sum() > 0
     assert short.sum() > 0
-    # each entry is a sweep that closed back inside the swept level
-    rows = out[long]
-    assert (rows["low"] < rows["sweep_low_level"]).all() and (
-        rows["close"] > rows["sweep_low_level"]
-    ).all()
+    assert kinds["pool_sweep_low"].any()
+    rows = out[long & kinds["sweep_low"]]
+    assert (rows["low"] < rows["sweep_low_level"]).all()
+    assert (rows["close"] > rows["sweep_low_level"]).all()
+    pools = out[long & kinds["pool_sweep_low"]]
+    assert (pools["low"] < pools["pool_sweep_low_level"]).all()
+    assert (pools["close"] > pools["pool_sweep_low_level"]).all()
+
+
+def test_each_filter_only_removes_entries():
+    df = random_candles(4000, seed=12)
+    base, cfg = _build(df, None, None, {"filters": ALL_OFF})
+    base_long, base_short = sweep_entries(base, cfg)
+    for name in ("macro", "regime", "structure"):
+        out, c = _build(df, None, None, {"filters": {**ALL_OFF, name: {"enabled": True}}})
+        long, short = sweep_entries(out, c)
+        assert not (long & ~base_long).any() and not (short & ~base_short).any(), name
+    out, c = _build(df, None, None, {"filters": {**ALL_OFF, "regime": {"enabled": True}}})
+    long, short = sweep_entries(out, c)
+    assert long.sum() + short.sum() < base_long.sum() + base_short.sum()
+    assert not ((long | short) & ~out["volatile"]).any()
+
+
+def test_macro_blackout_blocks_entries():
+    df = random_candles(6000, seed=13, start="2025-01-10")  # spans CPI, FOMC and NFP dates
+    out, c = _build(df, None, None, {"filters": {**ALL_OFF, "macro": {"enabled": True}}})
+    long, short = sweep_entries(out, c)
+    assert out["macro_blackout"].any()
+    assert not ((long | short) & out["macro_blackout"]).any()
 
 
 def test_funding_extreme_blocks_longs_only():

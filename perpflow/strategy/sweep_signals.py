@@ -1,25 +1,33 @@
 """LiquiditySweep indicators and entry signals as pure functions of candles and optional series.
 
-Entries: a sweep of the last confirmed swing low (long) or high (short) that closes back inside,
-with a wick no deeper than `max_depth_atr`, gated by funding z, the OI change and the New York
-session blocks. A filter whose input is missing or stale blocks entries (fail closed) unless it
+Entries: a sweep of the last confirmed swing low (long) or high (short), or of a liquidity pool
+of equal lows/highs, that closes back inside with a wick no deeper than `max_depth_atr`, gated
+by funding z, the OI change, the New York session blocks, the macro blackout, the volatility
+regime and the volume profile (the close must be back inside the value area). A filter whose input is missing or stale blocks entries (fail closed) unless it
 is disabled in config. The output columns are the same whether optional data exists or not.
 """
 
 from __future__ import annotations
 
 import logging
+from functools import cache
+from pathlib import Path
 
 import pandas as pd
 
 from perpflow.config import PerpflowConfig
 from perpflow.features.align import asof_to_candles
 from perpflow.features.funding import funding_settlements, funding_zscore
+from perpflow.features.fvg import fair_value_gaps
+from perpflow.features.macro import blackout, check_coverage, load_calendar
 from perpflow.features.open_interest import oi_change, oi_column
-from perpflow.features.sessions import in_sessions, ny_session_block
-from perpflow.features.sweeps import sweeps
+from perpflow.features.pools import liquidity_pools
+from perpflow.features.regime import volatility_regime
+from perpflow.features.sessions import in_sessions, session_context
+from perpflow.features.sweeps import pool_sweeps, sweeps
 from perpflow.features.swings import confirmed_swings
 from perpflow.features.volatility import atr
+from perpflow.features.volume_profile import rolling_profile
 from perpflow.strategy.failclosed import warn_once
 
 logger = logging.getLogger(__name__)
@@ -28,8 +36,17 @@ SIGNAL_COLUMNS = (
     "atr", "swing_high", "swing_high_age", "swing_low", "swing_low_age",
     "sweep_high", "sweep_low", "sweep_high_level", "sweep_low_level",
     "sweep_high_depth_atr", "sweep_low_depth_atr",
-    "funding_z", "oi_change", "session_block",
-    "ok_funding_long", "ok_funding_short", "ok_oi", "ok_session",
+    "pool_high_level", "pool_high_touches", "pool_low_level", "pool_low_touches",
+    "buy_side_pool", "sell_side_pool", "pool_sweep_high", "pool_sweep_low",
+    "pool_sweep_high_level", "pool_sweep_low_level",
+    "pool_sweep_high_depth_atr", "pool_sweep_low_depth_atr",
+    "fvg_bull_top", "fvg_bull_bottom", "fvg_bull_filled",
+    "fvg_bear_top", "fvg_bear_bottom", "fvg_bear_filled",
+    "vp_poc", "vp_vah", "vp_val", "vp_hvn_dist_atr", "vp_lvn_dist_atr",
+    "rv", "rv_pct", "volatile", "macro_blackout",
+    "funding_z", "oi_change", "session_block", "tod_sin", "tod_cos", "dow_sin", "dow_cos",
+    "ok_funding_long", "ok_funding_short", "ok_oi", "ok_session", "ok_macro", "ok_regime",
+    "ok_structure_long", "ok_structure_short",
 )  # fmt: skip
 
 
@@ -97,17 +114,54 @@ def populate_sweep_indicators(
 ) -> pd.DataFrame:
     """Add `SIGNAL_COLUMNS` to a candle frame (reads rows <= t for row t)."""
     tf = pd.Timedelta(timeframe)
-    out = df.copy()
-    out["atr"] = atr(df, period=cfg.risk.atr_period)
-    swings = confirmed_swings(df, left=cfg.sweep.swing_left, right=cfg.sweep.swing_right)
-    sw = sweeps(df, swings, out["atr"])
-    for col in swings.columns:
-        out[col] = swings[col]
-    for col in sw.columns:
-        out[col] = sw[col]
+    a = atr(df, period=cfg.risk.atr_period)
+    parts = [pd.DataFrame({"atr": a}), *_structure(df, a, cfg), session_context(df["date"])]
+    out = pd.concat([df, *parts], axis=1)
+    out["macro_blackout"] = _macro(df["date"], cfg, pair)
     out["funding_z"] = funding_on_candles(df["date"], funding, cfg, tf).to_numpy()
     out["oi_change"] = oi_on_candles(df["date"], open_interest, cfg, tf).to_numpy()
-    out["session_block"] = ny_session_block(df["date"])
+    _add_gates(out, cfg, pair)
+    return out
+
+
+def _structure(df: pd.DataFrame, a: pd.Series, cfg: PerpflowConfig) -> list[pd.DataFrame]:
+    """Swings, sweeps, pools, pool sweeps, FVGs, volume profile and regime frames."""
+    sc, st = cfg.sweep, cfg.filters.structure
+    swings = confirmed_swings(df, left=sc.swing_left, right=sc.swing_right)
+    pools = liquidity_pools(
+        df, left=sc.pool_fractal, right=sc.pool_fractal, tol=sc.pool_tolerance,
+        lags=sc.pool_lags, max_age=sc.pool_max_age,
+    )  # fmt: skip
+    rg = cfg.filters.regime
+    return [
+        swings, sweeps(df, swings, a), pools, pool_sweeps(df, pools, a), fair_value_gaps(df, a),
+        rolling_profile(df, a, window=st.profile_window, bins=st.profile_bins),
+        volatility_regime(df, window=rg.window, lookback=rg.lookback, min_pct=rg.min_pct),
+    ]  # fmt: skip
+
+
+@cache
+def _calendar(path: str | None) -> pd.DataFrame:
+    return load_calendar(Path(path) if path else None)
+
+
+def _macro(dates: pd.Series, cfg: PerpflowConfig, pair: str) -> pd.Series:
+    """Blackout flags around scheduled events (all False when the filter is off)."""
+    m = cfg.filters.macro
+    if not m.enabled:
+        return pd.Series(False, index=dates.index)
+    cal = _calendar(m.calendar_file)
+    if check_coverage(dates, cal) is not None:
+        warn_once(logger, pair, "macro_coverage", "macro calendar ends before the data; "
+                  + ("entries after it are blocked" if m.strict_coverage else "no blackouts after it"))  # fmt: skip
+    return blackout(
+        dates, cal, before_minutes=m.before_minutes, after_minutes=m.after_minutes,
+        importance=m.importance, strict_coverage=m.strict_coverage,
+    ).to_numpy()  # fmt: skip
+
+
+def _add_gates(out: pd.DataFrame, cfg: PerpflowConfig, pair: str) -> None:
+    """The `ok_*` filter columns (True = this filter allows an entry)."""
     f, o, s = cfg.filters.funding, cfg.filters.open_interest, cfg.filters.sessions
     z = out["funding_z"]
     out["ok_funding_long"] = _gate(z < f.z_extreme, z, f.enabled, pair, "funding")
@@ -116,15 +170,48 @@ def populate_sweep_indicators(
                          "open_interest")  # fmt: skip
     out["ok_session"] = in_sessions(out["session_block"], s.blocks) if s.enabled else True
     out["ok_session"] = out["ok_session"].astype(bool)
-    return out
+    out["ok_macro"] = ~out["macro_blackout"].astype(bool)
+    out["ok_regime"] = out["volatile"].astype(bool) if cfg.filters.regime.enabled else True
+    st = cfg.filters.structure.enabled
+    out["ok_structure_long"] = (out["close"] >= out["vp_val"]) if st else True
+    out["ok_structure_short"] = (out["close"] <= out["vp_vah"]) if st else True
+    for col in ("ok_regime", "ok_structure_long", "ok_structure_short"):
+        out[col] = out[col].astype(bool)
+
+
+def sweep_kinds(df: pd.DataFrame, cfg: PerpflowConfig) -> dict[str, pd.Series]:
+    """Raw sweep triggers by entry tag (before filters): swing sweeps and pool sweeps."""
+    depth = cfg.sweep.max_depth_atr
+    kinds = {
+        "sweep_low": df["sweep_low"] & (df["sweep_low_depth_atr"] <= depth),
+        "sweep_high": df["sweep_high"] & (df["sweep_high_depth_atr"] <= depth),
+        "pool_sweep_low": df["pool_sweep_low"] & (df["pool_sweep_low_depth_atr"] <= depth),
+        "pool_sweep_high": df["pool_sweep_high"] & (df["pool_sweep_high_depth_atr"] <= depth),
+    }
+    if not cfg.sweep.use_pools:
+        kinds["pool_sweep_low"] = kinds["pool_sweep_high"] = pd.Series(False, index=df.index)
+    return {k: v.fillna(False).astype(bool) for k, v in kinds.items()}
 
 
 def sweep_entries(df: pd.DataFrame, cfg: PerpflowConfig) -> tuple[pd.Series, pd.Series]:
     """Boolean long and short entry signals from a frame built by `populate_sweep_indicators`."""
-    depth = cfg.sweep.max_depth_atr
-    common = df["ok_oi"] & df["ok_session"] & (df["volume"] > 0) & df["atr"].notna()
-    long = df["sweep_low"] & (df["sweep_low_depth_atr"] <= depth) & df["ok_funding_long"] & common
+    k = sweep_kinds(df, cfg)
+    common = (
+        df["ok_oi"] & df["ok_session"] & df["ok_macro"] & df["ok_regime"]
+        & (df["volume"] > 0) & df["atr"].notna()
+    )  # fmt: skip
+    long = (k["sweep_low"] | k["pool_sweep_low"]) & df["ok_funding_long"] & df["ok_structure_long"]
     short = (
-        df["sweep_high"] & (df["sweep_high_depth_atr"] <= depth) & df["ok_funding_short"] & common
+        (k["sweep_high"] | k["pool_sweep_high"]) & df["ok_funding_short"] & df["ok_structure_short"]
     )
-    return long.fillna(False).astype(bool), short.fillna(False).astype(bool)
+    return (long & common).fillna(False).astype(bool), (short & common).fillna(False).astype(bool)
+
+
+def entry_tags(df: pd.DataFrame, cfg: PerpflowConfig) -> tuple[pd.Series, pd.Series]:
+    """Entry tag per row: a pool sweep wins over a plain swing sweep."""
+    k = sweep_kinds(df, cfg)
+    long_tag = pd.Series("sweep_low", index=df.index).mask(k["pool_sweep_low"], "pool_sweep_low")
+    short_tag = pd.Series("sweep_high", index=df.index).mask(
+        k["pool_sweep_high"], "pool_sweep_high"
+    )
+    return long_tag, short_tag
