@@ -27,7 +27,7 @@ def asof_to_candles(
     """
     columns = columns or [c for c in series.columns if c != "date"]
     close_time = (pd.to_datetime(candle_dates, utc=True) + timeframe).astype("datetime64[ns, UTC]")
-    left = pd.DataFrame({"close_time": close_time.to_numpy()}, index=candle_dates.index)
+    left = pd.DataFrame({"close_time": close_time.array}, index=candle_dates.index)
     if series is None or series.empty:
         empty = pd.DataFrame({c: float("nan") for c in columns}, index=candle_dates.index)
         empty["available_at"] = pd.NaT
