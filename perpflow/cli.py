@@ -64,6 +64,26 @@ def _cmd_venue_run(args: argparse.Namespace) -> int:
             return subprocess.call(command)
 
 
+def _cmd_plot_structure(args: argparse.Namespace) -> int:
+    from perpflow.validation.structure_plot import plot_structure
+
+    out = args.out or f"user_data/plot/structure-{args.pair.split('/')[0]}-{args.day}.png"
+    print(f"wrote {plot_structure(Path(args.datadir), args.pair, args.day, Path(out))}")
+    return 0
+
+
+def _cmd_sessions_profile(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from perpflow.validation.session_profile import session_profile
+
+    table = session_profile(Path(args.datadir), args.pairs, args.start, args.end, Path(args.out))
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(table.round(4).to_string())
+    print(f"wrote {args.out}/session_profile.csv and session_profile.png")
+    return 0
+
+
 def _cmd_config_overlay(args: argparse.Namespace) -> int:
     out = write_overlay(args.venue_url, Path(args.out))
     print(f"wrote {out}")
@@ -94,6 +114,25 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--port", type=int, default=8999, help="0 = ephemeral")
         else:
             p.add_argument("command", nargs=argparse.REMAINDER, help="-- command {overlay} ...")
+
+    plot = sub.add_parser("plot", help="pictures of what the features see")
+    psub = plot.add_subparsers(dest="plot_cmd", required=True)
+    ps = psub.add_parser("structure", help="candles with pools, sweeps, FVGs, profile, sessions")
+    ps.add_argument("--pair", required=True, help="e.g. BTC/USDT:USDT")
+    ps.add_argument("--day", required=True, help="UTC date, e.g. 2025-03-10")
+    ps.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR))
+    ps.add_argument("--out", default=None, help="PNG path (default user_data/plot/...)")
+    ps.set_defaults(func=_cmd_plot_structure)
+
+    sess = sub.add_parser("sessions", help="session statistics")
+    ssub = sess.add_subparsers(dest="sessions_cmd", required=True)
+    sp = ssub.add_parser("profile", help="volatility, volume, liquidity, slippage per NY block")
+    sp.add_argument("--pairs", nargs="+", required=True)
+    sp.add_argument("--start", required=True, help="UTC date, inclusive")
+    sp.add_argument("--end", required=True, help="UTC date, exclusive")
+    sp.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR))
+    sp.add_argument("--out", default="user_data/plot/session_profile")
+    sp.set_defaults(func=_cmd_sessions_profile)
 
     cfg = sub.add_parser("config", help="config helpers")
     csub = cfg.add_subparsers(dest="config_cmd", required=True)

@@ -14,6 +14,7 @@ from freqtrade.strategy import IStrategy
 from pandas import DataFrame
 
 from perpflow.config import check_secrets, load_perpflow_config
+from perpflow.strategy.annotations import structure_annotations
 from perpflow.strategy.risk_callbacks import RiskCallbacksMixin
 from perpflow.strategy.sweep_signals import entry_tags, populate_sweep_indicators, sweep_entries
 
@@ -102,6 +103,10 @@ class LiquiditySweep(RiskCallbacksMixin, IStrategy):
         dataframe.loc[short, "enter_short"] = 1
         dataframe.loc[short, "enter_tag"] = short_tag[short]
         return dataframe
+
+    def plot_annotations(self, pair, start_date, end_date, dataframe, **kwargs):
+        # Session blocks, macro blackouts, fresh FVG zones and pool sweeps in FreqUI.
+        return structure_annotations(dataframe)
 
     def populate_exit_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         # Exits are handled by custom_stoploss (stop + trail) and custom_exit (R target).

@@ -107,3 +107,31 @@ def _nearest(nodes: np.ndarray, which: np.ndarray, close: np.ndarray, chunk: int
         out[s : s + chunk] = d
     out[~np.isfinite(out)] = np.nan
     return out
+
+
+def anchored_poc(
+    df: pd.DataFrame, anchor: pd.Series, atr: pd.Series, *, bin_share: float = 0.001
+) -> pd.DataFrame:
+    """Point of control of the volume traded since the current anchor (e.g. session start).
+
+    `anchor` labels rows of one session (a new value starts a new profile). Bins are
+    `bin_share` wide in log price around the session's first open. The histogram's maximum at
+    row t is the largest running bin volume seen so far in the session, so the POC is the bin of
+    the row that last set it: fully vectorised, reads rows <= t. Returns `session_poc` and
+    `session_poc_dist_atr` (close minus POC, in ATR).
+    """
+    group = (anchor != anchor.shift()).cumsum().to_numpy()
+    price = ((df["high"] + df["low"] + df["close"]) / 3.0).to_numpy(dtype="float64")
+    first_open = pd.Series(df["open"].to_numpy(dtype="float64")).groupby(group).transform("first")
+    step = np.log1p(bin_share)
+    b = np.floor(np.log(price / first_open.to_numpy()) / step)
+    b = np.where(np.isfinite(b), b, np.nan)
+    vol = pd.Series(np.nan_to_num(df["volume"].to_numpy(dtype="float64")))
+    run = vol.groupby([group, b], dropna=False).cumsum().to_numpy()
+    run = np.where(np.isnan(b), np.nan, run)
+    best = pd.Series(run).groupby(group).cummax().to_numpy()
+    setter = pd.Series(np.where(run >= best, b, np.nan)).groupby(group).ffill().to_numpy()
+    poc = first_open.to_numpy() * np.exp((setter + 0.5) * step)
+    a = atr.to_numpy(dtype="float64")
+    dist = (df["close"].to_numpy(dtype="float64") - poc) / np.where(a > 0, a, np.nan)
+    return pd.DataFrame({"session_poc": poc, "session_poc_dist_atr": dist}, index=df.index)

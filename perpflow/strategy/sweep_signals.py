@@ -23,11 +23,11 @@ from perpflow.features.macro import blackout, check_coverage, load_calendar
 from perpflow.features.open_interest import oi_change, oi_column
 from perpflow.features.pools import liquidity_pools
 from perpflow.features.regime import volatility_regime
-from perpflow.features.sessions import in_sessions, session_context
+from perpflow.features.sessions import in_sessions, ny_session_block, session_context
 from perpflow.features.sweeps import pool_sweeps, sweeps
 from perpflow.features.swings import confirmed_swings
 from perpflow.features.volatility import atr
-from perpflow.features.volume_profile import rolling_profile
+from perpflow.features.volume_profile import anchored_poc, rolling_profile
 from perpflow.strategy.failclosed import warn_once
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ SIGNAL_COLUMNS = (
     "fvg_bull_top", "fvg_bull_bottom", "fvg_bull_filled",
     "fvg_bear_top", "fvg_bear_bottom", "fvg_bear_filled",
     "vp_poc", "vp_vah", "vp_val", "vp_hvn_dist_atr", "vp_lvn_dist_atr",
+    "session_poc", "session_poc_dist_atr",
     "rv", "rv_pct", "volatile", "macro_blackout",
     "funding_z", "oi_change", "session_block", "tod_sin", "tod_cos", "dow_sin", "dow_cos",
     "ok_funding_long", "ok_funding_short", "ok_oi", "ok_session", "ok_macro", "ok_regime",
@@ -136,6 +137,7 @@ def _structure(df: pd.DataFrame, a: pd.Series, cfg: PerpflowConfig) -> list[pd.D
     return [
         swings, sweeps(df, swings, a), pools, pool_sweeps(df, pools, a), fair_value_gaps(df, a),
         rolling_profile(df, a, window=st.profile_window, bins=st.profile_bins),
+        anchored_poc(df, ny_session_block(df["date"]), a),
         volatility_regime(df, window=rg.window, lookback=rg.lookback, min_pct=rg.min_pct),
     ]  # fmt: skip
 

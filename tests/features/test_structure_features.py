@@ -14,7 +14,7 @@ from perpflow.features.classic import classic_context
 from perpflow.features.fvg import fair_value_gaps
 from perpflow.features.pools import liquidity_pools
 from perpflow.features.regime import volatility_regime
-from perpflow.features.sessions import session_context
+from perpflow.features.sessions import ny_session_block, session_context
 from perpflow.features.sweeps import (
     FOLLOW_CONTINUATION,
     FOLLOW_PENDING,
@@ -24,7 +24,7 @@ from perpflow.features.sweeps import (
 )
 from perpflow.features.swings import confirmed_swings
 from perpflow.features.volatility import atr
-from perpflow.features.volume_profile import rolling_profile
+from perpflow.features.volume_profile import anchored_poc, rolling_profile
 from tests.conftest import random_candles
 from tests.features.parity import assert_truncation_parity
 
@@ -52,7 +52,7 @@ def _all_features(d: pd.DataFrame) -> pd.DataFrame:
     parts = [
         pools, ps, ft.rename("ft"), fair_value_gaps(d, a), rolling_profile(d, a, window=48, step=6),
         volatility_regime(d, lookback=100), classic_context(d, sw, squeeze_lookback=50),
-        session_context(d["date"]),
+        session_context(d["date"]), anchored_poc(d, ny_session_block(d["date"]), a),
     ]  # fmt: skip
     return pd.concat(parts, axis=1)
 
@@ -173,3 +173,24 @@ def test_session_context_encodings():
     # 09:30 New York is 14:30 UTC in winter
     assert bool(s["ny_open"].iloc[2])
     assert np.allclose(s["tod_sin"] ** 2 + s["tod_cos"] ** 2, 1.0)
+
+
+def test_anchored_poc_oracle():
+    import math
+
+    df = random_candles(400, seed=14)
+    df.loc[100:105, "volume"] = 0.0
+    blk = ny_session_block(df["date"])
+    got = anchored_poc(df, blk, atr(df, period=14))
+    step = math.log1p(0.001)
+    group = (blk != blk.shift()).cumsum()
+    for _, rows in df.groupby(group):  # plain reference; ties go to the latest bin to reach max
+        first_open, hist, best_bin, best = rows["open"].iloc[0], {}, None, -1.0
+        for r, row in rows.iterrows():
+            price = (row["high"] + row["low"] + row["close"]) / 3
+            b = math.floor(math.log(price / first_open) / step)
+            hist[b] = hist.get(b, 0.0) + row["volume"]
+            if hist[b] >= best:
+                best_bin, best = b, hist[b]
+            want = first_open * math.exp((best_bin + 0.5) * step)
+            assert got["session_poc"].iloc[r] == pytest.approx(want, rel=1e-12)
