@@ -32,18 +32,23 @@ def sweeps(df: pd.DataFrame, swings: pd.DataFrame, atr: pd.Series) -> pd.DataFra
     lo_first = _first_breach(df["low"], lo_lvl, above=False)
     sweep_high = hi_first & (df["close"] < hi_lvl)
     sweep_low = lo_first & (df["close"] > lo_lvl)
+    return _sweep_frame(df, atr, "sweep", hi_lvl, lo_lvl, sweep_high, sweep_low)
+
+
+def _sweep_frame(df, atr, prefix: str, hi, lo, up, dn) -> pd.DataFrame:
+    """`<prefix>_high/low` flags, swept levels and wick depths beyond them in ATR."""
     atr_safe = atr.where(atr > 0)
     return pd.DataFrame(
         {
-            "sweep_high": sweep_high.to_numpy(dtype=bool),
-            "sweep_low": sweep_low.to_numpy(dtype=bool),
-            "sweep_high_level": hi_lvl.where(sweep_high).to_numpy(),
-            "sweep_low_level": lo_lvl.where(sweep_low).to_numpy(),
-            "sweep_high_depth_atr": ((df["high"] - hi_lvl) / atr_safe).where(sweep_high).to_numpy(),
-            "sweep_low_depth_atr": ((lo_lvl - df["low"]) / atr_safe).where(sweep_low).to_numpy(),
+            f"{prefix}_high": up.to_numpy(dtype=bool),
+            f"{prefix}_low": dn.to_numpy(dtype=bool),
+            f"{prefix}_high_level": hi.where(up).to_numpy(),
+            f"{prefix}_low_level": lo.where(dn).to_numpy(),
+            f"{prefix}_high_depth_atr": ((df["high"] - hi) / atr_safe).where(up).to_numpy(),
+            f"{prefix}_low_depth_atr": ((lo - df["low"]) / atr_safe).where(dn).to_numpy(),
         },
         index=df.index,
-    ).astype({"sweep_high": bool, "sweep_low": bool})
+    )
 
 
 def pool_sweeps(df: pd.DataFrame, pools: pd.DataFrame, atr: pd.Series) -> pd.DataFrame:
@@ -57,23 +62,13 @@ def pool_sweeps(df: pd.DataFrame, pools: pd.DataFrame, atr: pd.Series) -> pd.Dat
     lo = pools["pool_low_level"].shift(1)
     up = (df["high"] > hi) & (df["close"] < hi)
     dn = (df["low"] < lo) & (df["close"] > lo)
-    atr_safe = atr.where(atr > 0)
-    return pd.DataFrame(
-        {
-            "pool_sweep_high": up.to_numpy(dtype=bool),
-            "pool_sweep_low": dn.to_numpy(dtype=bool),
-            "pool_sweep_high_level": hi.where(up).to_numpy(),
-            "pool_sweep_low_level": lo.where(dn).to_numpy(),
-            "pool_sweep_high_depth_atr": ((df["high"] - hi) / atr_safe).where(up).to_numpy(),
-            "pool_sweep_low_depth_atr": ((lo - df["low"]) / atr_safe).where(dn).to_numpy(),
-            "pool_sweep_touches": np.where(
-                up,
-                pools["pool_high_touches"].shift(1),
-                np.where(dn, pools["pool_low_touches"].shift(1), 0),
-            ).astype("int64"),
-        },
-        index=df.index,
+    out = _sweep_frame(df, atr, "pool_sweep", hi, lo, up, dn)
+    touches_hi = pools["pool_high_touches"].shift(1, fill_value=0)
+    touches_lo = pools["pool_low_touches"].shift(1, fill_value=0)
+    out["pool_sweep_touches"] = np.where(up, touches_hi, np.where(dn, touches_lo, 0)).astype(
+        "int64"
     )
+    return out
 
 
 FOLLOW_NONE, FOLLOW_PENDING, FOLLOW_CONTINUATION, FOLLOW_REVERSAL = 0, 1, 2, 3
