@@ -16,26 +16,34 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 
-def _histograms(price, volume, lo, hi, ends, window: int, bins: int, chunk: int = 4096):
-    """(len(ends), bins) volume histograms of the windows ending at `ends` (chunked: memory is
-    bounded by chunk x window floats)."""
-    pv = sliding_window_view(price, window)
-    vv = sliding_window_view(volume, window)
+def _histograms(price, volume, low, high, ends, starts, window: int, bins: int, chunk=4096):
+    """Volume histograms of rows starts[i]..ends[i] (at most `window` rows each).
+
+    Returns (hist (len(ends), bins), lo, hi): bins span each window's low..high. Chunked, so
+    memory is bounded by chunk x window floats.
+    """
+    views = [sliding_window_view(np.r_[np.full(window - 1, np.nan), x], window)
+             for x in (price, volume, low, high)]  # fmt: skip
     hist = np.empty((len(ends), bins))
+    lo_all, hi_all = np.empty(len(ends)), np.empty(len(ends))
+    offsets = np.arange(window)
     for s in range(0, len(ends), chunk):
-        e = ends[s : s + chunk]
-        pw, vw = pv[e - window + 1], vv[e - window + 1]
-        span = np.where(
-            hi[s : s + chunk] > lo[s : s + chunk], hi[s : s + chunk] - lo[s : s + chunk], np.inf
-        )
-        pos = (pw - lo[s : s + chunk, None]) / span[:, None] * bins
-        bad = ~np.isfinite(pos)  # a NaN candle carries no volume into the profile
+        e, st = ends[s : s + chunk], starts[s : s + chunk]
+        pw, vw, lw, hw = (v[e] for v in views)  # row e of the padded view ends at candle e
+        full = bool((st == e - window + 1).all())  # rolling windows: no anchor mask needed
+        inside = np.True_ if full else (e[:, None] - window + 1 + offsets) >= st[:, None]
+        lo = lw.min(axis=1) if full else np.where(inside, lw, np.inf).min(axis=1)
+        hi = hw.max(axis=1) if full else np.where(inside, hw, -np.inf).max(axis=1)
+        span = np.where(hi > lo, hi - lo, np.inf)
+        pos = (pw - lo[:, None]) / span[:, None] * bins
+        bad = ~np.isfinite(pos) | ~inside  # NaN candles and rows before the anchor weigh 0
         b = np.clip(np.where(bad, 0, pos), 0, bins - 1).astype("int64")
         weights = np.where(bad | np.isnan(vw), 0.0, vw)
         flat = (np.arange(len(e))[:, None] * bins + b).ravel()
         h = np.bincount(flat, weights=weights.ravel(), minlength=len(e) * bins)
         hist[s : s + chunk] = h.reshape(len(e), bins)
-    return hist
+        lo_all[s : s + chunk], hi_all[s : s + chunk] = lo, hi
+    return hist, lo_all, hi_all
 
 
 def _value_area(hist: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
@@ -75,15 +83,8 @@ def rolling_profile(
     price = (high + low + close) / 3.0
     volume = df["volume"].to_numpy(dtype="float64")
     ends = np.arange(window - 1, n, step)
-    lo = sliding_window_view(low, window)[ends - window + 1].min(axis=1)
-    hi = sliding_window_view(high, window)[ends - window + 1].max(axis=1)
-    hist = _histograms(price, volume, lo, hi, ends, window, bins)
-    width = (hi - lo) / bins
-    centers = lo[:, None] + (np.arange(bins) + 0.5) * width[:, None]
-    poc = centers[np.arange(len(ends)), hist.argmax(axis=1)]
-    va_lo, va_hi = _value_area(hist, value_area)
-    vah = lo + (va_hi + 1) * width
-    val = lo + va_lo * width
+    levels = _levels(price, volume, low, high, ends, ends - window + 1, window, bins, value_area)
+    poc, vah, val, centers, hist = levels
     mean = hist.mean(axis=1, keepdims=True)
     hvn_c = np.where(hist >= hvn * mean, centers, np.inf)  # inf: not a node
     lvn_c = np.where(hist <= lvn * mean, centers, np.inf)
@@ -99,11 +100,58 @@ def rolling_profile(
     return pd.DataFrame(out, index=df.index)
 
 
+def _levels(price, volume, low, high, ends, starts, window, bins, value_area):
+    """POC, VAH, VAL, bin centers and histograms of the windows starts..ends."""
+    hist, lo, hi = _histograms(price, volume, low, high, ends, starts, window, bins)
+    width = (hi - lo) / bins
+    centers = lo[:, None] + (np.arange(bins) + 0.5) * width[:, None]
+    poc = centers[np.arange(len(ends)), hist.argmax(axis=1)]
+    va_lo, va_hi = _value_area(hist, value_area)
+    return poc, lo + (va_hi + 1) * width, lo + va_lo * width, centers, hist
+
+
+def anchored_value_area(
+    df: pd.DataFrame, anchor: pd.Series, *, step: int = 6, bins: int = 24,
+    max_window: int = 96, value_area: float = 0.7,
+) -> pd.DataFrame:  # fmt: skip
+    """Value area (`session_vah`, `session_val`) of the volume since the current anchor.
+
+    Recomputed every `step` candles from the anchor's first row (at most `max_window` rows back)
+    to that candle, and used until the next recomputation within the same session. Reads rows
+    <= t. NaN until the first recomputation of a session.
+    """
+    n = len(df)
+    high = df["high"].to_numpy(dtype="float64")
+    low = df["low"].to_numpy(dtype="float64")
+    close = df["close"].to_numpy(dtype="float64")
+    price = (high + low + close) / 3.0
+    volume = df["volume"].to_numpy(dtype="float64")
+    group = (anchor != anchor.shift()).cumsum().to_numpy()
+    idx = np.arange(n)
+    first = pd.Series(idx).groupby(group).transform("first").to_numpy()
+    ends = idx[(idx - first) % step == step - 1]
+    if len(ends) == 0:
+        return pd.DataFrame({"session_vah": np.nan, "session_val": np.nan}, index=df.index)
+    starts = np.maximum(first[ends], ends - max_window + 1)
+    _, vah, val, _, _ = _levels(price, volume, low, high, ends, starts, max_window, bins,
+                                value_area)  # fmt: skip
+    pos = np.searchsorted(ends, idx, side="right") - 1
+    ok = (pos >= 0) & (group[np.maximum(ends[np.maximum(pos, 0)], 0)] == group)
+    p = np.maximum(pos, 0)
+    return pd.DataFrame(
+        {"session_vah": np.where(ok, vah[p], np.nan), "session_val": np.where(ok, val[p], np.nan)},
+        index=df.index,
+    )
+
+
 def _nearest(nodes: np.ndarray, which: np.ndarray, close: np.ndarray, chunk: int = 200_000):
     """Distance from each close to the nearest node (inf = no node) of the profile in force."""
     out = np.empty(len(close))
+    nodes = nodes.astype("float32")
+    close32 = close.astype("float32")
     for s in range(0, len(close), chunk):  # chunks bound memory at chunk x bins floats
-        d = np.abs(nodes[which[s : s + chunk]] - close[s : s + chunk, None]).min(axis=1)
+        # float32 halves memory traffic; node distances need no more precision than that
+        d = np.abs(nodes[which[s : s + chunk]] - close32[s : s + chunk, None]).min(axis=1)
         out[s : s + chunk] = d
     out[~np.isfinite(out)] = np.nan
     return out

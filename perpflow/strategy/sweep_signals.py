@@ -23,11 +23,11 @@ from perpflow.features.macro import blackout, check_coverage, load_calendar
 from perpflow.features.open_interest import oi_change, oi_column
 from perpflow.features.pools import liquidity_pools
 from perpflow.features.regime import volatility_regime
-from perpflow.features.sessions import in_sessions, ny_session_block, session_context
+from perpflow.features.sessions import in_sessions, session_context
 from perpflow.features.sweeps import pool_sweeps, sweeps
 from perpflow.features.swings import confirmed_swings
 from perpflow.features.volatility import atr
-from perpflow.features.volume_profile import anchored_poc, rolling_profile
+from perpflow.features.volume_profile import anchored_poc, anchored_value_area, rolling_profile
 from perpflow.strategy.failclosed import warn_once
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ SIGNAL_COLUMNS = (
     "fvg_bull_top", "fvg_bull_bottom", "fvg_bull_filled",
     "fvg_bear_top", "fvg_bear_bottom", "fvg_bear_filled",
     "vp_poc", "vp_vah", "vp_val", "vp_hvn_dist_atr", "vp_lvn_dist_atr",
-    "session_poc", "session_poc_dist_atr",
+    "session_poc", "session_poc_dist_atr", "session_vah", "session_val",
     "rv", "rv_pct", "volatile", "macro_blackout",
     "funding_z", "oi_change", "session_block", "tod_sin", "tod_cos", "dow_sin", "dow_cos",
     "ok_funding_long", "ok_funding_short", "ok_oi", "ok_session", "ok_macro", "ok_regime",
@@ -116,7 +116,8 @@ def populate_sweep_indicators(
     """Add `SIGNAL_COLUMNS` to a candle frame (reads rows <= t for row t)."""
     tf = pd.Timedelta(timeframe)
     a = atr(df, period=cfg.risk.atr_period)
-    parts = [pd.DataFrame({"atr": a}), *_structure(df, a, cfg), session_context(df["date"])]
+    sessions = session_context(df["date"])
+    parts = [pd.DataFrame({"atr": a}), *_structure(df, a, cfg, sessions["session_block"]), sessions]
     out = pd.concat([df, *parts], axis=1)
     out["macro_blackout"] = _macro(df["date"], cfg, pair)
     out["funding_z"] = funding_on_candles(df["date"], funding, cfg, tf).to_numpy()
@@ -125,7 +126,9 @@ def populate_sweep_indicators(
     return out
 
 
-def _structure(df: pd.DataFrame, a: pd.Series, cfg: PerpflowConfig) -> list[pd.DataFrame]:
+def _structure(
+    df: pd.DataFrame, a: pd.Series, cfg: PerpflowConfig, block: pd.Series
+) -> list[pd.DataFrame]:
     """Swings, sweeps, pools, pool sweeps, FVGs, volume profile and regime frames."""
     sc, st = cfg.sweep, cfg.filters.structure
     swings = confirmed_swings(df, left=sc.swing_left, right=sc.swing_right)
@@ -137,7 +140,8 @@ def _structure(df: pd.DataFrame, a: pd.Series, cfg: PerpflowConfig) -> list[pd.D
     return [
         swings, sweeps(df, swings, a), pools, pool_sweeps(df, pools, a), fair_value_gaps(df, a),
         rolling_profile(df, a, window=st.profile_window, bins=st.profile_bins),
-        anchored_poc(df, ny_session_block(df["date"]), a),
+        anchored_poc(df, block, a),
+        anchored_value_area(df, block, bins=st.profile_bins),
         volatility_regime(df, window=rg.window, lookback=rg.lookback, min_pct=rg.min_pct),
     ]  # fmt: skip
 

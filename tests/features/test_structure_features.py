@@ -24,7 +24,7 @@ from perpflow.features.sweeps import (
 )
 from perpflow.features.swings import confirmed_swings
 from perpflow.features.volatility import atr
-from perpflow.features.volume_profile import anchored_poc, rolling_profile
+from perpflow.features.volume_profile import anchored_poc, anchored_value_area, rolling_profile
 from tests.conftest import random_candles
 from tests.features.parity import assert_truncation_parity
 
@@ -53,6 +53,7 @@ def _all_features(d: pd.DataFrame) -> pd.DataFrame:
         pools, ps, ft.rename("ft"), fair_value_gaps(d, a), rolling_profile(d, a, window=48, step=6),
         volatility_regime(d, lookback=100), classic_context(d, sw, squeeze_lookback=50),
         session_context(d["date"]), anchored_poc(d, ny_session_block(d["date"]), a),
+        anchored_value_area(d, ny_session_block(d["date"]), step=3, max_window=96),
     ]  # fmt: skip
     return pd.concat(parts, axis=1)
 
@@ -194,3 +195,29 @@ def test_anchored_poc_oracle():
                 best_bin, best = b, hist[b]
             want = first_open * math.exp((best_bin + 0.5) * step)
             assert got["session_poc"].iloc[r] == pytest.approx(want, rel=1e-12)
+
+
+def test_anchored_value_area_matches_a_direct_profile():
+    df = random_candles(600, seed=15)
+    blk = ny_session_block(df["date"])
+    got = anchored_value_area(df, blk, step=3, bins=12, max_window=96)
+    group = (blk != blk.shift()).cumsum()
+    checked = 0
+    for _, rows in df.groupby(group):
+        idx = rows.index.to_numpy()
+        for k in range(2, len(idx), 3):  # recomputation rows: 3rd, 6th, ... candle of the session
+            e = idx[k]
+            w = df.loc[idx[max(0, k - 95)] : e]
+            lo, hi = w["low"].min(), w["high"].max()
+            price = ((w["high"] + w["low"] + w["close"]) / 3).to_numpy()
+            b = np.clip(((price - lo) / (hi - lo) * 12).astype(int), 0, 11)
+            hist = np.bincount(b, weights=w["volume"], minlength=12)
+            order = np.argsort(-hist, kind="stable")
+            cum = np.cumsum(hist[order]) - hist[order]
+            inside = order[cum < 0.7 * hist.sum()]
+            width = (hi - lo) / 12
+            assert got["session_vah"].loc[e] == pytest.approx(lo + (inside.max() + 1) * width)
+            assert got["session_val"].loc[e] == pytest.approx(lo + inside.min() * width)
+            checked += 1
+        assert got["session_vah"].loc[idx[:2]].isna().all()  # before the first recomputation
+    assert checked > 50
