@@ -98,12 +98,16 @@ class RegimeFilter(_Frozen):
 
 
 class StructureFilter(_Frozen):
-    """Volume-profile context: a swept low must close back at or above the value area low
-    (a swept high at or below the value area high)."""
+    """Structure context: a swept low must close back at or above the value area low (a swept
+    high at or below the value area high), and not right under an unfilled opposing fair value
+    gap (within `fvg_block_atr` ATR), where supply (demand) is still waiting."""
 
     enabled: bool = True
     profile_window: int = Field(288, ge=20, le=20_000)
     profile_bins: int = Field(24, ge=4, le=200)
+    fvg_block_atr: float = Field(
+        0.5, ge=0, le=10, description="no long under an open bearish FVG this close (ATR)"
+    )
 
 
 class FiltersConfig(_Frozen):

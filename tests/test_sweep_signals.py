@@ -128,3 +128,17 @@ def test_signal_frame_truncation_parity():
 
     for cut in (400, 777, 1499):
         assert_truncation_parity(fn, df, cut)
+
+
+def test_structure_gate_blocks_longs_under_an_open_bearish_fvg():
+    from perpflow.strategy.sweep_signals import _structure_ok
+
+    frame = pd.DataFrame({
+        "close": [100.0, 100.0, 100.0, 100.0], "atr": 1.0, "vp_val": [99.0, 99.0, 99.0, 101.0],
+        "vp_vah": 105.0, "fvg_bear_bottom": [100.3, 100.3, 101.0, np.nan],
+        "fvg_bear_filled": [0.2, 1.0, 0.0, np.nan], "fvg_bull_top": np.nan,
+        "fvg_bull_filled": np.nan,
+    })  # fmt: skip
+    ok = _structure_ok(frame, 0.5, long=True).tolist()
+    # open gap 0.3 ATR above: blocked; filled gap: fine; gap 1 ATR away: fine; below VAL: blocked
+    assert ok == [False, True, True, False]

@@ -24,7 +24,7 @@ from perpflow.features.open_interest import oi_change, oi_column
 from perpflow.features.pools import liquidity_pools
 from perpflow.features.regime import volatility_regime
 from perpflow.features.sessions import in_sessions, session_context
-from perpflow.features.sweeps import pool_sweeps, sweeps
+from perpflow.features.sweeps import follow_through, pool_sweeps, sweeps
 from perpflow.features.swings import confirmed_swings
 from perpflow.features.volatility import atr
 from perpflow.features.volume_profile import anchored_poc, anchored_value_area, rolling_profile
@@ -40,6 +40,7 @@ SIGNAL_COLUMNS = (
     "buy_side_pool", "sell_side_pool", "pool_sweep_high", "pool_sweep_low",
     "pool_sweep_high_level", "pool_sweep_low_level",
     "pool_sweep_high_depth_atr", "pool_sweep_low_depth_atr",
+    "pool_sweep_high_follow", "pool_sweep_low_follow",
     "fvg_bull_top", "fvg_bull_bottom", "fvg_bull_filled",
     "fvg_bear_top", "fvg_bear_bottom", "fvg_bear_filled",
     "vp_poc", "vp_vah", "vp_val", "vp_hvn_dist_atr", "vp_lvn_dist_atr",
@@ -137,13 +138,26 @@ def _structure(
         lags=sc.pool_lags, max_age=sc.pool_max_age,
     )  # fmt: skip
     rg = cfg.filters.regime
+    ps = pool_sweeps(df, pools, a)
     return [
-        swings, sweeps(df, swings, a), pools, pool_sweeps(df, pools, a), fair_value_gaps(df, a),
+        swings, sweeps(df, swings, a), pools, ps, fair_value_gaps(df, a),
         rolling_profile(df, a, window=st.profile_window, bins=st.profile_bins),
         anchored_poc(df, block, a),
         anchored_value_area(df, block, bins=st.profile_bins),
+        _follow(df, a, ps),
         volatility_regime(df, window=rg.window, lookback=rg.lookback, min_pct=rg.min_pct),
     ]  # fmt: skip
+
+
+def _follow(df: pd.DataFrame, a: pd.Series, ps: pd.DataFrame) -> pd.DataFrame:
+    """Follow-through state of the latest pool sweep on each side (0 none .. 3 reversal)."""
+    return pd.DataFrame({
+        f"pool_sweep_{side}_follow": follow_through(
+            df["close"], ps[f"pool_sweep_{side}"], ps[f"pool_sweep_{side}_level"], a,
+            high=side == "high",
+        )
+        for side in ("high", "low")
+    })  # fmt: skip
 
 
 @cache
@@ -178,11 +192,29 @@ def _add_gates(out: pd.DataFrame, cfg: PerpflowConfig, pair: str) -> None:
     out["ok_session"] = out["ok_session"].astype(bool)
     out["ok_macro"] = ~out["macro_blackout"].astype(bool)
     out["ok_regime"] = out["volatile"].astype(bool) if cfg.filters.regime.enabled else True
-    st = cfg.filters.structure.enabled
-    out["ok_structure_long"] = (out["close"] >= out["vp_val"]) if st else True
-    out["ok_structure_short"] = (out["close"] <= out["vp_vah"]) if st else True
+    st = cfg.filters.structure
+    out["ok_structure_long"] = (
+        _structure_ok(out, st.fvg_block_atr, long=True) if st.enabled else True
+    )
+    out["ok_structure_short"] = (
+        _structure_ok(out, st.fvg_block_atr, long=False) if st.enabled else True
+    )
     for col in ("ok_regime", "ok_structure_long", "ok_structure_short"):
         out[col] = out[col].astype(bool)
+
+
+def _structure_ok(out: pd.DataFrame, fvg_atr: float, *, long: bool) -> pd.Series:
+    """Close back inside the value area and no unfilled opposing FVG within `fvg_atr` ATR."""
+    if long:
+        gap = (out["fvg_bear_bottom"] - out["close"]) / out["atr"]
+        open_gap = out["fvg_bear_filled"] < 1
+        inside = out["close"] >= out["vp_val"]
+    else:
+        gap = (out["close"] - out["fvg_bull_top"]) / out["atr"]
+        open_gap = out["fvg_bull_filled"] < 1
+        inside = out["close"] <= out["vp_vah"]
+    blocked = open_gap & (gap >= 0) & (gap <= fvg_atr)
+    return inside & ~blocked
 
 
 def sweep_kinds(df: pd.DataFrame, cfg: PerpflowConfig) -> dict[str, pd.Series]:
