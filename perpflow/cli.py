@@ -84,6 +84,25 @@ def _cmd_sessions_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import_metrics(args: argparse.Namespace) -> int:
+    from perpflow.data.binance_metrics import import_metrics
+
+    for name, rows in import_metrics([Path(p) for p in args.files], Path(args.datadir)).items():
+        print(f"{name}: {rows} rows")
+    return 0
+
+
+def _cmd_import_liquidations(args: argparse.Namespace) -> int:
+    from perpflow.data.liquidations import read_forceorder_csv
+    from perpflow.data.store import write_events
+
+    for f in args.files:
+        events = read_forceorder_csv(Path(f), exchange=args.exchange)
+        parts = write_events(Path(args.store), "liquidations", events)
+        print(f"{f}: {len(events)} liquidations, {len(parts)} new part files")
+    return 0
+
+
 def _cmd_config_overlay(args: argparse.Namespace) -> int:
     out = write_overlay(args.venue_url, Path(args.out))
     print(f"wrote {out}")
@@ -133,6 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR))
     sp.add_argument("--out", default="user_data/plot/session_profile")
     sp.set_defaults(func=_cmd_sessions_profile)
+
+    imp = sub.add_parser("import", help="import external data (validated, never rewritten)")
+    isub = imp.add_subparsers(dest="import_cmd", required=True)
+    im = isub.add_parser("metrics", help="Binance daily metrics CSVs -> open_interest files")
+    im.add_argument("files", nargs="+")
+    im.add_argument("--datadir", default="user_data/data/binance")
+    im.set_defaults(func=_cmd_import_metrics)
+    il = isub.add_parser("liquidations", help="forceOrder CSV exports -> the event store")
+    il.add_argument("files", nargs="+")
+    il.add_argument("--store", default="user_data/store")
+    il.add_argument("--exchange", default="binance")
+    il.set_defaults(func=_cmd_import_liquidations)
 
     cfg = sub.add_parser("config", help="config helpers")
     csub = cfg.add_subparsers(dest="config_cmd", required=True)

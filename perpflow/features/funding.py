@@ -38,3 +38,40 @@ def funding_zscore(rates: pd.Series, *, lookback: int = 90) -> pd.Series:
     roll = rates.rolling(lookback, min_periods=lookback)
     std = roll.std()
     return ((rates - roll.mean()) / std.where(std > 0)).rename(f"funding_z_{lookback}")
+
+
+def funding_interval_hours(settlements: pd.DataFrame) -> pd.Series:
+    """Funding interval in force at each settlement (8, 4 or 1 hour: exchanges differ and change
+    it), from the gap to the previous settlement. Reads settlements <= t; NaN for the first."""
+    gap = settlements["date"].diff().dt.total_seconds() / 3600.0
+    return gap.rename("funding_interval_h")
+
+
+def expected_carry(
+    rate: pd.Series, interval_hours: pd.Series, *, horizon_hours: float
+) -> pd.DataFrame:
+    """Funding expected over a holding horizon if the current rate persists, per unit notional.
+
+    A long pays `rate` each settlement (receives when negative); a short the opposite. Returns
+    `carry_long` and `carry_short` as fractions of notional (negative = a cost).
+    """
+    settlements = horizon_hours / interval_hours.where(interval_hours > 0)
+    paid = rate * settlements
+    return pd.DataFrame({"carry_long": -paid, "carry_short": paid})
+
+
+def predicted_funding(
+    premium: pd.DataFrame, *, interval_hours: float = 8.0, interest: float = 0.0001,
+    clamp: float = 0.0005, cap: float = 0.0075,
+) -> pd.Series:  # fmt: skip
+    """Binance's predicted rate from premium-index candles (Freqtrade's `premiumIndex` type).
+
+    F = P + clamp(interest - P, +-clamp), with P the mean premium of the current funding
+    interval so far (candles `date` in UTC, premium in `open` or `close`). Reads rows <= t.
+    """
+    col = "close" if "close" in premium.columns else "open"
+    interval = pd.to_datetime(premium["date"], utc=True).dt.floor(f"{int(interval_hours)}h")
+    p = premium[col].astype("float64").groupby(interval).expanding().mean()
+    p = p.reset_index(level=0, drop=True).sort_index()
+    rate = p + (interest - p).clip(-clamp, clamp)
+    return rate.clip(-cap, cap).rename("funding_predicted")

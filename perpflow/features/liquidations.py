@@ -1,0 +1,45 @@
+"""Per-candle liquidation features from stored liquidation events.
+
+Events are bucketed into the candle whose period contains their exchange time, so a candle's
+values are knowable at its close. Reads events up to the close of candle t and candles <= t.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def liquidation_features(
+    candle_dates: pd.Series, events: pd.DataFrame, *, timeframe: str = "5m",
+    pct: float = 0.9, lookback: int = 288, cascade_window: int = 12,
+) -> pd.DataFrame:  # fmt: skip
+    """`liq_long_notional` (longs liquidated, sell orders), `liq_short_notional`, `liq_cluster`
+    (total >= the rolling `pct` quantile of the last `lookback` candles and > 0),
+    `liq_cascade_density` (clusters in the last `cascade_window` candles), `liq_bars_since_cluster`
+    and `liq_wall` (notional-weighted price of the latest cluster candle's liquidations)."""
+    tf = pd.Timedelta(timeframe)
+    dates = pd.to_datetime(candle_dates, utc=True)
+    index = pd.DatetimeIndex(dates)
+    if events is None or events.empty:
+        buckets = pd.DataFrame(index=index, columns=["long", "short", "pv"], dtype="float64")
+    else:
+        ev = events.assign(bucket=events["ts_event"].dt.floor(tf))
+        ev = ev.assign(long=np.where(ev["side"] == "sell", ev["notional"], 0.0),
+                       short=np.where(ev["side"] == "buy", ev["notional"], 0.0),
+                       pv=ev["price"] * ev["notional"])  # fmt: skip
+        buckets = ev.groupby("bucket")[["long", "short", "pv"]].sum().reindex(index)
+    long = buckets["long"].fillna(0.0).to_numpy()
+    short = buckets["short"].fillna(0.0).to_numpy()
+    total = pd.Series(long + short)
+    threshold = total.rolling(lookback, min_periods=lookback).quantile(pct)
+    cluster = ((total >= threshold) & (total > 0)).to_numpy()
+    idx = np.arange(len(total))
+    last = np.maximum.accumulate(np.where(cluster, idx, -1))
+    wall = np.where(cluster, buckets["pv"].to_numpy() / np.where(total > 0, total, np.nan), np.nan)
+    return pd.DataFrame({
+        "liq_long_notional": long, "liq_short_notional": short, "liq_cluster": cluster,
+        "liq_cascade_density": pd.Series(cluster.astype("int64")).rolling(cascade_window, min_periods=1).sum().to_numpy(),
+        "liq_bars_since_cluster": np.where(last >= 0, idx - last, np.nan),
+        "liq_wall": pd.Series(wall).ffill().to_numpy(),
+    }, index=candle_dates.index)  # fmt: skip
