@@ -7,7 +7,8 @@ perpetual markets with planted liquidity events and ground truth.
 
 Writes, under `<outdir>/futures/`, Freqtrade's layout for each pair P (e.g. `BTC_USDT_USDT`):
 `P-1m-futures`, `P-5m-futures`, `P-1h-futures` (OHLCV; 5m and 1h aggregate the 1m path),
-`P-1h-mark` (mark = last x (1 + premium)), `P-1h-funding_rate` (`date, funding_rate`, one row per
+`P-1h-mark` (mark = last x (1 + premium)), `P-1h-premiumIndex` (the premium itself, OHLC of
+the 1m premium), `P-1h-funding_rate` (`date, funding_rate`, one row per
 8h settlement, Binance's formula from the premium), `P-5m-open_interest` and
 `P-1h-open_interest` (`date, open_interest_amount, open_interest_value`, OI at `date`).
 Plus `<outdir>/demo_events.parquet`, the ground truth of planted events, one row each:
@@ -260,7 +261,12 @@ def _pair_frames(minutes, one: pd.DataFrame, prem: np.ndarray, oi: np.ndarray) -
                         "open_interest_value": np.round(oi[::5] * close[::5], 2)})  # fmt: skip
     oi1h = pd.DataFrame({"date": minutes[::60], "open_interest_amount": np.round(oi[::60], 3),
                          "open_interest_value": np.round(oi[::60] * close[::60], 2)})  # fmt: skip
+    prem1h = _aggregate(pd.DataFrame({"open": prem, "high": prem, "low": prem, "close": prem,
+                                      "volume": 0.0}), minutes, 60)  # fmt: skip
+    for c in ("open", "high", "low", "close"):
+        prem1h[c] = prem1h[c].round(8)
     return {"1m-futures": m1, "5m-futures": m5, "1h-futures": h1, "1h-mark": mark,
+            "1h-premiumIndex": prem1h.assign(volume=0.0),
             "1h-funding_rate": _funding(minutes, prem), "5m-open_interest": oi5,
             "1h-open_interest": oi1h}  # fmt: skip
 

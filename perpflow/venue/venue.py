@@ -57,7 +57,9 @@ class Venue:
             raise errors.invalid_symbol()
         return self.specs[symbol]
 
-    def _klines(self, symbol, kind, interval, start, end, limit, max_limit=1500) -> list[list]:
+    def _klines(
+        self, symbol, kind, interval, start, end, limit, max_limit=1500, price_dp=None
+    ) -> list[list]:
         spec = self.spec(symbol)
         step = interval_ms(interval or "")
         limit = _limit(limit, 500, max_limit)
@@ -73,7 +75,8 @@ class Venue:
         if bounds is None:
             return []
         w = ohlcv_window(table, step, bounds[0], bounds[1], s_now)
-        return format_klines(w, step, shift, spec["pricePrecision"], spec["quantityPrecision"])
+        dp = spec["pricePrecision"] if price_dp is None else price_dp
+        return format_klines(w, step, shift, dp, spec["quantityPrecision"])
 
     def current(self, symbol: str) -> tuple[float, int] | None:
         """Last traded price and its exchange time (forming candle in replay)."""
@@ -102,7 +105,14 @@ class Venue:
         )  # fmt: skip
 
     def premium_klines(self, q: dict) -> list[list]:
-        """Premium index klines: (mark - last) / last of the stored mark and futures closes."""
+        """Premium index klines: the stored `premiumIndex` series when the datadir has one,
+        else (mark - last) / last of the stored mark and futures closes."""
+        symbol = q.get("symbol")
+        if symbol and symbol in self.specs and self.store.timeframes(symbol, "premiumIndex"):
+            return self._klines(
+                symbol, "premiumIndex", q.get("interval"), _int(q, "startTime"),
+                _int(q, "endTime"), _int(q, "limit"), price_dp=8,
+            )  # fmt: skip
         marks = self.klines(q, kind="mark")
         if not marks:
             return []

@@ -28,7 +28,7 @@ def test_files_names_and_dtypes(demo):
     out, summary = demo
     assert (out / "futures" / MARKER).read_text().startswith("SYNTHETIC")
     for base in ("BTC", "ETH", "SOL"):
-        for name in ("1m-futures", "5m-futures", "1h-futures", "1h-mark", "1h-funding_rate",
+        for name in ("1m-futures", "5m-futures", "1h-futures", "1h-mark", "1h-premiumIndex", "1h-funding_rate",
                      "5m-open_interest", "1h-open_interest"):  # fmt: skip
             df = _read(out, base, name)
             assert str(df["date"].dtype) == "datetime64[ms, UTC]", name
@@ -44,7 +44,7 @@ def test_freqtrade_loads_every_candle_type(demo):
     from freqtrade.enums import CandleType
 
     out, _ = demo
-    for tf, ct in (("5m", CandleType.FUTURES), ("1h", CandleType.MARK),
+    for tf, ct in (("5m", CandleType.FUTURES), ("1h", CandleType.MARK), ("1h", CandleType.PREMIUMINDEX),
                    ("1h", CandleType.FUNDING_RATE), ("5m", CandleType.OPEN_INTEREST)):  # fmt: skip
         df = load_pair_history(pair="BTC/USDT:USDT", timeframe=tf, datadir=out, candle_type=ct)
         assert len(df) > 0, ct

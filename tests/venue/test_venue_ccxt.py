@@ -155,3 +155,24 @@ def test_finer_interval_than_stored_is_a_clear_error(tmp_path):
     with VenueServer(tmp_path, port=0) as v:
         r = requests.get(f"{v.url}/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "1m"})
     assert r.status_code == 400 and "Finest stored futures data is 5m" in r.json()["msg"]
+
+
+def test_premium_index_klines_from_stored_series_feed_predicted_funding(client, datadir):
+    from perpflow.features.funding import predicted_funding
+
+    stored = _stored(datadir, "1h", "premiumIndex")
+    since = int(stored["date"].iloc[0].value // 1_000_000)
+    rows = client.fetch_premium_index_ohlcv(PAIR, "1h", since=since, limit=500)
+    got = pd.DataFrame(rows, columns=["date", "open", "high", "low", "close", "volume"])
+    np.testing.assert_allclose(got["close"], stored["close"].iloc[:500], atol=1e-8)
+    got["date"] = pd.to_datetime(got["date"], unit="ms", utc=True)
+    pred = predicted_funding(got)
+    funding = _stored(datadir, "1h", "funding_rate").set_index("date")["funding_rate"]
+    # the rate predicted in the last hour of each 8h interval vs the rate that settled at its end
+    last_hour = got["date"].dt.hour % 8 == 7
+    at = got.loc[last_hour, "date"] + pd.Timedelta("1h")
+    both = pd.DataFrame(
+        {"pred": pred[last_hour].to_numpy(), "settled": funding.reindex(at).to_numpy()}
+    )
+    both = both.dropna()
+    assert len(both) > 30 and both["pred"].corr(both["settled"]) > 0.9
