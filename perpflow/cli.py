@@ -4,6 +4,7 @@ perpflow demo-data [--outdir DIR] [--days N] [--seed S]
 perpflow venue serve [--datadir DIR] [--port P] [--mode history|replay]
 perpflow venue run [--datadir DIR] [--mode ...] -- COMMAND ... {overlay} ...
 perpflow config overlay --venue-url URL [--out FILE]
+perpflow collect liquidations [--exchange binance] [--symbols ...] [--venue-url URL]
 """
 
 from __future__ import annotations
@@ -27,13 +28,45 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_liquidations(path: str | None):
+    """Liquidation events for the venue's forceOrder stream: a forceOrder CSV or a store root."""
+    if not path:
+        return None
+    from perpflow.data.liquidations import read_forceorder_csv
+    from perpflow.data.store import read_events
+
+    p = Path(path)
+    if p.is_file():
+        return read_forceorder_csv(p)
+    events = read_events(p, "liquidations")
+    if events.empty:
+        raise SystemExit(f"{p}: no stored liquidations (import some with `perpflow import "
+                         "liquidations` or collect them)")  # fmt: skip
+    return events
+
+
 def _cmd_venue_serve(args: argparse.Namespace) -> int:
     from perpflow.venue.server import serve
 
     serve(
         Path(args.datadir), host=args.host, port=args.port, mode=args.mode,
-        runway_days=args.runway_days,
+        runway_days=args.runway_days, liquidations=_load_liquidations(args.liquidations),
+        liquidation_speed=args.liquidation_speed,
     )  # fmt: skip
+    return 0
+
+
+def _cmd_collect_liquidations(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from perpflow.data.collect import run_collector
+
+    stats = asyncio.run(run_collector(
+        args.exchange, Path(args.store), symbols=args.symbols, venue_url=args.venue_url,
+        duration=args.duration,
+    ))  # fmt: skip
+    print(f"stored {stats.stored} liquidations, {stats.duplicates} duplicates dropped, "
+          f"{stats.reconnects} reconnects, {len(stats.gaps)} gaps recorded in {args.store}")  # fmt: skip
     return 0
 
 
@@ -131,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "serve":
             p.add_argument("--host", default="127.0.0.1")
             p.add_argument("--port", type=int, default=8999, help="0 = ephemeral")
+            p.add_argument("--liquidations", default=None,
+                           help="forceOrder CSV or event store to stream as !forceOrder@arr")
+            p.add_argument("--liquidation-speed", type=float, default=None,
+                           help="replay stored liquidations from the first subscriber, N x fast "
+                                "(default: on the replay clock in replay mode, 1x otherwise)")  # fmt: skip
         else:
             p.add_argument("command", nargs=argparse.REMAINDER, help="-- command {overlay} ...")
 
@@ -164,6 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
     il.add_argument("--store", default="user_data/store")
     il.add_argument("--exchange", default="binance")
     il.set_defaults(func=_cmd_import_liquidations)
+
+    col = sub.add_parser("collect", help="record live streams into the event store")
+    csub0 = col.add_subparsers(dest="collect_cmd", required=True)
+    cl = csub0.add_parser("liquidations", help="ccxt.pro watch_liquidations -> the event store")
+    cl.add_argument("--exchange", default="binance", help="binance, bybit or okx")
+    cl.add_argument("--symbols", nargs="*", default=None,
+                    help="unified symbols (default: the all-market stream, Binance)")
+    cl.add_argument("--store", default="user_data/store")
+    cl.add_argument("--venue-url", default=None, help="collect from the local exchange instead")
+    cl.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
+    cl.set_defaults(func=_cmd_collect_liquidations)
 
     cfg = sub.add_parser("config", help="config helpers")
     csub = cfg.add_subparsers(dest="config_cmd", required=True)

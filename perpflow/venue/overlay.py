@@ -15,10 +15,14 @@ _API_KEYS = {
 
 
 def ccxt_config(base_url: str) -> dict:
-    """The `exchange.ccxt_config` block: URLs to the venue, linear markets only, no currencies."""
+    """The `exchange.ccxt_config` block: REST and websocket URLs to the venue, linear markets
+    only, no currencies."""
     base = base_url.rstrip("/")
+    ws = base.replace("http://", "ws://").replace("https://", "wss://") + "/ws"
+    api = {k: base + v for k, v in _API_KEYS.items()}
+    api["ws"] = {k: ws for k in ("spot", "margin", "future", "linear", "inverse")}
     return {
-        "urls": {"api": {k: base + v for k, v in _API_KEYS.items()}},
+        "urls": {"api": api},
         "options": {
             "defaultType": "swap",
             "fetchMarkets": {"types": ["linear"]},

@@ -10,13 +10,16 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import pandas as pd
 from aiohttp import web
 
 from perpflow.venue import errors
+from perpflow.venue.stream import LiquidationFeed, StreamHub, is_websocket
 from perpflow.venue.venue import Venue
 
 logger = logging.getLogger(__name__)
 VENUE_KEY = web.AppKey("venue", Venue)
+HUB_KEY = web.AppKey("hub", StreamHub)
 
 
 def _routes(v: Venue) -> dict[str, Callable[[dict], object]]:
@@ -42,15 +45,30 @@ def _routes(v: Venue) -> dict[str, Callable[[dict], object]]:
     }
 
 
+def _feed(venue: Venue, liquidations: pd.DataFrame | None, speed: float | None):
+    """Replay mode keeps stored liquidations on the candles' shifted clock; otherwise (or with an
+    explicit `speed`) they replay from the first subscription."""
+    if liquidations is None or liquidations.empty:
+        return None
+    if venue.clock.replay and speed is None:
+        return LiquidationFeed(liquidations, start_ms=venue.clock.shift_ms, anchor_ms=0)
+    return LiquidationFeed(liquidations, speed=speed or 1.0)
+
+
 def build_app(
     datadir: Path, *, mode: str = "history", runway: timedelta = timedelta(days=1),
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] = time.time, liquidations: pd.DataFrame | None = None,
+    liquidation_speed: float | None = None,
 ) -> web.Application:  # fmt: skip
-    """The aiohttp application answering Binance USDT-M REST calls from `datadir`."""
+    """The aiohttp application answering Binance USDT-M REST calls from `datadir`, and the
+    market websocket replaying `liquidations` (perpflow store records) as forceOrder streams."""
     venue = Venue(datadir, mode=mode, runway=runway, clock=clock)
     routes = _routes(venue)
+    hub = StreamHub(_feed(venue, liquidations, liquidation_speed), clock=clock)
 
-    async def handle(request: web.Request) -> web.Response:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if is_websocket(request):
+            return await hub.handle(request)
         q = dict(request.query)
         try:
             fn = routes.get(request.path)
@@ -68,8 +86,13 @@ def build_app(
                 status=500,
             )
 
+    async def _close_hub(app: web.Application) -> None:
+        await hub.close()
+
     app = web.Application()
     app[VENUE_KEY] = venue
+    app[HUB_KEY] = hub
+    app.on_shutdown.append(_close_hub)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
 
@@ -80,8 +103,12 @@ class VenueServer:
     def __init__(
         self, datadir: Path, *, mode: str = "history", host: str = "127.0.0.1", port: int = 0,
         runway: timedelta = timedelta(days=1), clock: Callable[[], float] = time.time,
+        liquidations: pd.DataFrame | None = None, liquidation_speed: float | None = None,
     ):  # fmt: skip
-        self.app = build_app(Path(datadir), mode=mode, runway=runway, clock=clock)
+        self.app = build_app(
+            Path(datadir), mode=mode, runway=runway, clock=clock, liquidations=liquidations,
+            liquidation_speed=liquidation_speed,
+        )  # fmt: skip
         self.host, self.port = host, port
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
@@ -92,8 +119,21 @@ class VenueServer:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/ws"
+
+    @property
     def venue(self) -> Venue:
         return self.app[VENUE_KEY]
+
+    @property
+    def hub(self) -> StreamHub:
+        return self.app[HUB_KEY]
+
+    def drop_streams(self) -> int:
+        """Close every websocket connection now (a dropped connection, for tests and drills)."""
+        fut = asyncio.run_coroutine_threadsafe(self.hub.drop_all(), self._loop)
+        return fut.result(10)
 
     def start(self) -> VenueServer:
         started = threading.Event()
@@ -136,10 +176,14 @@ class VenueServer:
 
 def serve(
     datadir: Path, *, host: str = "127.0.0.1", port: int = 8999, mode: str = "history",
-    runway_days: float = 1.0,
+    runway_days: float = 1.0, liquidations: pd.DataFrame | None = None,
+    liquidation_speed: float | None = None,
 ) -> None:  # fmt: skip
     """Serve until Ctrl-C (the `perpflow venue serve` command)."""
-    app = build_app(Path(datadir), mode=mode, runway=timedelta(days=runway_days))
+    app = build_app(
+        Path(datadir), mode=mode, runway=timedelta(days=runway_days), liquidations=liquidations,
+        liquidation_speed=liquidation_speed,
+    )  # fmt: skip
     print(f"perpflow local exchange ({mode}) on http://{host}:{port}  data: {datadir}")
     print(f"point Freqtrade at it with: perpflow config overlay --venue-url http://{host}:{port}")
     web.run_app(app, host=host, port=port, print=None, access_log=None)

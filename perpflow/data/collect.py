@@ -1,0 +1,203 @@
+"""Liquidation collector: ccxt.pro `watch_liquidations*` into perpflow's event store.
+
+Reads a ccxt.pro exchange (Binance, Bybit, OKX: whichever has `watchLiquidations`), writes
+`liquidations` records (see `perpflow.data.liquidations`) and `liquidation_gaps` records (when the
+stream was down, so features never mistake a gap for calm).
+
+Two things ccxt.pro leaves to the caller, done here:
+- **bursts**: with `newUpdates` a watch call returns only the message that woke it, so events
+  that arrive together would be lost from the return value. The collector reads ccxt's own
+  liquidation cache (`exchange.liquidations`) after every wake-up and keeps what it has not seen.
+- **drops**: a closed connection raises `NetworkError`; the collector logs it, records the gap,
+  backs off (0.1 s doubling to 30 s) and re-subscribes. Events are deduplicated on
+  (symbol, time, side, price, qty), so a replayed message is never stored twice.
+Public liquidation streams have no history endpoint, so events sent while disconnected cannot be
+recovered; the gap record is the honest answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ccxt
+import pandas as pd
+
+from perpflow.data.store import write_events
+from perpflow.venue.stream import event_key
+
+logger = logging.getLogger(__name__)
+SEEN_LIMIT = 200_000
+
+
+@dataclass
+class CollectStats:
+    """What a collector run did."""
+
+    stored: int = 0
+    duplicates: int = 0
+    reconnects: int = 0
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _record(liq: dict, exchange_id: str, recv_ms: int) -> dict | None:
+    info = liq.get("info") or {}
+    symbol = info.get("s") or liq.get("symbol")
+    side = (liq.get("side") or info.get("S") or "").lower()
+    price, qty, ts = liq.get("price"), liq.get("contracts"), liq.get("timestamp")
+    if not symbol or side not in ("buy", "sell") or not price or not qty or ts is None:
+        logger.warning("skipping malformed liquidation from %s: %s", exchange_id, info or liq)
+        return None
+    qty = float(qty) * float(liq.get("contractSize") or 1.0)
+    return {"exchange": exchange_id, "symbol": str(symbol), "side": side, "price": float(price),
+            "qty": qty, "notional": float(price) * qty, "ts_event": int(ts), "ts_recv": recv_ms}  # fmt: skip
+
+
+class LiquidationCollector:
+    """Watch liquidations on `exchange` for `symbols` (None/[] = the all-market stream where the
+    exchange has one) and write them to `store_root`, flushing every `flush_seconds`."""
+
+    def __init__(self, exchange, store_root: Path, *, symbols: list[str] | None = None,
+                 flush_seconds: float = 5.0, max_backoff: float = 30.0):  # fmt: skip
+        self.ex = exchange
+        self.root = Path(store_root)
+        self.symbols = list(symbols or [])
+        self.flush_seconds = flush_seconds
+        self.max_backoff = max_backoff
+        self.stats = CollectStats()
+        self._seen: set[tuple] = set()
+        self._seen_order: deque[tuple] = deque()
+        self._buffer: list[dict] = []
+        self._gap_start: int | None = None
+        self._last_ok = int(time.time() * 1000)  # coverage is known up to here
+        self._last_flush = time.monotonic()
+        exchange.options["liquidationsLimit"] = max(
+            100_000, int(exchange.options.get("liquidationsLimit") or 0)
+        )  # ccxt's cache must hold a whole burst between two wake-ups
+        if not (exchange.has.get("watchLiquidationsForSymbols") or exchange.has.get(
+                "watchLiquidations")):  # fmt: skip
+            raise ValueError(f"{exchange.id} has no public liquidation stream in ccxt.pro")
+        if not self.symbols and not exchange.has.get("watchLiquidationsForSymbols"):
+            raise ValueError(f"{exchange.id}: name the symbols to watch (no all-market stream)")
+
+    async def _watch_once(self) -> None:
+        if self.ex.has.get("watchLiquidationsForSymbols"):
+            await self.ex.watch_liquidations_for_symbols(self.symbols)
+        else:
+            await self.ex.watch_liquidations(self.symbols[0])
+
+    def _take_new(self, recv_ms: int) -> None:
+        for liq in list(getattr(self.ex, "liquidations", None) or []):
+            rec = _record(liq, self.ex.id, recv_ms)
+            if rec is None:
+                continue
+            key = event_key(rec["symbol"], rec["ts_event"], rec["side"], rec["price"], rec["qty"])
+            if key in self._seen:
+                self.stats.duplicates += 1
+                continue
+            self._seen.add(key)
+            self._seen_order.append(key)
+            if len(self._seen_order) > SEEN_LIMIT:
+                self._seen.discard(self._seen_order.popleft())
+            self._buffer.append(rec)
+        # ccxt's cache is ours to drain: what we took is not offered again
+        if getattr(self.ex, "liquidations", None) is not None:
+            self.ex.liquidations.clear()
+
+    def flush(self) -> int:
+        """Write buffered events (and any closed gaps) to the store; returns events written."""
+        n = len(self._buffer)
+        if self._buffer:
+            df = pd.DataFrame(self._buffer)
+            for col in ("ts_event", "ts_recv"):
+                df[col] = pd.to_datetime(df[col], unit="ms", utc=True)
+            write_events(self.root, "liquidations", df)
+            self.stats.stored += n
+            self._buffer = []
+        self._last_flush = time.monotonic()
+        return n
+
+    def _write_gap(self, start: int, end: int) -> None:
+        self.stats.gaps.append((start, end))
+        gap = pd.DataFrame({
+            "exchange": [self.ex.id], "symbol": ["ALL"],
+            "ts_event": pd.to_datetime([start], unit="ms", utc=True),
+            "ts_recv": pd.to_datetime([end], unit="ms", utc=True),
+            "gap_end": pd.to_datetime([end], unit="ms", utc=True),
+        })  # fmt: skip
+        write_events(self.root, "liquidation_gaps", gap)
+
+    async def run(self, stop: asyncio.Event) -> CollectStats:
+        """Collect until `stop` is set; flushes and returns the stats."""
+        backoff = 0.1
+        while not stop.is_set():
+            watch = asyncio.ensure_future(self._watch_once())
+            stopper = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait({watch, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            now = int(time.time() * 1000)
+            if watch not in done:
+                watch.cancel()
+                self._take_new(now)
+                break
+            stopper.cancel()
+            try:
+                watch.result()
+            except ccxt.NetworkError as exc:
+                self._take_new(now)
+                if self._gap_start is None:  # unknown since the last message we heard
+                    self._gap_start = self._last_ok
+                    logger.warning("%s liquidation stream dropped (%s); reconnecting",
+                                   self.ex.id, exc)  # fmt: skip
+                self.stats.reconnects += 1
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            backoff = 0.1
+            if self._gap_start is not None:
+                self._write_gap(self._gap_start, now)
+                logger.info("%s liquidation stream back after %.1f s", self.ex.id,
+                            (now - self._gap_start) / 1000)  # fmt: skip
+                self._gap_start = None
+            self._take_new(now)
+            self._last_ok = now
+            if time.monotonic() - self._last_flush >= self.flush_seconds:
+                self.flush()
+        if self._gap_start is not None:
+            self._write_gap(self._gap_start, int(time.time() * 1000))
+        self.flush()
+        return self.stats
+
+
+async def run_collector(exchange_id: str, store_root: Path, *, symbols: list[str] | None = None,
+                        venue_url: str | None = None, duration: float | None = None,
+                        ) -> CollectStats:  # fmt: skip
+    """Build the ccxt.pro client (against the local exchange when `venue_url` is given), collect
+    for `duration` seconds or until Ctrl-C, and close cleanly."""
+    import ccxt.pro
+
+    if exchange_id not in ccxt.pro.exchanges:
+        raise SystemExit(f"unknown exchange {exchange_id!r}; ccxt.pro knows e.g. binance, bybit, okx")
+    config: dict = {"options": {"defaultType": "swap"}}
+    if venue_url:
+        if exchange_id != "binance":
+            raise SystemExit("the local exchange speaks Binance's API: use --exchange binance")
+        from perpflow.venue.overlay import ccxt_config
+
+        config = ccxt_config(venue_url)
+    ex = getattr(ccxt.pro, exchange_id)(config)
+    stop = asyncio.Event()
+    try:
+        await ex.load_markets()
+        collector = LiquidationCollector(ex, store_root, symbols=symbols)
+        task = asyncio.ensure_future(collector.run(stop))
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=duration)
+        except (TimeoutError, asyncio.CancelledError, KeyboardInterrupt):
+            stop.set()
+        return await task
+    finally:
+        await ex.close()

@@ -1,0 +1,184 @@
+"""The local exchange's market websocket: Binance's `!forceOrder@arr` / `<sym>@forceOrder` streams
+replayed from stored liquidation events.
+
+Binance's protocol, as ccxt.pro speaks it: connect to `/market/ws/<n>` (or `/ws`), send
+`{"method": "SUBSCRIBE", "params": [...], "id": n}`, get `{"result": null, "id": n}`, then pushed
+`{"e": "forceOrder", "E": ..., "o": {...}}` messages. Streams the venue does not replay (klines,
+depth) are acknowledged and stay silent, so a client falls back to REST.
+
+Written by hand: no library serves an exchange's websocket from stored data. The hub keeps a
+ledger of what it delivered and what was due while nobody listened, so tests can prove a
+collector lost nothing it was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from aiohttp import WSMsgType, web
+
+logger = logging.getLogger(__name__)
+ALL_STREAM = "!forceorder@arr"
+PUMP_SECONDS = 0.02
+
+
+def event_key(symbol: str, t_ms: int, side: str, price: float, qty: float) -> tuple:
+    """Identity of one liquidation order (what a collector dedupes on)."""
+    return (symbol, int(t_ms), side.lower(), round(float(price), 10), round(float(qty), 12))
+
+
+class LiquidationFeed:
+    """Stored liquidation events (perpflow store records) on an exchange-time schedule.
+
+    Event i is due at `start_ms + (ts_event_i - anchor_ms) / speed`; its message carries that
+    time as `T`. Replay mode passes the venue's whole-day shift (start = anchor + shift, speed 1);
+    demos and tests replay a stored burst from "now" at a higher speed.
+    """
+
+    def __init__(self, events: pd.DataFrame, *, start_ms: int | None = None,
+                 anchor_ms: int | None = None, speed: float = 1.0):  # fmt: skip
+        if speed <= 0:
+            raise ValueError(f"liquidation replay speed must be > 0, got {speed}")
+        ev = events.sort_values("ts_event", kind="stable").reset_index(drop=True)
+        t = ev["ts_event"].astype("datetime64[ms, UTC]").astype("int64").to_numpy()
+        anchor = int(t[0]) if anchor_ms is None and len(t) else int(anchor_ms or 0)
+        self._offsets = np.round((t - anchor) / speed).astype("int64")
+        self.due_ms = self._offsets.copy()
+        self.started = False
+        if start_ms is not None:
+            self.start(start_ms)
+        self.symbols = ev["symbol"].astype(str).to_numpy()
+        self.sides = ev["side"].astype(str).str.upper().to_numpy()
+        self.prices = ev["price"].to_numpy(dtype="float64")
+        self.qtys = ev["qty"].to_numpy(dtype="float64")
+        self._next = 0
+
+    def start(self, start_ms: int) -> None:
+        """Fix the schedule: the first event is due at `start_ms` (+ its offset)."""
+        self.due_ms = start_ms + self._offsets
+        self.started = True
+
+    def __len__(self) -> int:
+        return len(self.due_ms)
+
+    def pop_due(self, now_ms: int) -> list[dict]:
+        """Messages that became due since the last call (each returned once)."""
+        end = int(np.searchsorted(self.due_ms, now_ms, side="right"))
+        out = [self.message(i, now_ms) for i in range(self._next, end)]
+        self._next = end
+        return out
+
+    def message(self, i: int, now_ms: int) -> dict:
+        q, p = f"{self.qtys[i]:.12g}", f"{self.prices[i]:.12g}"
+        return {
+            "e": "forceOrder", "E": int(now_ms),
+            "o": {"s": self.symbols[i], "S": self.sides[i], "o": "LIMIT", "f": "IOC", "q": q,
+                  "p": p, "ap": p, "X": "FILLED", "l": q, "z": q, "T": int(self.due_ms[i])},
+        }  # fmt: skip
+
+    @property
+    def finished(self) -> bool:
+        return self._next >= len(self.due_ms)
+
+
+def _key_of(msg: dict) -> tuple:
+    o = msg["o"]
+    return event_key(o["s"], o["T"], o["S"], float(o["ap"]), float(o["l"]))
+
+
+class StreamHub:
+    """Websocket connections, their subscriptions, and the delivery ledger."""
+
+    def __init__(self, feed: LiquidationFeed | None = None,
+                 clock: Callable[[], float] = time.time):  # fmt: skip
+        self.feed = feed
+        self.clock = clock
+        self.sockets: dict[web.WebSocketResponse, set[str]] = {}
+        self.delivered: list[tuple] = []  # (key, connection count it went to)
+        self.unheard: list[tuple] = []  # due while no connection subscribed to it
+        self.connections = 0
+        self._task: asyncio.Task | None = None
+
+    # --- connections -------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=None)
+        await ws.prepare(request)
+        path_stream = request.path.rsplit("/ws/", 1)[-1] if "/ws/" in request.path else ""
+        subs = {path_stream.lower()} if "@" in path_stream else set()
+        self.sockets[ws] = subs
+        self.connections += 1
+        if subs:
+            self._ensure_pump()
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                await self._on_request(ws, msg.json())
+        finally:
+            self.sockets.pop(ws, None)
+        return ws
+
+    async def _on_request(self, ws: web.WebSocketResponse, req: dict) -> None:
+        method, params, rid = req.get("method"), req.get("params") or [], req.get("id")
+        if method == "SUBSCRIBE":
+            self.sockets[ws].update(str(p).lower() for p in params)
+            await ws.send_json({"result": None, "id": rid})
+            self._ensure_pump()
+        elif method == "UNSUBSCRIBE":
+            self.sockets[ws].difference_update(str(p).lower() for p in params)
+            await ws.send_json({"result": None, "id": rid})
+        elif method == "LIST_SUBSCRIPTIONS":
+            await ws.send_json({"result": sorted(self.sockets[ws]), "id": rid})
+        else:
+            await ws.send_json({"error": {"code": 2, "msg": f"Invalid request: {method}"},
+                                "id": rid})  # fmt: skip
+
+    async def drop_all(self) -> int:
+        """Close every connection (going away), as an exchange restart would. Returns the count."""
+        sockets = list(self.sockets)
+        for ws in sockets:
+            with contextlib.suppress(Exception):
+                await ws.close(code=1001, message=b"venue restart")
+        return len(sockets)
+
+    # --- publishing --------------------------------------------------------------------
+    def _ensure_pump(self) -> None:
+        if self.feed is not None and self._task is None:
+            if not self.feed.started:  # a feed "from now" starts with its first subscriber
+                self.feed.start(int(self.clock() * 1000))
+            self._task = asyncio.get_running_loop().create_task(self._pump())
+
+    async def _pump(self) -> None:
+        while not self.feed.finished:
+            for msg in self.feed.pop_due(int(self.clock() * 1000)):
+                await self._publish(msg)
+            await asyncio.sleep(PUMP_SECONDS)
+
+    async def _publish(self, msg: dict) -> None:
+        stream = msg["o"]["s"].lower() + "@forceorder"
+        sent = 0
+        for ws, subs in list(self.sockets.items()):
+            if (ALL_STREAM in subs or stream in subs) and not ws.closed:
+                try:
+                    await ws.send_json(msg)
+                    sent += 1
+                except ConnectionError:
+                    continue
+        (self.delivered if sent else self.unheard).append((_key_of(msg), sent))
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.drop_all()
+
+
+def is_websocket(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
