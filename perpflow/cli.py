@@ -127,11 +127,14 @@ def _cmd_import_metrics(args: argparse.Namespace) -> int:
 
 def _cmd_import_liquidations(args: argparse.Namespace) -> int:
     from perpflow.data.liquidations import read_forceorder_csv
-    from perpflow.data.store import write_events
+    from perpflow.data.store import write_coverage, write_events
 
     for f in args.files:
         events = read_forceorder_csv(Path(f), exchange=args.exchange)
         parts = write_events(Path(args.store), "liquidations", events)
+        if len(events):  # an export covers the span from its first to its last event
+            write_coverage(Path(args.store), "liquidation", args.exchange,
+                           events["ts_event"].iloc[0], events["ts_event"].iloc[-1])  # fmt: skip
         print(f"{f}: {len(events)} liquidations, {len(parts)} new part files")
     return 0
 

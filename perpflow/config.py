@@ -61,13 +61,41 @@ class FundingFilter(_Frozen):
 
 
 class OpenInterestFilter(_Frozen):
-    """Sweep reversals need OI not building into the sweep (positions flushed, not added)."""
+    """The OI regime as a trend/trap filter: OI change vs price change over `change_periods` OI
+    rows, each as a z-score of its own rolling `regime_window`. No fade long while OI builds
+    into a falling price (regime 2: new shorts / trapped longs, continuation), no fade short
+    while OI builds into a rising price (regime 1: trend participation). Codes: see
+    `perpflow.features.open_interest.OI_REGIMES`. Optionally also cap the raw OI change."""
 
     enabled: bool = True
     timeframe: str = Field("5m", pattern=r"^\d+[mhd]$")
     change_periods: int = Field(12, ge=1, le=10_000, description="OI rows for the change")
-    max_change: float = Field(0.0, ge=-1, le=1, description="largest OI change allowed for entry")
+    regime_window: int = Field(288, ge=10, le=100_000, description="OI rows in the z window")
+    regime_threshold: float = Field(1.0, gt=0, le=10, description="|z| that counts as a move")
+    block_long_regimes: list[int] = Field([2], description="OI regimes with no long entries")
+    block_short_regimes: list[int] = Field([1], description="OI regimes with no short entries")
+    max_change: float | None = Field(
+        None, ge=-1, le=1, description="also cap the OI change at entry (None = off)"
+    )
     max_staleness_minutes: float = Field(30.0, gt=0, le=24 * 60)
+
+
+class LiquidationFilter(_Frozen):
+    """Mean-reversion entries after liquidation clusters near the London (08:00 London) and New
+    York (09:30 New York) opens, when the cluster candle's extreme holds. Reads the event store
+    (`store`, default `<datadir>/store`); candles outside the store's recorded coverage have no
+    liquidation features, so these entries are blocked there (logged once)."""
+
+    enabled: bool = True
+    store: str | None = Field(None, description="event store root (default <datadir>/store)")
+    exchange: str = Field("binance", description="exchange partition of the store to read")
+    lookback: int = Field(288, ge=10, le=100_000, description="candles in the cluster quantile")
+    pct: float = Field(0.9, gt=0.5, lt=1, description="cluster = total >= this rolling quantile")
+    cascade_window: int = Field(12, ge=1, le=10_000)
+    min_dominance: float = Field(0.6, ge=0.5, le=1, description="one side's share of a cluster")
+    max_bars_after: int = Field(6, ge=1, le=500, description="entry at most this long after")
+    handoff_before_minutes: int = Field(60, ge=0, le=600)
+    handoff_after_minutes: int = Field(90, ge=0, le=600)
 
 
 class SessionFilter(_Frozen):
@@ -117,6 +145,7 @@ class FiltersConfig(_Frozen):
     macro: MacroFilter = MacroFilter()
     regime: RegimeFilter = RegimeFilter()
     structure: StructureFilter = StructureFilter()
+    liquidations: LiquidationFilter = LiquidationFilter()
 
 
 class PerpflowConfig(_Frozen):

@@ -1,8 +1,10 @@
 """LiquiditySweep: fade stop runs through swing highs/lows on leveraged USDT perpetuals.
 
 Thin Freqtrade strategy file; the logic lives in `perpflow.strategy` and `perpflow.risk`.
-Long after a sweep of the last confirmed swing low that closes back inside (short mirrored),
-filtered by funding z-score, the open-interest change and the New York session blocks.
+Long after a sweep of the last confirmed swing low or a sell-side pool that closes back inside
+(short mirrored), filtered by funding z-score, the open-interest regime and the New York session
+blocks; plus mean-reversion entries after liquidation clusters near the London/New York opens
+when the cluster's low (high) holds, read from the event store.
 Risk: 1% of equity to the stop, stop beyond the swept extreme then a 2 ATR trail, capped
 leverage. All knobs are in the config's `perpflow` section (see README).
 """
@@ -15,6 +17,7 @@ from pandas import DataFrame
 
 from perpflow.config import check_secrets, load_perpflow_config
 from perpflow.strategy.annotations import structure_annotations
+from perpflow.strategy.liquidation_signals import store_root
 from perpflow.strategy.risk_callbacks import RiskCallbacksMixin
 from perpflow.strategy.sweep_signals import entry_tags, populate_sweep_indicators, sweep_entries
 
@@ -42,12 +45,21 @@ class LiquiditySweep(RiskCallbacksMixin, IStrategy):
             "vp_poc": {"color": "#1f77b4"},
             "vp_vah": {"color": "#aec7e8"},
             "vp_val": {"color": "#aec7e8"},
+            "liq_wall": {"color": "#ff7f0e"},
             "fvg_bull_top": {"color": "rgba(44,160,44,0.3)", "fill_to": "fvg_bull_bottom"},
             "fvg_bear_top": {"color": "rgba(214,39,40,0.3)", "fill_to": "fvg_bear_bottom"},
         },
         "subplots": {
             "funding z": {"funding_z": {"color": "#9467bd"}},
-            "OI change": {"oi_change": {"color": "#8c564b"}},
+            "OI regime": {
+                "oi_z": {"color": "#8c564b"},
+                "price_z": {"color": "#7f7f7f"},
+                "oi_regime": {"color": "#e377c2", "type": "bar"},
+            },
+            "liquidations": {
+                "liq_long_notional": {"color": "#d62728", "type": "bar"},
+                "liq_short_notional": {"color": "#2ca02c", "type": "bar"},
+            },
             "session / blackout": {
                 "session_block": {"color": "#7f7f7f", "type": "bar"},
                 "macro_blackout": {"color": "#ff7f0e", "type": "bar"},
@@ -91,12 +103,14 @@ class LiquiditySweep(RiskCallbacksMixin, IStrategy):
             open_interest=self._series(
                 pair, f.open_interest.timeframe, CandleType.OPEN_INTEREST, f.open_interest.enabled
             ),
+            liquidation_store=store_root(self.pf, self.config.get("datadir")),
         )
 
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         long, short = sweep_entries(dataframe, self.pf)
         long_tag, short_tag = entry_tags(dataframe, self.pf)
-        # Sweep of a swing low or sell-side pool that closed back above it, all filters passed.
+        # Sweep of a swing low or sell-side pool that closed back above it, or a reclaim after a
+        # long-liquidation cluster at a session handoff; all filters passed.
         dataframe.loc[long, "enter_long"] = 1
         dataframe.loc[long, "enter_tag"] = long_tag[long]
         # Sweep of a swing high or buy-side pool that closed back below it, all filters passed.

@@ -28,9 +28,10 @@ def _funding(df):
 
 def _oi(df):
     rng = np.random.default_rng(1)
+    amount = 1e4 * np.exp(np.cumsum(rng.normal(0, 0.01, len(df))))
     return pd.DataFrame(
-        {"date": df["date"], "open_interest_amount": 1e4 * np.exp(np.cumsum(rng.normal(0, 0.01, len(df)))),
-         "open_interest_value": np.nan}
+        {"date": df["date"], "open_interest_amount": amount,
+         "open_interest_value": amount * df["close"]}
     )  # fmt: skip
 
 
@@ -62,7 +63,8 @@ def test_missing_series_block_entries_and_log_once(caplog):
 
 ALL_OFF = {
     name: {"enabled": False}
-    for name in ("funding", "open_interest", "sessions", "macro", "regime", "structure")
+    for name in ("funding", "open_interest", "sessions", "macro", "regime", "structure",
+                 "liquidations")
 }
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import ccxt
 import pandas as pd
 
-from perpflow.data.store import write_events
+from perpflow.data.store import write_coverage, write_events
 from perpflow.venue.stream import event_key
 
 logger = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class LiquidationCollector:
         self._buffer: list[dict] = []
         self._gap_start: int | None = None
         self._last_ok = int(time.time() * 1000)  # coverage is known up to here
+        self._segment_start: int | None = self._last_ok  # start of the current covered stretch
         self._last_flush = time.monotonic()
         exchange.options["liquidationsLimit"] = max(
             100_000, int(exchange.options.get("liquidationsLimit") or 0)
@@ -118,6 +119,10 @@ class LiquidationCollector:
             write_events(self.root, "liquidations", df)
             self.stats.stored += n
             self._buffer = []
+        if self._segment_start is not None and self._last_ok > self._segment_start:
+            write_coverage(self.root, "liquidation", self.ex.id,
+                           pd.Timestamp(self._segment_start, unit="ms", tz="UTC"),
+                           pd.Timestamp(self._last_ok, unit="ms", tz="UTC"))  # fmt: skip
         self._last_flush = time.monotonic()
         return n
 
@@ -131,43 +136,66 @@ class LiquidationCollector:
         })  # fmt: skip
         write_events(self.root, "liquidation_gaps", gap)
 
+    def _connected(self) -> bool:
+        """Is a websocket to the exchange open right now (quiet but live counts as covered)?"""
+        clients = getattr(self.ex, "clients", None) or {}
+        return any(getattr(c, "connection", None) is not None
+                   and not c.connection.closed for c in clients.values())  # fmt: skip
+
+    def _on_drop(self, exc: Exception, now: int) -> None:
+        self._take_new(now)
+        if self._gap_start is None:  # unknown since the last moment we knew we were live
+            self._gap_start = self._last_ok
+            self.flush()  # close the covered stretch before the gap
+            self._segment_start = None
+            logger.warning("%s liquidation stream dropped (%s); reconnecting", self.ex.id, exc)
+        self.stats.reconnects += 1
+
+    def _on_message(self, now: int) -> None:
+        if self._gap_start is not None:
+            self._write_gap(self._gap_start, now)
+            self._segment_start = now
+            logger.info("%s liquidation stream back after %.1f s", self.ex.id,
+                        (now - self._gap_start) / 1000)  # fmt: skip
+            self._gap_start = None
+        self._take_new(now)
+        self._last_ok = now
+
     async def run(self, stop: asyncio.Event) -> CollectStats:
         """Collect until `stop` is set; flushes and returns the stats."""
-        backoff = 0.1
-        while not stop.is_set():
-            watch = asyncio.ensure_future(self._watch_once())
-            stopper = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait({watch, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            now = int(time.time() * 1000)
-            if watch not in done:
-                watch.cancel()
-                self._take_new(now)
-                break
+        backoff, watch = 0.1, None
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                watch = watch or asyncio.ensure_future(self._watch_once())
+                await asyncio.wait({watch, stopper}, timeout=self.flush_seconds,
+                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                now = int(time.time() * 1000)
+                if watch.done():
+                    exc, watch = watch.exception(), None
+                    if isinstance(exc, ccxt.NetworkError):
+                        self._on_drop(exc, now)
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, self.max_backoff)
+                        continue
+                    if exc is not None:
+                        raise exc
+                    backoff = 0.1
+                    self._on_message(now)
+                elif self._gap_start is None and self._connected():
+                    self._last_ok = now  # quiet, but the connection is up
+                if time.monotonic() - self._last_flush >= self.flush_seconds:
+                    self.flush()
+        finally:
             stopper.cancel()
-            try:
-                watch.result()
-            except ccxt.NetworkError as exc:
-                self._take_new(now)
-                if self._gap_start is None:  # unknown since the last message we heard
-                    self._gap_start = self._last_ok
-                    logger.warning("%s liquidation stream dropped (%s); reconnecting",
-                                   self.ex.id, exc)  # fmt: skip
-                self.stats.reconnects += 1
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
-                continue
-            backoff = 0.1
-            if self._gap_start is not None:
-                self._write_gap(self._gap_start, now)
-                logger.info("%s liquidation stream back after %.1f s", self.ex.id,
-                            (now - self._gap_start) / 1000)  # fmt: skip
-                self._gap_start = None
-            self._take_new(now)
-            self._last_ok = now
-            if time.monotonic() - self._last_flush >= self.flush_seconds:
-                self.flush()
+            if watch is not None:
+                watch.cancel()
+        now = int(time.time() * 1000)
+        self._take_new(now)
         if self._gap_start is not None:
-            self._write_gap(self._gap_start, int(time.time() * 1000))
+            self._write_gap(self._gap_start, now)
+        elif self._connected():
+            self._last_ok = now
         self.flush()
         return self.stats
 

@@ -20,6 +20,8 @@ Plus `<outdir>/demo_events.parquet`, the ground truth of planted events, one row
   touches     number of equal highs/lows in the pool (pools and sweeps; 0 for cascades)
   outcome     "continuation" | "reversal" for sweeps, None otherwise
   sweep_time  open time of the 5m candle that swept the pool (pools and sweeps), else NaT
+And `<outdir>/store/`: liquidation orders in perpflow's event store (`liquidations`, one
+coverage record for the whole span), dense in the cascades and following big minutes.
 """
 
 from __future__ import annotations
@@ -203,6 +205,47 @@ def _events(pair, minutes, logp, sweeps, cascades) -> list[dict]:
     return rows
 
 
+def _liquidations(rng, minutes, one: pd.DataFrame, r, sigma, spec, cascades, symbol) -> pd.DataFrame:
+    """Liquidation orders: a background that grows with big minutes, dense bursts in cascades.
+
+    Count per minute ~ Poisson(0.15 x (1 + 4 x excess |r|/sigma)), 6 per minute in a cascade.
+    A down minute mostly liquidates longs (sell orders). Notional is log-normal around
+    0.0005% of the open interest value; cascade orders are 4x larger. Prices lie inside
+    the minute's range.
+    """
+    n = len(r)
+    z = r / sigma
+    lam = 0.15 * (1.0 + 4.0 * np.clip(np.abs(z) - 1.0, 0.0, None))
+    size = np.ones(n)
+    for c in cascades:
+        sl = slice(c.start, c.start + c.length)
+        lam[sl], size[sl] = 6.0, 4.0
+    count = rng.poisson(lam)
+    at = np.repeat(np.arange(n), count)
+    k = len(at)
+    p_long = 1.0 / (1.0 + np.exp(3.0 * z[at]))  # P(a long is liquidated): high when r < 0
+    side = np.where(rng.random(k) < p_long, "sell", "buy")
+    lo, hi = one["low"].to_numpy()[at], one["high"].to_numpy()[at]
+    price = np.round(lo + rng.random(k) * (hi - lo), 8)
+    notional = spec["oi"] * spec["price"] * 5e-6 * size[at] * rng.lognormal(0.0, 1.0, k)
+    qty = np.round(notional / price, 6)
+    ts = minutes[at] + pd.to_timedelta(rng.integers(0, 60_000, k), unit="ms")
+    return pd.DataFrame({"exchange": "binance", "symbol": symbol, "side": side, "price": price,
+                         "qty": qty, "notional": np.round(qty * price, 4), "ts_event": ts,
+                         "ts_recv": ts})  # fmt: skip
+
+
+def _write_liquidations(outdir: Path, frames: list[pd.DataFrame], minutes) -> None:
+    """The demo's liquidations into `<outdir>/store`, with one coverage record for the span."""
+    from perpflow.data.store import write_coverage, write_events
+
+    root = Path(outdir) / "store"
+    for ev in frames:
+        write_events(root, "liquidations", ev)
+    write_coverage(root, "liquidation", "binance", minutes[0],
+                   minutes[-1] + pd.Timedelta(minutes=1))  # fmt: skip
+
+
 def generate_demo_market(
     outdir: Path, *, days: int = 150, seed: int = 7, pairs=DEMO_PAIRS, start: str = DEMO_START,
     progress: bool = False,
@@ -217,7 +260,7 @@ def generate_demo_market(
     rng = np.random.default_rng(seed)
     minutes = pd.date_range(start, periods=days * 1440, freq="1min", tz="UTC", unit="ms")
     market, sigma, cascades = _market(rng, minutes, days)
-    written, rows, events = [], {}, []
+    written, rows, events, liqs = [], {}, [], []
     bar = _progress(pairs, progress)
     for pair, base in zip(pairs, bases, strict=True):
         spec = _SPECS[base]
@@ -236,8 +279,10 @@ def generate_demo_market(
             written.append(path.name)
             rows[path.name] = len(df)
         events += _events(pair, minutes, logp, sweeps, cascades)
+        liqs.append(_liquidations(prng, minutes, one, r, s_pair, spec, cascades, f"{base}USDT"))
         bar.update(1)
     bar.close()
+    _write_liquidations(outdir, liqs, minutes)
     ev = pd.DataFrame(events)
     _write_parquet(ev, Path(outdir) / "demo_events.parquet")
     (fut / MARKER).write_text(

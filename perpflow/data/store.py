@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 BASE_COLUMNS = ("exchange", "symbol", "ts_event", "ts_recv")
@@ -49,13 +50,78 @@ def write_events(root: Path, kind: str, df: pd.DataFrame) -> list[Path]:
 
 
 def read_events(root: Path, kind: str, *, exchange: str | None = None,
-                symbol: str | None = None) -> pd.DataFrame:  # fmt: skip
-    """All stored events of `kind` (optionally one exchange/symbol), sorted, exact duplicates
-    (the same event stored twice) dropped."""
+                symbol: str | None = None, since: pd.Timestamp | None = None) -> pd.DataFrame:  # fmt: skip
+    """All stored events of `kind` (optionally one exchange/symbol, and only day partitions from
+    `since`'s UTC day on), sorted, exact duplicates (the same event stored twice) dropped."""
     base = Path(root) / kind
     pattern = f"exchange={exchange or '*'}/symbol={symbol or '*'}/date=*/part-*.parquet"
     files = sorted(base.glob(pattern))
+    if since is not None:
+        first = f"date={pd.Timestamp(since).strftime('%Y-%m-%d')}"
+        files = [f for f in files if f.parent.name >= first]
     if not files:
         return pd.DataFrame(columns=list(BASE_COLUMNS))
     df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     return df.drop_duplicates().sort_values("ts_event", kind="stable").reset_index(drop=True)
+
+
+def write_coverage(root: Path, kind: str, exchange: str, start: pd.Timestamp,
+                   end: pd.Timestamp) -> None:  # fmt: skip
+    """Record that the `kind` stream of `exchange` was fully captured over [start, end]."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    if end < start:
+        raise ValueError(f"{kind} coverage ends ({end}) before it starts ({start})")
+    # keyed by its end: a stretch that grows is recorded again, never rewritten
+    write_events(Path(root), f"{kind}_coverage", pd.DataFrame({
+        "exchange": [exchange], "symbol": ["ALL"], "ts_event": [end], "ts_recv": [end],
+        "coverage_start": [start],
+    }))  # fmt: skip
+
+
+def read_coverage(root: Path, kind: str, exchange: str | None = None) -> np.ndarray:
+    """Merged [start, end] ms intervals when the `kind` stream was captured: coverage records
+    minus recorded gaps (`<kind>_gaps`). Written by hand: a few hundred intervals, no library
+    needed for interval union/difference."""
+    cov = read_events(root, f"{kind}_coverage", exchange=exchange)
+    if cov.empty:
+        return np.empty((0, 2), dtype="int64")
+    spans = _merge(_ms(cov["coverage_start"]), _ms(cov["ts_event"]))
+    gaps = read_events(root, f"{kind}_gaps", exchange=exchange)
+    if gaps.empty:
+        return spans
+    out: list[tuple[int, int]] = []
+    g = _merge(_ms(gaps["ts_event"]), _ms(gaps["gap_end"]))
+    for s, e in spans:
+        cur = s
+        for gs, ge in g[(g[:, 1] > s) & (g[:, 0] < e)]:
+            if gs > cur:
+                out.append((cur, int(gs)))
+            cur = max(cur, int(ge))
+        if cur < e:
+            out.append((cur, e))
+    return np.array(out, dtype="int64").reshape(-1, 2)
+
+
+def _ms(col: pd.Series) -> np.ndarray:
+    return pd.to_datetime(col, utc=True).astype("datetime64[ms, UTC]").astype("int64").to_numpy()
+
+
+def _merge(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    order = np.argsort(starts, kind="stable")
+    merged: list[list[int]] = []
+    for s, e in zip(starts[order], ends[order], strict=True):
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], int(e))
+        else:
+            merged.append([int(s), int(e)])
+    return np.array(merged, dtype="int64").reshape(-1, 2)
+
+
+def covered_candles(dates: pd.Series, spans: np.ndarray, timeframe: str) -> np.ndarray:
+    """True where the whole candle period [t, t + timeframe) lies inside one coverage span."""
+    t = pd.to_datetime(dates, utc=True).astype("datetime64[ms, UTC]").astype("int64").to_numpy()
+    if len(spans) == 0:
+        return np.zeros(len(t), dtype=bool)
+    i = np.searchsorted(spans[:, 0], t, side="right") - 1
+    end = t + int(pd.Timedelta(timeframe).total_seconds() * 1000)
+    return (i >= 0) & (spans[np.maximum(i, 0), 1] >= end)

@@ -13,11 +13,16 @@ import pandas as pd
 def liquidation_features(
     candle_dates: pd.Series, events: pd.DataFrame, *, timeframe: str = "5m",
     pct: float = 0.9, lookback: int = 288, cascade_window: int = 12,
+    covered: np.ndarray | None = None,
 ) -> pd.DataFrame:  # fmt: skip
     """`liq_long_notional` (longs liquidated, sell orders), `liq_short_notional`, `liq_cluster`
     (total >= the rolling `pct` quantile of the last `lookback` candles and > 0),
     `liq_cascade_density` (clusters in the last `cascade_window` candles), `liq_bars_since_cluster`
-    and `liq_wall` (notional-weighted price of the latest cluster candle's liquidations)."""
+    and `liq_wall` (notional-weighted price of the latest cluster candle's liquidations).
+
+    `covered` (bool per candle, from the store's coverage records) marks candles whose stream was
+    captured; elsewhere the notionals are NaN (unknown, not zero) and the quantile needs a full
+    covered `lookback` again. `liq_covered` is returned too."""
     tf = pd.Timedelta(timeframe)
     dates = pd.to_datetime(candle_dates, utc=True)
     index = pd.DatetimeIndex(dates)
@@ -29,8 +34,9 @@ def liquidation_features(
                        short=np.where(ev["side"] == "buy", ev["notional"], 0.0),
                        pv=ev["price"] * ev["notional"])  # fmt: skip
         buckets = ev.groupby("bucket")[["long", "short", "pv"]].sum().reindex(index)
-    long = buckets["long"].fillna(0.0).to_numpy()
-    short = buckets["short"].fillna(0.0).to_numpy()
+    cov = np.ones(len(index), dtype=bool) if covered is None else np.asarray(covered, dtype=bool)
+    long = np.where(cov, buckets["long"].fillna(0.0).to_numpy(), np.nan)
+    short = np.where(cov, buckets["short"].fillna(0.0).to_numpy(), np.nan)
     total = pd.Series(long + short)
     threshold = total.rolling(lookback, min_periods=lookback).quantile(pct)
     cluster = ((total >= threshold) & (total > 0)).to_numpy()
@@ -41,5 +47,5 @@ def liquidation_features(
         "liq_long_notional": long, "liq_short_notional": short, "liq_cluster": cluster,
         "liq_cascade_density": pd.Series(cluster.astype("int64")).rolling(cascade_window, min_periods=1).sum().to_numpy(),
         "liq_bars_since_cluster": np.where(last >= 0, idx - last, np.nan),
-        "liq_wall": pd.Series(wall).ffill().to_numpy(),
+        "liq_wall": pd.Series(wall).ffill().to_numpy(), "liq_covered": cov,
     }, index=candle_dates.index)  # fmt: skip

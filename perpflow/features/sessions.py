@@ -62,3 +62,19 @@ def session_context(dates: pd.Series) -> pd.DataFrame:
         },
         index=dates.index,
     )
+
+
+HANDOFF_OPENS = ((LONDON_TZ, 8 * 60), (NY_TZ, 9 * 60 + 30))  # London 08:00, New York 09:30
+
+
+def handoff_window(dates: pd.Series, *, before_minutes: int = 60,
+                   after_minutes: int = 90) -> pd.Series:  # fmt: skip
+    """True within [open - before, open + after) of the London (08:00 London time) or New York
+    (09:30 New York time) open, daylight saving included. Reads row t's time only."""
+    utc = pd.to_datetime(dates, utc=True)
+    inside = np.zeros(len(utc), dtype=bool)
+    for tz, open_min in HANDOFF_OPENS:
+        local = utc.dt.tz_convert(tz)
+        d = ((local.dt.hour * 60 + local.dt.minute - open_min) % 1440).to_numpy()
+        inside |= (d < after_minutes) | (d >= 1440 - before_minutes)
+    return pd.Series(inside, index=dates.index, name="handoff")

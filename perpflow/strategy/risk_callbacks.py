@@ -38,13 +38,18 @@ class RiskCallbacksMixin:
             return None
         return df.iloc[-1]
 
-    def _planned_stop(self, pair: str, side: str, rate: float) -> float:
-        """Initial stop for an entry at `rate` from the signal row (NaN if unusable)."""
+    def _planned_stop(self, pair: str, side: str, rate: float, tag: str | None = None) -> float:
+        """Initial stop for an entry at `rate` from the signal row (NaN if unusable): beyond the
+        row's extreme, or beyond the liquidation cluster's extreme for `liq_reversal_*` entries."""
         row = self._last_row(pair)
         if row is None:
             return float("nan")
         r = self.pf.risk
-        extreme = row["low"] if side == "long" else row["high"]
+        extreme = float(row["low"] if side == "long" else row["high"])
+        if tag and tag.startswith("liq_reversal"):
+            level = float(row.get("liq_support" if side == "long" else "liq_resistance", "nan"))
+            if math.isfinite(level):
+                extreme = min(extreme, level) if side == "long" else max(extreme, level)
         return initial_stop(
             side, rate, extreme=float(extreme), atr=float(row.get("atr", float("nan"))),
             atr_buffer=r.stop_atr_buffer, fallback_atr=r.fallback_stop_atr,
@@ -57,7 +62,7 @@ class RiskCallbacksMixin:
     ) -> float:  # fmt: skip
         """Smallest of: configured cap, exchange tier cap, liquidation-beyond-stop cap."""
         r = self.pf.risk
-        dist = stop_distance(current_rate, self._planned_stop(pair, side, current_rate))
+        dist = stop_distance(current_rate, self._planned_stop(pair, side, current_rate, entry_tag))
         liq_cap = liquidation_safe_leverage(
             dist, maintenance_margin_rate=r.maintenance_margin_rate, buffer=r.liquidation_buffer
         )
@@ -69,7 +74,7 @@ class RiskCallbacksMixin:
         side: str, **kwargs,
     ) -> float:  # fmt: skip
         """Margin stake so that the loss at the planned stop is `risk_per_trade` of equity."""
-        dist = stop_distance(current_rate, self._planned_stop(pair, side, current_rate))
+        dist = stop_distance(current_rate, self._planned_stop(pair, side, current_rate, entry_tag))
         if not math.isfinite(dist):
             log_limited(logger, pair, "no_stop", current_time, "no usable stop; entry skipped")
             return 0.0
@@ -94,7 +99,7 @@ class RiskCallbacksMixin:
         if stored is not None:
             return float(stored)
         side = "short" if trade.is_short else "long"
-        stop = self._planned_stop(pair, side, trade.open_rate)
+        stop = self._planned_stop(pair, side, trade.open_rate, trade.enter_tag)
         if not math.isfinite(stop):
             r = self.pf.risk
             sign = 1.0 if trade.is_short else -1.0

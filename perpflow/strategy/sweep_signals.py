@@ -2,8 +2,9 @@
 
 Entries: a sweep of the last confirmed swing low (long) or high (short), or of a liquidity pool
 of equal lows/highs, that closes back inside with a wick no deeper than `max_depth_atr`, gated
-by funding z, the OI change, the New York session blocks, the macro blackout, the volatility
-regime and the volume profile (the close must be back inside the value area). A filter whose input is missing or stale blocks entries (fail closed) unless it
+by funding z, the OI regime, the New York session blocks, the macro blackout, the volatility
+regime and the volume profile (the close must be back inside the value area). Also the
+liquidation-cluster reversals of `liquidation_signals` (handoff-timed, funding/OI/macro gated). A filter whose input is missing or stale blocks entries (fail closed) unless it
 is disabled in config. The output columns are the same whether optional data exists or not.
 """
 
@@ -20,7 +21,7 @@ from perpflow.features.align import asof_to_candles
 from perpflow.features.funding import funding_settlements, funding_zscore
 from perpflow.features.fvg import fair_value_gaps
 from perpflow.features.macro import blackout, check_coverage, load_calendar
-from perpflow.features.open_interest import oi_change, oi_column
+from perpflow.features.open_interest import oi_change, oi_column, oi_regime
 from perpflow.features.pools import liquidity_pools
 from perpflow.features.regime import volatility_regime
 from perpflow.features.sessions import in_sessions, session_context
@@ -29,6 +30,7 @@ from perpflow.features.swings import confirmed_swings
 from perpflow.features.volatility import atr
 from perpflow.features.volume_profile import anchored_poc, anchored_value_area, rolling_profile
 from perpflow.strategy.failclosed import warn_once
+from perpflow.strategy.liquidation_signals import LIQ_COLUMNS, liquidations_on_candles
 
 logger = logging.getLogger(__name__)
 
@@ -46,16 +48,19 @@ SIGNAL_COLUMNS = (
     "vp_poc", "vp_vah", "vp_val", "vp_hvn_dist_atr", "vp_lvn_dist_atr",
     "session_poc", "session_poc_dist_atr", "session_vah", "session_val",
     "rv", "rv_pct", "volatile", "macro_blackout",
-    "funding_z", "oi_change", "session_block", "tod_sin", "tod_cos", "dow_sin", "dow_cos",
-    "ok_funding_long", "ok_funding_short", "ok_oi", "ok_session", "ok_macro", "ok_regime",
-    "ok_structure_long", "ok_structure_short",
+    "funding_z", "oi_change", "oi_z", "price_z", "oi_regime",
+    "session_block", "tod_sin", "tod_cos", "dow_sin", "dow_cos",
+    "ok_funding_long", "ok_funding_short", "ok_oi_long", "ok_oi_short", "ok_session", "ok_macro",
+    "ok_regime", "ok_structure_long", "ok_structure_short", *LIQ_COLUMNS,
 )  # fmt: skip
+OI_COLUMNS = ("oi_change", "oi_z", "price_z", "oi_regime")
 
 
 def funding_on_candles(
     dates: pd.Series, raw: pd.DataFrame | None, cfg: PerpflowConfig, timeframe: pd.Timedelta
 ) -> pd.Series:
-    """Funding z-score of the last settlement knowable at each candle close (NaN if stale)."""
+    """Funding z-score of the last settlement knowable at each candle close, one minute after
+    its stamp (NaN if stale)."""
     f = cfg.filters.funding
     settlements = funding_settlements(raw)
     settlements = settlements.assign(
@@ -65,7 +70,9 @@ def funding_on_candles(
         dates,
         settlements[["date", "funding_z"]],
         timeframe=timeframe,
-        available_after=pd.Timedelta(0),
+        # a settlement stamped 08:00 is published a moment after 08:00: the candle closing at
+        # 08:00 must not see it (live it would not yet; lookahead-analysis flags it)
+        available_after=pd.Timedelta(minutes=1),
         max_staleness=pd.Timedelta(hours=f.max_staleness_hours),
     )
     return aligned["funding_z"]
@@ -73,15 +80,28 @@ def funding_on_candles(
 
 def oi_on_candles(
     dates: pd.Series, raw: pd.DataFrame | None, cfg: PerpflowConfig, timeframe: pd.Timedelta
-) -> pd.Series:
-    """OI change over `change_periods` OI rows, knowable one OI period after its stamp."""
+) -> pd.DataFrame:
+    """OI change and OI regime (`OI_COLUMNS`) over `change_periods` OI rows, knowable one OI
+    period after its stamp; NaN where OI is missing, stale or its z window is still filling.
+    The price side of the regime is the OI file's own value / amount (the price at the stamp)."""
     o = cfg.filters.open_interest
     if raw is None or raw.empty:
-        series = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns, UTC]"), "oi_change": []})
+        series = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns, UTC]"),
+                               **{c: pd.Series(dtype="float64") for c in OI_COLUMNS}})  # fmt: skip
     else:
-        series = pd.DataFrame(
-            {"date": raw["date"], "oi_change": oi_change(oi_column(raw), periods=o.change_periods)}
-        )
+        oi = oi_column(raw)
+        if "open_interest_value" not in raw.columns:
+            raise ValueError("open interest data needs 'open_interest_value' for the OI regime "
+                             f"(value / amount = price), got {list(raw.columns)}")  # fmt: skip
+        price = raw["open_interest_value"].astype("float64") / oi.where(oi > 0)
+        reg = oi_regime(price, oi, periods=o.change_periods, window=o.regime_window,
+                        threshold=o.regime_threshold)  # fmt: skip
+        known = reg["oi_z"].notna() & reg["price_z"].notna()
+        series = pd.DataFrame({
+            "date": raw["date"], "oi_change": oi_change(oi, periods=o.change_periods),
+            "oi_z": reg["oi_z"], "price_z": reg["price_z"],
+            "oi_regime": reg["oi_regime"].astype("float64").where(known),
+        })  # fmt: skip
     aligned = asof_to_candles(
         dates,
         series,
@@ -89,7 +109,7 @@ def oi_on_candles(
         available_after=pd.Timedelta(o.timeframe),
         max_staleness=pd.Timedelta(minutes=o.max_staleness_minutes),
     )
-    return aligned["oi_change"]
+    return aligned[list(OI_COLUMNS)]
 
 
 def _gate(ok: pd.Series, value: pd.Series, enabled: bool, pair: str, name: str) -> pd.Series:
@@ -113,8 +133,10 @@ def populate_sweep_indicators(
     timeframe: str,
     funding: pd.DataFrame | None,
     open_interest: pd.DataFrame | None,
+    liquidation_store: Path | None = None,
 ) -> pd.DataFrame:
-    """Add `SIGNAL_COLUMNS` to a candle frame (reads rows <= t for row t)."""
+    """Add `SIGNAL_COLUMNS` to a candle frame (reads rows <= t for row t; liquidation events
+    from `liquidation_store`)."""
     tf = pd.Timedelta(timeframe)
     a = atr(df, period=cfg.risk.atr_period)
     sessions = session_context(df["date"])
@@ -122,7 +144,12 @@ def populate_sweep_indicators(
     out = pd.concat([df, *parts], axis=1)
     out["macro_blackout"] = _macro(df["date"], cfg, pair)
     out["funding_z"] = funding_on_candles(df["date"], funding, cfg, tf).to_numpy()
-    out["oi_change"] = oi_on_candles(df["date"], open_interest, cfg, tf).to_numpy()
+    oi = oi_on_candles(df["date"], open_interest, cfg, tf)
+    for col in OI_COLUMNS:
+        out[col] = oi[col].to_numpy()
+    liq = liquidations_on_candles(df, pair=pair, cfg=cfg, timeframe=timeframe,
+                                  root=liquidation_store)  # fmt: skip
+    out = pd.concat([out, liq.set_axis(out.index)], axis=1)
     _add_gates(out, cfg, pair)
     return out
 
@@ -186,8 +213,12 @@ def _add_gates(out: pd.DataFrame, cfg: PerpflowConfig, pair: str) -> None:
     z = out["funding_z"]
     out["ok_funding_long"] = _gate(z < f.z_extreme, z, f.enabled, pair, "funding")
     out["ok_funding_short"] = _gate(z > -f.z_extreme, z, f.enabled, pair, "funding")
-    out["ok_oi"] = _gate(out["oi_change"] <= o.max_change, out["oi_change"], o.enabled, pair,
-                         "open_interest")  # fmt: skip
+    change_ok = out["oi_change"] <= o.max_change if o.max_change is not None else True
+    regime = out["oi_regime"]
+    out["ok_oi_long"] = _gate(~regime.isin(o.block_long_regimes) & change_ok, regime, o.enabled,
+                              pair, "open_interest")  # fmt: skip
+    out["ok_oi_short"] = _gate(~regime.isin(o.block_short_regimes) & change_ok, regime,
+                               o.enabled, pair, "open_interest")  # fmt: skip
     out["ok_session"] = in_sessions(out["session_block"], s.blocks) if s.enabled else True
     out["ok_session"] = out["ok_session"].astype(bool)
     out["ok_macro"] = ~out["macro_blackout"].astype(bool)
@@ -234,22 +265,27 @@ def sweep_kinds(df: pd.DataFrame, cfg: PerpflowConfig) -> dict[str, pd.Series]:
 def sweep_entries(df: pd.DataFrame, cfg: PerpflowConfig) -> tuple[pd.Series, pd.Series]:
     """Boolean long and short entry signals from a frame built by `populate_sweep_indicators`."""
     k = sweep_kinds(df, cfg)
-    common = (
-        df["ok_oi"] & df["ok_session"] & df["ok_macro"] & df["ok_regime"]
-        & (df["volume"] > 0) & df["atr"].notna()
-    )  # fmt: skip
-    long = (k["sweep_low"] | k["pool_sweep_low"]) & df["ok_funding_long"] & df["ok_structure_long"]
+    tradable = df["ok_macro"] & (df["volume"] > 0) & df["atr"].notna()
+    common = tradable & df["ok_session"] & df["ok_regime"]
+    long = (
+        (k["sweep_low"] | k["pool_sweep_low"]) & df["ok_structure_long"] & common
+        | df["liq_reversal_long"] & tradable  # its own timing: the handoff windows
+    ) & df["ok_funding_long"] & df["ok_oi_long"]
     short = (
-        (k["sweep_high"] | k["pool_sweep_high"]) & df["ok_funding_short"] & df["ok_structure_short"]
-    )
-    return (long & common).fillna(False).astype(bool), (short & common).fillna(False).astype(bool)
+        (k["sweep_high"] | k["pool_sweep_high"]) & df["ok_structure_short"] & common
+        | df["liq_reversal_short"] & tradable
+    ) & df["ok_funding_short"] & df["ok_oi_short"]
+    return long.fillna(False).astype(bool), short.fillna(False).astype(bool)
 
 
 def entry_tags(df: pd.DataFrame, cfg: PerpflowConfig) -> tuple[pd.Series, pd.Series]:
-    """Entry tag per row: a pool sweep wins over a plain swing sweep."""
+    """Entry tag per row: a liquidation reversal wins over a pool sweep, which wins over a plain
+    swing sweep."""
     k = sweep_kinds(df, cfg)
     long_tag = pd.Series("sweep_low", index=df.index).mask(k["pool_sweep_low"], "pool_sweep_low")
     short_tag = pd.Series("sweep_high", index=df.index).mask(
         k["pool_sweep_high"], "pool_sweep_high"
     )
+    long_tag = long_tag.mask(df["liq_reversal_long"].astype(bool), "liq_reversal_long")
+    short_tag = short_tag.mask(df["liq_reversal_short"].astype(bool), "liq_reversal_short")
     return long_tag, short_tag

@@ -115,6 +115,31 @@ def test_open_interest_drops_in_cascades(demo):
         assert after < before * 0.985, row
 
 
+def test_liquidations_crowd_into_cascades_on_the_right_side(demo):
+    from perpflow.data.store import read_coverage, read_events
+
+    out, _ = demo
+    ev = pd.read_parquet(out / "demo_events.parquet")
+    liq = read_events(out / "store", "liquidations", symbol="BTCUSDT")
+    spans = read_coverage(out / "store", "liquidation", "binance")
+    first, last = liq["ts_event"].iloc[[0, -1]].astype("datetime64[ms, UTC]").astype("int64")
+    assert len(spans) == 1 and spans[0, 0] <= first and last <= spans[0, 1]
+    assert np.allclose(liq["notional"], liq["price"] * liq["qty"], rtol=1e-6)
+    candles = _read(out, "BTC", "1m-futures").set_index("date")
+    at = candles.reindex(liq["ts_event"].dt.floor("1min"))
+    assert ((liq["price"].to_numpy() >= at["low"].to_numpy() - 1e-9)
+            & (liq["price"].to_numpy() <= at["high"].to_numpy() + 1e-9)).all()  # fmt: skip
+    per_min = liq.set_index("ts_event")["notional"].resample("1min").sum()
+    casc = ev[(ev["pair"] == "BTC/USDT:USDT") & ev["kind"].str.startswith("cascade")]
+    inside = pd.Series(False, index=per_min.index)
+    for _, row in casc.iterrows():
+        inside |= (per_min.index >= row["start"]) & (per_min.index <= row["end"])
+        window = liq[liq["ts_event"].between(row["start"], row["end"] + pd.Timedelta("1min"))]
+        longs = (window["side"] == "sell").mean()
+        assert longs > 0.7 if row["kind"] == "cascade_down" else longs < 0.3, row
+    assert per_min[inside].mean() > 20 * per_min[~inside].mean()
+
+
 def test_ground_truth_sweeps_are_where_the_data_says(demo):
     out, _ = demo
     ev = pd.read_parquet(out / "demo_events.parquet")

@@ -36,13 +36,13 @@ def test_backtest_on_demo_market_trades_with_risk_callbacks(demo_datadir, demo_o
     assert trades["leverage"].between(1.0, 5.0).all()
     # stakes come from the risk budget, so they vary with the stop distance
     assert trades["stake_amount"].nunique() > 1
-    # entries are tagged with the sweep they came from, and both directions occur
-    assert set(trades["enter_tag"]) <= {
-        "sweep_low",
-        "sweep_high",
-        "pool_sweep_low",
-        "pool_sweep_high",
-    }
+    # entries are tagged with the setup they came from, and both directions occur; the demo's
+    # event store feeds the liquidation-cluster reversals
+    tags = set(trades["enter_tag"])
+    assert tags <= {"sweep_low", "sweep_high", "pool_sweep_low", "pool_sweep_high",
+                    "liq_reversal_long", "liq_reversal_short"}  # fmt: skip
+    assert {"liq_reversal_long", "liq_reversal_short"} <= tags
+    assert tags & {"sweep_low", "pool_sweep_low"} and tags & {"sweep_high", "pool_sweep_high"}
     assert trades["is_short"].any() and (~trades["is_short"]).any()
     # loss at the stop is bounded by the risk rule (1% of equity plus slippage and fees slack)
     losers = trades[trades["exit_reason"].str.contains("stop")]

@@ -14,7 +14,7 @@ import pytest
 from perpflow.data.collect import LiquidationCollector
 from perpflow.data.demo import generate_demo_market
 from perpflow.data.liquidations import read_forceorder_csv
-from perpflow.data.store import read_events
+from perpflow.data.store import read_coverage, read_events
 from perpflow.venue.overlay import ccxt_config
 from perpflow.venue.server import VenueServer
 from perpflow.venue.stream import event_key
@@ -82,6 +82,8 @@ def test_stream_delivers_every_event_once(datadir, tmp_path):
     assert len(keys) == len(set(keys)) == 120, "every event stored exactly once, bursts included"
     assert {k for k, _ in hub.delivered} == set(keys) and not hub.unheard
     assert stats.reconnects == 0 and stats.gaps == []
+    spans = read_coverage(tmp_path, "liquidation", "binance")
+    assert len(spans) == 1 and spans[0, 1] - spans[0, 0] >= 2500, "one unbroken covered stretch"
     got = read_events(tmp_path, "liquidations")
     assert set(got["side"]) == {"buy", "sell"}
     assert np.allclose(got["notional"], got["price"] * got["qty"])
@@ -105,6 +107,10 @@ def test_dropped_connection_reconnects_without_dups_and_records_the_gap(datadir,
     hi = gaps["gap_end"].astype("datetime64[ms, UTC]").astype("int64").to_numpy()
     for key, _ in hub.unheard:  # anything missed falls inside a recorded gap
         assert ((lo <= key[1]) & (key[1] <= hi)).any(), key
+    spans = read_coverage(tmp_path, "liquidation", "binance")
+    assert len(spans) >= 2, "coverage is split by the gap"
+    for key, _ in hub.unheard:  # ... and outside the coverage features trust
+        assert not ((spans[:, 0] <= key[1]) & (key[1] <= spans[:, 1])).any(), key
 
 
 def test_symbol_stream_only_sends_that_symbol(datadir, tmp_path):
