@@ -5,6 +5,7 @@ perpflow venue serve [--datadir DIR] [--port P] [--mode history|replay]
 perpflow venue run [--datadir DIR] [--mode ...] -- COMMAND ... {overlay} ...
 perpflow config overlay --venue-url URL [--out FILE]
 perpflow collect liquidations [--exchange binance] [--symbols ...] [--venue-url URL]
+perpflow download quarterlies --pairs ... --since DATE [--venue-url URL]
 """
 
 from __future__ import annotations
@@ -139,6 +140,29 @@ def _cmd_import_liquidations(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_download_quarterlies(args: argparse.Namespace) -> int:
+    import ccxt
+    import pandas as pd
+
+    from perpflow.data.quarterlies import download_quarterlies
+
+    if args.venue_url:
+        from perpflow.venue.overlay import ccxt_config
+
+        ex = ccxt.binance(ccxt_config(args.venue_url))
+    else:
+        ex = getattr(ccxt, args.exchange)({"options": {"defaultType": "swap"}})
+    until = pd.Timestamp(args.until, tz="UTC") if args.until else None
+    written = download_quarterlies(ex, args.pairs, args.timeframe, pd.Timestamp(args.since, tz="UTC"),
+                                   Path(args.datadir), until=until, progress=True)  # fmt: skip
+    for symbol, rows in written.items():
+        print(f"{symbol}: {rows} new candles")
+    if not written:
+        print(f"{ex.id} lists no dated futures for {', '.join(args.pairs)}; the basis features "
+              "fall back to the premium index")  # fmt: skip
+    return 0
+
+
 def _cmd_config_overlay(args: argparse.Namespace) -> int:
     out = write_overlay(args.venue_url, Path(args.out))
     print(f"wrote {out}")
@@ -216,6 +240,18 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--venue-url", default=None, help="collect from the local exchange instead")
     cl.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
     cl.set_defaults(func=_cmd_collect_liquidations)
+
+    dl = sub.add_parser("download", help="download what freqtrade download-data cannot")
+    dsub = dl.add_subparsers(dest="download_cmd", required=True)
+    dq = dsub.add_parser("quarterlies", help="dated quarterly futures candles (for the basis)")
+    dq.add_argument("--pairs", nargs="+", required=True, help="perps, e.g. BTC/USDT:USDT")
+    dq.add_argument("--timeframe", default="1h")
+    dq.add_argument("--since", required=True, help="UTC date")
+    dq.add_argument("--until", default=None, help="UTC date (default: now)")
+    dq.add_argument("--datadir", default="user_data/data/binance")
+    dq.add_argument("--exchange", default="binance")
+    dq.add_argument("--venue-url", default=None, help="download from the local exchange instead")
+    dq.set_defaults(func=_cmd_download_quarterlies)
 
     cfg = sub.add_parser("config", help="config helpers")
     csub = cfg.add_subparsers(dest="config_cmd", required=True)

@@ -20,6 +20,8 @@ Plus `<outdir>/demo_events.parquet`, the ground truth of planted events, one row
   touches     number of equal highs/lows in the pool (pools and sweeps; 0 for cascades)
   outcome     "continuation" | "reversal" for sweeps, None otherwise
   sweep_time  open time of the 5m candle that swept the pool (pools and sweeps), else NaT
+For BTC and ETH also the dated quarterly contracts, Freqtrade's name for `BTC/USDT:USDT-260626`:
+`BTC_USDT_USDT-260626-1h-futures` (1h, from 180 days before delivery; see `_quarterlies`).
 And `<outdir>/store/`: liquidation orders in perpflow's event store (`liquidations`, one
 coverage record for the whole span), dense in the cascades and following big minutes.
 """
@@ -235,6 +237,52 @@ def _liquidations(rng, minutes, one: pd.DataFrame, r, sigma, spec, cascades, sym
                          "ts_recv": ts})  # fmt: skip
 
 
+QUARTERLY_BASES = ("BTC", "ETH")  # Binance USDT-M lists quarterlies for these
+
+
+def quarter_expiries(first: pd.Timestamp, last: pd.Timestamp) -> list[pd.Timestamp]:
+    """Binance quarterly deliveries (last Friday of Mar/Jun/Sep/Dec, 08:00 UTC) after `first`
+    up to half a year past `last`."""
+    months = pd.date_range(first.normalize() - pd.offsets.MonthBegin(1),
+                           last + pd.Timedelta(days=200), freq="MS")  # fmt: skip
+    out = []
+    for m in months[months.month.isin([3, 6, 9, 12])]:
+        end = m + pd.offsets.MonthEnd(0)
+        friday = end - pd.Timedelta(days=(end.day_of_week - 4) % 7)
+        expiry = friday + pd.Timedelta(hours=8)
+        if expiry > first:
+            out.append(expiry)
+    return out
+
+
+def _quarterlies(rng, minutes, one: pd.DataFrame, spec) -> dict[str, pd.DataFrame]:
+    """1h candles of the dated quarterly contracts: perp x exp(b x years to expiry), where the
+    annualised basis b is an AR(1) around 7% (contango) with +-4% swings; each contract trades
+    from 180 days before its delivery and converges to the perp at delivery."""
+    from scipy.signal import lfilter
+
+    n = len(minutes)
+    keep = 1.0 - 1.0 / (5 * 1440)  # basis regimes last days
+    noise = lfilter([1.0], [1.0, -keep], rng.normal(0.0, 1.0, n))
+    b = 0.07 + 0.04 * noise / max(noise.std(), 1e-12)
+    tick = spec["tick"]
+    dec = max(0, -int(np.floor(np.log10(tick))))
+    out = {}
+    for expiry in quarter_expiries(minutes[0], minutes[-1]):
+        lo = int(np.searchsorted(minutes, expiry - pd.Timedelta(days=180)))
+        hi = int(np.searchsorted(minutes, expiry))
+        lo, hi = -(-lo // 60) * 60, (hi // 60) * 60
+        if hi - lo < 1440:
+            continue
+        years = (expiry - minutes[lo:hi]).total_seconds().to_numpy() / (365 * 86400)
+        factor = np.exp(b[lo:hi] * years)
+        px = {c: np.round(np.round(one[c].to_numpy()[lo:hi] * factor / tick) * tick, dec)
+              for c in ("open", "high", "low", "close")}  # fmt: skip
+        m1 = pd.DataFrame({**px, "volume": one["volume"].to_numpy()[lo:hi] * 0.05})
+        out[f"{expiry:%y%m%d}-1h-futures"] = _aggregate(m1, minutes[lo:hi], 60)
+    return out
+
+
 def _write_liquidations(outdir: Path, frames: list[pd.DataFrame], minutes) -> None:
     """The demo's liquidations into `<outdir>/store`, with one coverage record for the span."""
     from perpflow.data.store import write_coverage, write_events
@@ -273,6 +321,8 @@ def generate_demo_market(
         prem = _premium(prng, r)
         oi = _open_interest(prng, r, s_pair, spec, cascades)
         frames = _pair_frames(minutes, one, prem, oi)
+        if base in QUARTERLY_BASES:
+            frames |= _quarterlies(prng, minutes, one, spec)
         for name, df in frames.items():
             path = fut / f"{base}_USDT_USDT-{name}.feather"
             _write_feather(df, path)

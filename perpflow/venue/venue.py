@@ -16,7 +16,7 @@ import numpy as np
 from perpflow.venue import errors
 from perpflow.venue.book import synth_book
 from perpflow.venue.candles import format_klines, ohlcv_window, page_bounds
-from perpflow.venue.markets import exchange_info, filter_value, symbol_specs
+from perpflow.venue.markets import dated_specs, exchange_info, filter_value, symbol_specs
 from perpflow.venue.series import DAY_MS, INTERVAL_MS, Clock, SeriesStore, interval_ms
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,8 @@ class Venue:
             now = int(clock() * 1000)
             shift = -((anchor - now) // DAY_MS) * DAY_MS  # ceil to whole days: now maps <= anchor
         self.clock = Clock(clock, shift, replay=mode == "replay")
-        self.specs = symbol_specs()
+        self.dated = dated_specs(self.store.root)  # quarterlies found in the data dir
+        self.specs = {**symbol_specs(), **self.dated}
         logger.info("venue over %s, mode %s, shift %.1f days", datadir, mode, shift / DAY_MS)
 
     # --- helpers -------------------------------------------------------------------------
@@ -96,7 +97,7 @@ class Venue:
         return {"serverTime": self.clock.now_ms()}
 
     def exchange_info(self) -> dict:
-        return exchange_info(self.clock.now_ms())
+        return exchange_info(self.clock.now_ms(), list(self.dated.values()))
 
     def klines(self, q: dict, kind: str = "futures") -> list[list]:
         return self._klines(
@@ -205,7 +206,7 @@ class Venue:
         if sym is not None:
             self.spec(sym)
             return [sym]
-        return [s for s in self.specs if self.store.timeframes(s, "futures")]
+        return [s for s in self.specs if s not in self.dated and self.store.timeframes(s, "futures")]
 
     def book_ticker(self, q: dict):
         out = []
