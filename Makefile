@@ -6,7 +6,8 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.perpflow-setup
 DEMO    := user_data/data/demo
-DEMO_OK := $(DEMO)/futures/BTC_USDT_USDT-5m-futures.feather
+# bump the version when the demo market gains series, so an old demo dir is rebuilt
+DEMO_OK := $(DEMO)/.perpflow-demo-v2
 PAIRS   ?= BTC/USDT:USDT ETH/USDT:USDT SOL/USDT:USDT
 TIMERANGE ?=
 
@@ -25,7 +26,9 @@ $(STAMP): pyproject.toml requirements.lock
 demo-data: setup $(DEMO_OK)
 
 $(DEMO_OK):
+	rm -rf $(DEMO)
 	$(BIN)/perpflow demo-data --outdir $(DEMO)
+	@touch $(DEMO_OK)
 
 # Backtest LiquiditySweep on the SYNTHETIC demo market through the local exchange.
 backtest: setup demo-data

@@ -163,6 +163,31 @@ def _cmd_download_quarterlies(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report_derivatives(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from perpflow.config import load_perpflow_config
+    from perpflow.validation.derivatives_report import frequencies, month_chart
+
+    cfg = load_perpflow_config(json.loads(Path(args.config).read_text()) if args.config else {})
+    start, end = pd.Timestamp(args.start, tz="UTC"), pd.Timestamp(args.end, tz="UTC")
+    table = frequencies(Path(args.datadir), args.pairs, start, end, cfg)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(f"{out}_frequencies.csv")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.map(lambda v: f"{v:.1%}" if isinstance(v, float) and v == v and v <= 1
+                        else v).to_string())  # fmt: skip
+    month = args.month or start.strftime("%Y-%m")
+    for pair in args.pairs:
+        png = month_chart(Path(args.datadir), pair, month,
+                          Path(f"{out}_{pair.split('/')[0]}_{month}.png"), cfg,
+                          store=Path(args.store) if args.store else None)  # fmt: skip
+        print(f"wrote {png}")
+    print(f"wrote {out}_frequencies.csv")
+    return 0
+
+
 def _cmd_config_overlay(args: argparse.Namespace) -> int:
     out = write_overlay(args.venue_url, Path(args.out))
     print(f"wrote {out}")
@@ -226,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     im.set_defaults(func=_cmd_import_metrics)
     il = isub.add_parser("liquidations", help="forceOrder CSV exports -> the event store")
     il.add_argument("files", nargs="+")
-    il.add_argument("--store", default="user_data/store")
+    il.add_argument("--store", default="user_data/data/binance/store",
+                    help="event store (LiquiditySweep reads <datadir>/store)")
     il.add_argument("--exchange", default="binance")
     il.set_defaults(func=_cmd_import_liquidations)
 
@@ -236,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--exchange", default="binance", help="binance, bybit or okx")
     cl.add_argument("--symbols", nargs="*", default=None,
                     help="unified symbols (default: the all-market stream, Binance)")
-    cl.add_argument("--store", default="user_data/store")
+    cl.add_argument("--store", default="user_data/data/binance/store",
+                    help="event store (LiquiditySweep reads <datadir>/store)")
     cl.add_argument("--venue-url", default=None, help="collect from the local exchange instead")
     cl.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
     cl.set_defaults(func=_cmd_collect_liquidations)
@@ -252,6 +279,19 @@ def build_parser() -> argparse.ArgumentParser:
     dq.add_argument("--exchange", default="binance")
     dq.add_argument("--venue-url", default=None, help="download from the local exchange instead")
     dq.set_defaults(func=_cmd_download_quarterlies)
+
+    rep = sub.add_parser("report", help="data reports with pictures")
+    rsub = rep.add_subparsers(dest="report_cmd", required=True)
+    rd = rsub.add_parser("derivatives", help="funding extremes, OI regimes, basis, liquidations")
+    rd.add_argument("--pairs", nargs="+", required=True)
+    rd.add_argument("--start", required=True, help="UTC date, inclusive")
+    rd.add_argument("--end", required=True, help="UTC date, exclusive")
+    rd.add_argument("--month", default=None, help="month to chart, e.g. 2025-03 (default: start)")
+    rd.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR))
+    rd.add_argument("--store", default=None, help="event store (default <datadir>/store)")
+    rd.add_argument("--config", default="config.json", help="settings from its perpflow section")
+    rd.add_argument("--out", default="user_data/plot/derivatives")
+    rd.set_defaults(func=_cmd_report_derivatives)
 
     cfg = sub.add_parser("config", help="config helpers")
     csub = cfg.add_subparsers(dest="config_cmd", required=True)

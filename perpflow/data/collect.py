@@ -32,6 +32,7 @@ from perpflow.venue.stream import event_key
 
 logger = logging.getLogger(__name__)
 SEEN_LIMIT = 200_000
+REPORT_SECONDS = 60.0  # a progress line this often while collecting
 
 
 @dataclass
@@ -75,7 +76,7 @@ class LiquidationCollector:
         self._gap_start: int | None = None
         self._last_ok = int(time.time() * 1000)  # coverage is known up to here
         self._segment_start: int | None = self._last_ok  # start of the current covered stretch
-        self._last_flush = time.monotonic()
+        self._last_flush = self._last_report = time.monotonic()
         exchange.options["liquidationsLimit"] = max(
             100_000, int(exchange.options.get("liquidationsLimit") or 0)
         )  # ccxt's cache must hold a whole burst between two wake-ups
@@ -124,6 +125,11 @@ class LiquidationCollector:
                            pd.Timestamp(self._segment_start, unit="ms", tz="UTC"),
                            pd.Timestamp(self._last_ok, unit="ms", tz="UTC"))  # fmt: skip
         self._last_flush = time.monotonic()
+        if self._last_flush - self._last_report >= REPORT_SECONDS:
+            self._last_report = self._last_flush
+            logger.info("%s liquidations: %d stored, %d duplicates dropped, %d reconnects",
+                        self.ex.id, self.stats.stored, self.stats.duplicates,
+                        self.stats.reconnects)  # fmt: skip
         return n
 
     def _write_gap(self, start: int, end: int) -> None:

@@ -85,3 +85,21 @@ def test_liquidation_features_oracle():
     assert f["liq_cluster"].tolist() == [False, False, False, True, False, False]
     assert f["liq_wall"].iloc[3] == pytest.approx((90 * 100 + 92 * 300) / 400)
     assert f["liq_bars_since_cluster"].tolist()[3:] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("cut", [120, 250])
+def test_oi_regime_on_real_binance_oi(cut):
+    """The one real BTC OI day (Binance metrics, 288 x 5m): every regime code is valid, the
+    regime is defined once the z window fills, and it is causal on real data."""
+    raw = pd.read_feather(
+        shared_data_dir("binance_oi_sample") / "futures" / "BTC_USDT_USDT-5m-open_interest.feather"
+    )
+    oi = raw["open_interest_amount"].astype("float64")
+    price = raw["open_interest_value"] / oi
+    r = oi_regime(price, oi, periods=6, window=48)
+    known = r["oi_z"].notna() & r["price_z"].notna()
+    assert known.sum() > 200 and set(r.loc[known, "oi_regime"]) <= {0, 1, 2, 3, 4}
+    assert (r.loc[~known, "oi_regime"] == 0).all()
+    assert (r.loc[known, "oi_regime"] != 0).any()
+    df = pd.DataFrame({"price": price, "oi": oi})
+    assert_truncation_parity(lambda d: oi_regime(d["price"], d["oi"], periods=6, window=48), df, cut)
