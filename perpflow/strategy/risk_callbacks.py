@@ -11,7 +11,7 @@ import logging
 import math
 from datetime import datetime
 
-import pandas as pd
+from freqtrade.enums import RunMode
 from freqtrade.persistence import Trade
 from freqtrade.strategy import stoploss_from_absolute
 
@@ -23,6 +23,8 @@ from perpflow.strategy.failclosed import log_limited
 
 logger = logging.getLogger(__name__)
 
+BACKTEST_MODES = (RunMode.BACKTEST, RunMode.HYPEROPT)
+ROW_FIELDS = ("close", "low", "high", "atr", "liq_support", "liq_resistance")
 STOP_KEY = "pf_stop"
 INITIAL_STOP_KEY = "pf_initial_stop"
 
@@ -32,11 +34,40 @@ class RiskCallbacksMixin:
 
     pf: PerpflowConfig
 
-    def _last_row(self, pair: str) -> pd.Series | None:
+    def _last_row(self, pair: str) -> dict | None:
+        """The fields the callbacks read from the last analysed row (column lookups by position:
+        taking a whole row of a wide frame costs more than the callback)."""
         df, _ = self.dp.get_analyzed_dataframe(pair, self.timeframe)
         if df is None or df.empty:
             return None
-        return df.iloc[-1]
+        cols = df.columns
+        return {c: df.iat[-1, cols.get_loc(c)] for c in ROW_FIELDS if c in cols}
+
+    def _stops(self) -> dict:
+        """Per-trade stop cache: (trade id, open date) -> {key: level}. The trade's custom data
+        stays the record (it survives restarts); the cache spares Freqtrade's custom-data lookup,
+        which scans every stored value in backtests."""
+        cache = getattr(self, "_pf_stop_cache", None)
+        if cache is None:
+            cache = self._pf_stop_cache = {}
+        return cache
+
+    def _get_level(self, trade: Trade, key: str) -> float | None:
+        slot = self._stops().setdefault((trade.id, trade.open_date_utc), {})
+        if key not in slot:
+            value = trade.get_custom_data(key)
+            slot[key] = None if value is None else float(value)
+        return slot[key]
+
+    def _set_level(self, trade: Trade, key: str, value: float) -> None:
+        """Cache the level; persist it on the trade in dry-run/live (a restart reads it back).
+        Backtests keep only the first value of each key on the trade: the trail lives in the
+        cache, since each custom-data write scans every stored value there."""
+        slot = self._stops().setdefault((trade.id, trade.open_date_utc), {})
+        first = key not in slot or slot[key] is None
+        slot[key] = float(value)
+        if first or self.config.get("runmode") not in BACKTEST_MODES:
+            trade.set_custom_data(key, float(value))
 
     def _planned_stop(self, pair: str, side: str, rate: float, tag: str | None = None) -> float:
         """Initial stop for an entry at `rate` from the signal row (NaN if unusable): beyond the
@@ -95,17 +126,17 @@ class RiskCallbacksMixin:
 
     def _stored_stop(self, pair: str, trade: Trade) -> float:
         """The trade's stop level; computed once from the entry and stored on the trade."""
-        stored = trade.get_custom_data(STOP_KEY)
+        stored = self._get_level(trade, STOP_KEY)
         if stored is not None:
-            return float(stored)
+            return stored
         side = "short" if trade.is_short else "long"
         stop = self._planned_stop(pair, side, trade.open_rate, trade.enter_tag)
         if not math.isfinite(stop):
             r = self.pf.risk
             sign = 1.0 if trade.is_short else -1.0
             stop = trade.open_rate * (1.0 + sign * r.max_stop_distance)
-        trade.set_custom_data(INITIAL_STOP_KEY, stop)
-        trade.set_custom_data(STOP_KEY, stop)
+        self._set_level(trade, INITIAL_STOP_KEY, stop)
+        self._set_level(trade, STOP_KEY, stop)
         return stop
 
     def custom_stoploss(
@@ -123,7 +154,7 @@ class RiskCallbacksMixin:
             )  # fmt: skip
             if new != stop:
                 stop = new
-                trade.set_custom_data(STOP_KEY, stop)
+                self._set_level(trade, STOP_KEY, stop)
         return stoploss_from_absolute(
             stop, current_rate, is_short=trade.is_short, leverage=trade.leverage
         )
@@ -133,10 +164,10 @@ class RiskCallbacksMixin:
         current_profit: float, **kwargs,
     ) -> str | bool | None:  # fmt: skip
         """Take profit at `take_profit_r` times the initial risk distance."""
-        initial = trade.get_custom_data(INITIAL_STOP_KEY)
+        initial = self._get_level(trade, INITIAL_STOP_KEY)
         if initial is None:
             return None
-        risk = abs(trade.open_rate - float(initial))
+        risk = abs(trade.open_rate - initial)
         target = self.pf.risk.take_profit_r * risk
         moved = (
             (trade.open_rate - current_rate) if trade.is_short else (current_rate - trade.open_rate)
