@@ -48,7 +48,8 @@ def read_metrics(path: Path) -> pd.DataFrame:
     _first_bad(path, (price < med / 3) | (price > med * 3),
                "value / amount is far from the file's typical price (wrong units?)")  # fmt: skip
     out = pd.DataFrame({"date": date, "symbol": raw["symbol"], "open_interest_amount": amount,
-                        "open_interest_value": value})  # fmt: skip
+                        "open_interest_value": value, "_file": path.name,
+                        "_row": np.arange(len(raw)) + 2})  # fmt: skip
     dup = out.duplicated("date", keep=False)
     if dup.any():
         same = out[dup].duplicated(
@@ -107,11 +108,14 @@ def import_metrics(paths: list[Path], datadir: Path) -> dict[str, int]:
         if not str(symbol).endswith("USDT"):
             raise ValueError(f"symbol {symbol!r}: only USDT-margined perpetuals are supported")
         prefix = f"{str(symbol)[:-4]}_USDT_USDT"
-        gaps = rows["date"].diff().dropna() != pd.Timedelta("5min")
+        gaps = rows["date"].diff() > pd.Timedelta("5min")
         if gaps.any():
+            first = rows[gaps.to_numpy()].iloc[0]
             logger.warning(
-                "%s: %d gaps in the 5m series (kept as gaps, not filled)", symbol, gaps.sum()
-            )
+                "%s: %d gap(s) in the 5m series (kept as gaps, never filled); the first ends at "
+                "%s row %d (%s)", symbol, int(gaps.sum()), first["_file"], first["_row"],
+                first["date"],
+            )  # fmt: skip
         for tf, sel in (("5m", rows), ("1h", rows[rows["date"].dt.minute == 0])):
             path = out_dir / f"{prefix}-{tf}-open_interest.feather"
             existing = pd.read_feather(path) if path.exists() else None

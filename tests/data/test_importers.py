@@ -91,3 +91,30 @@ def test_import_commands_as_a_user_runs_them(tmp_path, capsys):
     liq = next(shared_data_dir("raw/binance_forceorder_liquidations").glob("*.csv"))
     assert main(["import", "liquidations", str(liq), "--store", str(tmp_path / "store")]) == 0
     assert "222 liquidations" in capsys.readouterr().out
+
+
+def test_metrics_conflicting_duplicate_names_file_and_row(tmp_path):
+    src = shared_data_dir("raw/binance_vision_metrics") / "BTCUSDT-metrics-2024-01-01.csv"
+    lines = src.read_text().splitlines()
+    cells = lines[2].split(",")
+    cells[2] = str(float(cells[2]) * 1.01)  # same time, 1% more OI
+    cells[3] = str(float(cells[3]) * 1.01)
+    changed = ",".join(cells)
+    bad = tmp_path / "dup-metrics.csv"
+    bad.write_text("\n".join([*lines[:3], changed, *lines[3:]]) + "\n")
+    with pytest.raises(ValueError, match="dup-metrics.csv row [34]: duplicate time with other"):
+        import_metrics([bad], tmp_path / "out")
+
+
+def test_metrics_gap_is_kept_and_reported_with_file_and_row(tmp_path, caplog):
+    import logging
+
+    src = shared_data_dir("raw/binance_vision_metrics") / "BTCUSDT-metrics-2024-01-01.csv"
+    lines = src.read_text().splitlines()
+    gappy = tmp_path / "gap-metrics.csv"
+    gappy.write_text("\n".join([*lines[:10], *lines[13:]]) + "\n")  # drop rows 11-13
+    with caplog.at_level(logging.WARNING):
+        written = import_metrics([gappy], tmp_path / "out")
+    assert written["BTC_USDT_USDT-5m-open_interest.feather"] == 288 - 3
+    assert any("gap-metrics.csv row 11" in r.message and "never filled" in r.message
+               for r in caplog.records)  # fmt: skip
