@@ -6,6 +6,7 @@ perpflow venue run [--datadir DIR] [--mode ...] -- COMMAND ... {overlay} ...
 perpflow config overlay --venue-url URL [--out FILE]
 perpflow collect liquidations [--exchange binance] [--symbols ...] [--venue-url URL]
 perpflow download quarterlies --pairs ... --since DATE [--venue-url URL]
+perpflow stress [--backtest RESULT] [--datadir DIR] [--wick 0.05]
 """
 
 from __future__ import annotations
@@ -188,6 +189,60 @@ def _cmd_report_derivatives(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_trades(path: str):
+    """Trades of a backtest result file, or of the newest one in a results folder."""
+    from freqtrade.data.btanalysis import get_latest_backtest_filename, load_backtest_data
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / get_latest_backtest_filename(p)
+    if not p.exists():
+        raise SystemExit(f"{p}: no backtest result (run `make backtest` or freqtrade backtesting "
+                         "--export trades first)")  # fmt: skip
+    return load_backtest_data(p), p
+
+
+def _cmd_stress(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from perpflow.config import load_perpflow_config
+    from perpflow.risk.leverage import capped_leverage, liquidation_safe_leverage
+    from perpflow.risk.stress import run_stress
+    from perpflow.validation.structure_plot import load_candles
+    from perpflow.venue.markets import load_snapshot
+
+    cfg = load_perpflow_config(json.loads(Path(args.config).read_text()) if args.config else {})
+    trades, source = _load_trades(args.backtest)
+    r = cfg.risk
+    snap = load_snapshot()
+    candles, allowed = {}, {}
+    for pair in sorted(trades["pair"].unique()):
+        candles[pair] = load_candles(Path(args.datadir), pair, "5m")
+        sym = pair.split("/")[0] + "USDT"
+        mmr = max(r.maintenance_margin_rate, snap["perpflow_maint_margin_rate"].get(sym, 0.0))
+        allowed[pair] = capped_leverage(
+            r.max_leverage, float(snap["perpflow_max_leverage"].get(sym, r.max_leverage)),
+            liquidation_safe_leverage(r.min_stop_distance, maintenance_margin_rate=mmr,
+                                      buffer=r.liquidation_buffer),
+        )  # fmt: skip
+    table = run_stress(trades, candles, allowed_leverage=allowed, wick=args.wick,
+                       stop_distance=r.max_stop_distance, mmr=r.maintenance_margin_rate)  # fmt: skip
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out.with_suffix(".csv"), index=False)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(f"stress test of {len(trades)} trades from {source.name} (+ the most leveraged "
+              f"position the rules allow per pair)")  # fmt: skip
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    bad = table[table["liquidated"] > 0]
+    if len(bad):
+        print(f"FAIL: {len(bad)} scenario(s) liquidate positions the rules allow: "
+              + ", ".join(f"{r.scenario} {r.pair}" for r in bad.itertuples()), file=sys.stderr)
+        return 1
+    print(f"OK: no scenario liquidates; smallest margin buffer {table['min_margin_buffer'].min():.2%}")
+    return 0
+
+
 def _cmd_config_overlay(args: argparse.Namespace) -> int:
     out = write_overlay(args.venue_url, Path(args.out))
     print(f"wrote {out}")
@@ -292,6 +347,15 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--config", default="config.json", help="settings from its perpflow section")
     rd.add_argument("--out", default="user_data/plot/derivatives")
     rd.set_defaults(func=_cmd_report_derivatives)
+
+    st = sub.add_parser("stress", help="can a wick liquidate what the rules allow? (exit 1 if so)")
+    st.add_argument("--backtest", default="user_data/backtest_results",
+                    help="backtest result file or folder (newest result)")  # fmt: skip
+    st.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR))
+    st.add_argument("--config", default="config.json", help="settings from its perpflow section")
+    st.add_argument("--wick", type=float, default=0.05, help="adverse wick size (0.05 = 5%%)")
+    st.add_argument("--out", default="user_data/plot/stress")
+    st.set_defaults(func=_cmd_stress)
 
     cfg = sub.add_parser("config", help="config helpers")
     csub = cfg.add_subparsers(dest="config_cmd", required=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 SessionName = Literal["ny_open", "ny_close", "asia_london"]
 
@@ -17,8 +17,38 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class GovernorConfig(_Frozen):
+    """Drawdown governor on equity including open profit."""
+
+    enabled: bool = True
+    soft_drawdown: float = Field(0.08, gt=0, lt=1, description="cut size and leverage from here")
+    hard_drawdown: float = Field(0.10, gt=0, lt=1, description="pause all entries from here")
+    soft_scale: float = Field(0.5, gt=0, le=1, description="size/leverage multiplier when soft")
+    pause_hours: float = Field(24.0, gt=0, le=24 * 30, description="pause length at the hard limit")
+
+
+class CarryConfig(_Frozen):
+    """Funding carry against the expected edge."""
+
+    enabled: bool = True
+    holding_hours: float = Field(8.0, gt=0, le=24 * 60, description="planned holding period")
+    win_rate: float = Field(0.4, gt=0, lt=1, description="assumed hit rate of the R target")
+    max_share: float = Field(0.25, gt=0, le=1, description="largest carry share of the edge")
+    max_paid_r: float = Field(0.5, gt=0, le=10, description="exit when funding paid >= this R")
+
+
+class EntryGuardConfig(_Frozen):
+    """Live entry checks in confirm_trade_entry (order book, exchange health)."""
+
+    book_check: bool = True
+    max_spread_ratio: float = Field(3.0, gt=1, le=100, description="spread vs its recent median")
+    depth_bps: float = Field(10.0, gt=0, le=500)
+    min_depth_ratio: float = Field(2.0, ge=0, le=1000, description="book depth vs order notional")
+    health_pause_minutes: float = Field(15.0, gt=0, le=24 * 60)
+
+
 class RiskConfig(_Frozen):
-    """Sizing, stops and leverage (first versions; issue 6 deepens them)."""
+    """Sizing, stops, leverage, drawdown governor, funding carry, entry guards."""
 
     risk_per_trade: float = Field(
         0.01, gt=0, le=0.05, description="equity fraction lost at the stop"
@@ -35,6 +65,26 @@ class RiskConfig(_Frozen):
     liquidation_buffer: float = Field(
         0.5, ge=0, le=10, description="liquidation must lie (1+buffer) x stop distance away"
     )
+    min_leverage: float = Field(1.0, ge=1, le=125, description="leverage at zero conviction")
+    high_vol_pct: float = Field(0.9, gt=0, le=1, description="vol percentile that halves size")
+    high_vol_scale: float = Field(0.5, gt=0, le=1, description="size multiplier in high vol")
+    pool_stops: bool = Field(True, description="stop beyond the opposing liquidity pool")
+    stop_tick_buffer: int = Field(2, ge=0, le=1000, description="ticks beyond the stop level")
+    session_trail: dict[str, float] = Field(
+        {"ny_open": 1.25, "ny_close": 1.0, "asia_london": 0.8, "other": 1.0},
+        description="trail width multiplier per New York session block",
+    )
+    governor: GovernorConfig = GovernorConfig()
+    carry: CarryConfig = CarryConfig()
+    entry_guard: EntryGuardConfig = EntryGuardConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> RiskConfig:
+        if self.min_leverage > self.max_leverage:
+            raise ValueError(f"min_leverage {self.min_leverage} > max_leverage {self.max_leverage}")
+        if self.governor.soft_drawdown >= self.governor.hard_drawdown:
+            raise ValueError("governor.soft_drawdown must be below governor.hard_drawdown")
+        return self
 
 
 class SweepConfig(_Frozen):

@@ -5,8 +5,10 @@ Long after a sweep of the last confirmed swing low or a sell-side pool that clos
 (short mirrored), filtered by funding z-score, the open-interest regime and the New York session
 blocks; plus mean-reversion entries after liquidation clusters near the London/New York opens
 when the cluster's low (high) holds, read from the event store.
-Risk: 1% of equity to the stop, stop beyond the swept extreme then a 2 ATR trail, capped
-leverage. All knobs are in the config's `perpflow` section (see README).
+Risk: 1% of equity to the stop (halved in the top volatility decile and by the drawdown
+governor), stop beyond the swept extreme or opposing pool then a session-aware 2 ATR trail,
+leverage from conviction capped by the exchange tier and the liquidation distance; entries pass
+the governor, funding-carry, blackout, session, book and liquidation-price gates. All knobs are in the config's `perpflow` section (see README).
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from perpflow.config import check_secrets, load_perpflow_config
 from perpflow.strategy.annotations import structure_annotations
 from perpflow.strategy.liquidation_signals import store_root
 from perpflow.strategy.risk_callbacks import RiskCallbacksMixin
+from perpflow.strategy.risk_guard import RiskGuardMixin
 from perpflow.strategy.sweep_signals import entry_tags, populate_sweep_indicators, sweep_entries
 
 
-class LiquiditySweep(RiskCallbacksMixin, IStrategy):
+class LiquiditySweep(RiskGuardMixin, RiskCallbacksMixin, IStrategy):
     INTERFACE_VERSION = 3
 
     timeframe = "5m"
@@ -65,8 +68,21 @@ class LiquiditySweep(RiskCallbacksMixin, IStrategy):
                 "macro_blackout": {"color": "#ff7f0e", "type": "bar"},
             },
             "regime": {"rv_pct": {"color": "#17becf"}},
+            "conviction": {
+                "conviction_long": {"color": "#16a34a"},
+                "conviction_short": {"color": "#dc2626"},
+            },
         },
     }
+
+    @property
+    def protections(self):
+        # Backstop behind the drawdown governor (which pauses at 10%): Freqtrade's own
+        # MaxDrawdown on equity, active in backtests with --enable-protections.
+        return [{
+            "method": "MaxDrawdown", "calculation_mode": "equity", "lookback_period_candles": 288,
+            "trade_limit": 3, "stop_duration_candles": 288, "max_allowed_drawdown": 0.15,
+        }]  # fmt: skip
 
     def bot_start(self, **kwargs) -> None:
         # Validate the perpflow config section once; a wrong value stops start-up naming the key.

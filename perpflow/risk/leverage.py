@@ -6,16 +6,22 @@ import math
 
 
 def liquidation_safe_leverage(
-    stop_distance: float, *, maintenance_margin_rate: float = 0.005, buffer: float = 0.5
-) -> float:
+    stop_distance: float, *, maintenance_margin_rate: float = 0.005, buffer: float = 0.5,
+    exchange_buffer: float = 0.05,
+) -> float:  # fmt: skip
     """Largest isolated-margin leverage whose liquidation lies beyond the stop by `buffer`.
 
-    An isolated position at leverage L is liquidated about (1/L - mmr) away from entry. Requiring
-    that distance >= stop_distance * (1 + buffer) gives L <= 1 / (stop_distance * (1+buffer) + mmr).
+    An isolated position at leverage L is liquidated (1/L - mmr) / (1 + mmr) away from entry
+    at worst (Binance's formula, the short side); Freqtrade then moves that price
+    `exchange_buffer` (its `liquidation_buffer`, default 5%) of the way towards entry. Requiring
+    (1 - exchange_buffer)(1/L - mmr)/(1 + mmr) >= stop_distance (1 + buffer) gives
+    L <= 1 / (stop_distance (1 + buffer)(1 + mmr) / (1 - exchange_buffer) + mmr).
     """
     if not (stop_distance > 0 and math.isfinite(stop_distance)):
         return 1.0
-    return 1.0 / (stop_distance * (1.0 + buffer) + maintenance_margin_rate)
+    mmr = maintenance_margin_rate
+    need = stop_distance * (1.0 + buffer) * (1.0 + mmr) / (1.0 - exchange_buffer)
+    return 1.0 / (need + mmr)
 
 
 def capped_leverage(*caps: float) -> float:

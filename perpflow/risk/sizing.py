@@ -36,3 +36,11 @@ def clamp_stake(stake: float, *, min_stake: float | None, max_stake: float) -> f
     if min_stake is not None and min_stake > stake:
         return 0.0
     return min(stake, max_stake)
+
+
+def volatility_scale(vol_pct: float, *, threshold: float = 0.9, scale: float = 0.5) -> float:
+    """Size multiplier: `scale` when volatility sits in its top tail (`vol_pct` >= `threshold`),
+    else 1. Unknown volatility (NaN) counts as high: sizing fails towards smaller."""
+    if not math.isfinite(vol_pct):
+        return scale
+    return scale if vol_pct >= threshold else 1.0

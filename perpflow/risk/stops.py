@@ -48,3 +48,21 @@ def trail_stop(side: str, price: float, *, atr: float, trail_atr: float, previou
 def stop_distance(entry: float, stop: float) -> float:
     """|entry - stop| / entry."""
     return abs(entry - stop) / entry if entry > 0 else float("nan")
+
+
+def structure_extreme(side: str, entry: float, candle_extreme: float, pool_level: float, *,
+                      max_distance: float) -> float:  # fmt: skip
+    """The level the stop must sit beyond: the opposing liquidity pool (equal lows below a long,
+    equal highs above a short) when it lies beyond the candle's extreme and within
+    `max_distance` of entry (stops sit past the liquidity a run would take), else the extreme."""
+    if not (math.isfinite(pool_level) and pool_level > 0 and entry > 0):
+        return candle_extreme
+    beyond = pool_level < candle_extreme if side == "long" else pool_level > candle_extreme
+    near = abs(entry - pool_level) / entry <= max_distance
+    return pool_level if beyond and near else candle_extreme
+
+
+def session_trail_atr(base: float, session: str, multipliers: dict[str, float]) -> float:
+    """Trailing band width for the current session: `base` x the session's multiplier (wider in
+    the volatile New York open, tighter in the quiet Asia/London block); 1 for unknown ones."""
+    return base * float(multipliers.get(session, 1.0))

@@ -16,21 +16,48 @@ from freqtrade.persistence import Trade
 from freqtrade.strategy import stoploss_from_absolute
 
 from perpflow.config import PerpflowConfig
+from perpflow.features.sessions import SESSION_CODES
+from perpflow.risk.conviction import conviction_leverage
 from perpflow.risk.leverage import capped_leverage, liquidation_safe_leverage
-from perpflow.risk.sizing import clamp_stake, risk_stake
-from perpflow.risk.stops import initial_stop, stop_distance, trail_stop
+from perpflow.risk.sizing import clamp_stake, risk_stake, volatility_scale
+from perpflow.risk.stops import (
+    initial_stop,
+    session_trail_atr,
+    stop_distance,
+    structure_extreme,
+    trail_stop,
+)
 from perpflow.strategy.failclosed import log_limited
 
 logger = logging.getLogger(__name__)
 
 BACKTEST_MODES = (RunMode.BACKTEST, RunMode.HYPEROPT)
-ROW_FIELDS = ("close", "low", "high", "atr", "liq_support", "liq_resistance")
+ROW_FIELDS = (
+    "date", "close", "low", "high", "atr", "liq_support", "liq_resistance", "pool_low_level",
+    "pool_high_level", "rv_pct", "conviction_long", "conviction_short", "funding_rate_last",
+    "funding_interval_h", "session_block", "macro_blackout",
+)  # fmt: skip
+SESSION_NAMES = {0: "other", **{code: name for name, code in SESSION_CODES.items()}}
 STOP_KEY = "pf_stop"
 INITIAL_STOP_KEY = "pf_initial_stop"
 
 
+def _f(row: dict, key: str) -> float:
+    """A float field of the row, NaN when absent or not a number."""
+    try:
+        return float(row.get(key, float("nan")))
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 class RiskCallbacksMixin:
-    """`leverage`, `custom_stake_amount`, `custom_stoploss` and `custom_exit` from perpflow.risk."""
+    """`leverage`, `custom_stake_amount`, `custom_stoploss` and `custom_exit` from perpflow.risk.
+
+    The governor scale (`_risk_scale`, 1.0 unless a `RiskGuardMixin` lowers it) multiplies size
+    and leverage."""
+
+    def _risk_scale(self) -> float:
+        return 1.0
 
     pf: PerpflowConfig
 
@@ -76,44 +103,81 @@ class RiskCallbacksMixin:
         if row is None:
             return float("nan")
         r = self.pf.risk
-        extreme = float(row["low"] if side == "long" else row["high"])
+        long = side == "long"
+        extreme = _f(row, "low" if long else "high")
         if tag and tag.startswith("liq_reversal"):
-            level = float(row.get("liq_support" if side == "long" else "liq_resistance", "nan"))
+            level = _f(row, "liq_support" if long else "liq_resistance")
             if math.isfinite(level):
-                extreme = min(extreme, level) if side == "long" else max(extreme, level)
+                extreme = min(extreme, level) if long else max(extreme, level)
+        if r.pool_stops:
+            extreme = structure_extreme(
+                side, rate, extreme, _f(row, "pool_low_level" if long else "pool_high_level"),
+                max_distance=r.max_stop_distance,
+            )  # fmt: skip
+        extreme += (-1.0 if long else 1.0) * r.stop_tick_buffer * self._tick(pair)
         return initial_stop(
-            side, rate, extreme=float(extreme), atr=float(row.get("atr", float("nan"))),
+            side, rate, extreme=extreme, atr=_f(row, "atr"),
             atr_buffer=r.stop_atr_buffer, fallback_atr=r.fallback_stop_atr,
             min_distance=r.min_stop_distance, max_distance=r.max_stop_distance,
         )  # fmt: skip
+
+    def _mmr(self, pair: str, floor: float) -> float:
+        """Maintenance margin rate: the pair's first exchange tier (Freqtrade's tiers) or the
+        configured floor, whichever is larger."""
+        exchange = getattr(self.dp, "_exchange", None) if self.dp else None
+        try:
+            rate = float(exchange.get_maintenance_ratio_and_amt(pair, 0.0)[0])
+        except Exception:  # noqa: BLE001 (no tiers loaded: the configured rate stands)
+            return floor
+        return max(floor, rate) if math.isfinite(rate) else floor
+
+    def _tick(self, pair: str) -> float:
+        """The pair's price tick from the exchange markets (0 when unknown)."""
+        try:
+            tick = float(self.dp.market(pair)["precision"]["price"] or 0.0)
+        except (AttributeError, KeyError, TypeError):
+            return 0.0
+        return tick if math.isfinite(tick) else 0.0
 
     def leverage(
         self, pair: str, current_time: datetime, current_rate: float, proposed_leverage: float,
         max_leverage: float, entry_tag: str | None, side: str, **kwargs,
     ) -> float:  # fmt: skip
-        """Smallest of: configured cap, exchange tier cap, liquidation-beyond-stop cap."""
+        """Smallest of: the conviction cap (x the governor scale), the exchange tier cap and the
+        liquidation-beyond-stop cap."""
         r = self.pf.risk
         dist = stop_distance(current_rate, self._planned_stop(pair, side, current_rate, entry_tag))
         liq_cap = liquidation_safe_leverage(
-            dist, maintenance_margin_rate=r.maintenance_margin_rate, buffer=r.liquidation_buffer
+            dist, maintenance_margin_rate=self._mmr(pair, r.maintenance_margin_rate),
+            buffer=r.liquidation_buffer,
+            exchange_buffer=float(self.config.get("liquidation_buffer", 0.05)),
         )
-        return capped_leverage(r.max_leverage, max_leverage, liq_cap)
+        row = self._last_row(pair) or {}
+        conv = conviction_leverage(
+            _f(row, f"conviction_{side}"), min_leverage=r.min_leverage, max_leverage=r.max_leverage
+        )
+        return capped_leverage(conv * self._risk_scale(), r.max_leverage, max_leverage, liq_cap)
 
     def custom_stake_amount(
         self, pair: str, current_time: datetime, current_rate: float, proposed_stake: float,
         min_stake: float | None, max_stake: float, leverage: float, entry_tag: str | None,
         side: str, **kwargs,
     ) -> float:  # fmt: skip
-        """Margin stake so that the loss at the planned stop is `risk_per_trade` of equity."""
+        """Margin stake so that the loss at the planned stop is `risk_per_trade` of equity, halved
+        in the top volatility decile and scaled by the drawdown governor."""
         dist = stop_distance(current_rate, self._planned_stop(pair, side, current_rate, entry_tag))
         if not math.isfinite(dist):
             log_limited(logger, pair, "no_stop", current_time, "no usable stop; entry skipped")
             return 0.0
         equity = self.wallets.get_total_stake_amount() if self.wallets else proposed_stake
         fee = float(kwargs.get("fee", 0.0) or 0.0)
-        stake = risk_stake(
-            equity, risk_fraction=self.pf.risk.risk_per_trade, stop_distance=dist,
-            leverage=leverage, fee=fee,
+        r = self.pf.risk
+        row = self._last_row(pair) or {}
+        scale = self._risk_scale() * volatility_scale(
+            _f(row, "rv_pct"), threshold=r.high_vol_pct, scale=r.high_vol_scale
+        )
+        stake = scale * risk_stake(
+            equity, risk_fraction=r.risk_per_trade, stop_distance=dist, leverage=leverage, fee=fee,
         )  # fmt: skip
         clamped = clamp_stake(stake, min_stake=min_stake, max_stake=max_stake)
         if clamped == 0.0 and stake > 0:
@@ -143,15 +207,19 @@ class RiskCallbacksMixin:
         self, pair: str, trade: Trade, current_time: datetime, current_rate: float,
         current_profit: float, after_fill: bool, **kwargs,
     ) -> float | None:  # fmt: skip
-        """Stop beyond the swept extreme, then a `trail_atr` ATR trail; never loosened."""
+        """Stop beyond the swept extreme or opposing pool, then a `trail_atr` ATR trail whose width
+        follows the session (`session_trail`); never loosened."""
         stop = self._stored_stop(pair, trade)
         row = self._last_row(pair)
         if row is not None:
             side = "short" if trade.is_short else "long"
-            new = trail_stop(
-                side, float(row["close"]), atr=float(row["atr"]), trail_atr=self.pf.risk.trail_atr,
-                previous=stop,
+            block = _f(row, "session_block")
+            band = session_trail_atr(
+                self.pf.risk.trail_atr, SESSION_NAMES.get(int(block) if block == block else 0, ""),
+                self.pf.risk.session_trail,
             )  # fmt: skip
+            new = trail_stop(side, _f(row, "close"), atr=_f(row, "atr"), trail_atr=band,
+                             previous=stop)  # fmt: skip
             if new != stop:
                 stop = new
                 self._set_level(trade, STOP_KEY, stop)
@@ -163,7 +231,8 @@ class RiskCallbacksMixin:
         self, pair: str, trade: Trade, current_time: datetime, current_rate: float,
         current_profit: float, **kwargs,
     ) -> str | bool | None:  # fmt: skip
-        """Take profit at `take_profit_r` times the initial risk distance."""
+        """Take profit at `take_profit_r` times the initial risk distance; exit when the funding
+        paid so far reaches `carry.max_paid_r` of the trade's risk."""
         initial = self._get_level(trade, INITIAL_STOP_KEY)
         if initial is None:
             return None
@@ -172,4 +241,11 @@ class RiskCallbacksMixin:
         moved = (
             (trade.open_rate - current_rate) if trade.is_short else (current_rate - trade.open_rate)
         )
-        return "take_profit_r" if risk > 0 and moved >= target else None
+        if risk > 0 and moved >= target:
+            return "take_profit_r"
+        c = self.pf.risk.carry
+        paid = -float(getattr(trade, "funding_fees", 0.0) or 0.0)
+        risk_quote = risk / trade.open_rate * trade.stake_amount * trade.leverage
+        if c.enabled and risk_quote > 0 and paid >= c.max_paid_r * risk_quote:
+            return "funding_paid"
+        return None

@@ -18,7 +18,7 @@ import pandas as pd
 
 from perpflow.config import PerpflowConfig
 from perpflow.features.align import asof_to_candles
-from perpflow.features.funding import funding_settlements, funding_zscore
+from perpflow.features.funding import funding_interval_hours, funding_settlements, funding_zscore
 from perpflow.features.fvg import fair_value_gaps
 from perpflow.features.macro import blackout, check_coverage, load_calendar
 from perpflow.features.open_interest import oi_change, oi_column, oi_regime
@@ -29,6 +29,7 @@ from perpflow.features.sweeps import follow_through, pool_sweeps, sweeps
 from perpflow.features.swings import confirmed_swings
 from perpflow.features.volatility import atr
 from perpflow.features.volume_profile import anchored_poc, anchored_value_area, rolling_profile
+from perpflow.risk.conviction import conviction
 from perpflow.strategy.failclosed import warn_once
 from perpflow.strategy.liquidation_signals import LIQ_COLUMNS, liquidations_on_candles
 
@@ -48,34 +49,37 @@ SIGNAL_COLUMNS = (
     "vp_poc", "vp_vah", "vp_val", "vp_hvn_dist_atr", "vp_lvn_dist_atr",
     "session_poc", "session_poc_dist_atr", "session_vah", "session_val",
     "rv", "rv_pct", "volatile", "macro_blackout",
-    "funding_z", "oi_change", "oi_z", "price_z", "oi_regime",
+    "funding_z", "funding_rate_last", "funding_interval_h",
+    "oi_change", "oi_z", "price_z", "oi_regime", "conviction_long", "conviction_short",
     "session_block", "tod_sin", "tod_cos", "dow_sin", "dow_cos",
     "ok_funding_long", "ok_funding_short", "ok_oi_long", "ok_oi_short", "ok_session", "ok_macro",
     "ok_regime", "ok_structure_long", "ok_structure_short", *LIQ_COLUMNS,
 )  # fmt: skip
 OI_COLUMNS = ("oi_change", "oi_z", "price_z", "oi_regime")
+FUNDING_COLUMNS = ("funding_z", "funding_rate_last", "funding_interval_h")
 
 
 def funding_on_candles(
     dates: pd.Series, raw: pd.DataFrame | None, cfg: PerpflowConfig, timeframe: pd.Timedelta
 ) -> pd.Series:
-    """Funding z-score of the last settlement knowable at each candle close, one minute after
-    its stamp (NaN if stale)."""
+    """`FUNDING_COLUMNS` of the last settlement knowable at each candle close, one minute after
+    its stamp: z-score, the rate itself and the interval in force (NaN if stale)."""
     f = cfg.filters.funding
     settlements = funding_settlements(raw)
     settlements = settlements.assign(
-        funding_z=funding_zscore(settlements["funding_rate"], lookback=f.lookback)
-    )
+        funding_z=funding_zscore(settlements["funding_rate"], lookback=f.lookback),
+        funding_interval_h=funding_interval_hours(settlements),
+    ).rename(columns={"funding_rate": "funding_rate_last"})
     aligned = asof_to_candles(
         dates,
-        settlements[["date", "funding_z"]],
+        settlements[["date", *FUNDING_COLUMNS]],
         timeframe=timeframe,
         # a settlement stamped 08:00 is published a moment after 08:00: the candle closing at
         # 08:00 must not see it (live it would not yet; lookahead-analysis flags it)
         available_after=pd.Timedelta(minutes=1),
         max_staleness=pd.Timedelta(hours=f.max_staleness_hours),
     )
-    return aligned["funding_z"]
+    return aligned[list(FUNDING_COLUMNS)]
 
 
 def oi_on_candles(
@@ -143,7 +147,9 @@ def populate_sweep_indicators(
     parts = [pd.DataFrame({"atr": a}), *_structure(df, a, cfg, sessions["session_block"]), sessions]
     out = pd.concat([df, *parts], axis=1)
     out["macro_blackout"] = _macro(df["date"], cfg, pair)
-    out["funding_z"] = funding_on_candles(df["date"], funding, cfg, tf).to_numpy()
+    fund = funding_on_candles(df["date"], funding, cfg, tf)
+    for col in FUNDING_COLUMNS:
+        out[col] = fund[col].to_numpy()
     oi = oi_on_candles(df["date"], open_interest, cfg, tf)
     for col in OI_COLUMNS:
         out[col] = oi[col].to_numpy()
@@ -151,6 +157,8 @@ def populate_sweep_indicators(
                                   root=liquidation_store)  # fmt: skip
     out = pd.concat([out, liq.set_axis(out.index)], axis=1)
     _add_gates(out, cfg, pair)
+    out["conviction_long"] = conviction(out, long=True).to_numpy()
+    out["conviction_short"] = conviction(out, long=False).to_numpy()
     return out
 
 

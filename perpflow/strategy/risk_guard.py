@@ -1,0 +1,219 @@
+"""Risk guard callbacks: the drawdown governor, exchange health, and the entry gates of
+`confirm_trade_entry` (governor, funding carry, macro blackout, session, order book, Freqtrade's
+own liquidation price). Every state change and refusal is logged with its reason and sent through
+`dp.send_msg` (Telegram/webhooks in dry-run and live; needs `allow_custom_messages`).
+
+Mixed into a strategy next to `RiskCallbacksMixin`; reads `self.pf` (set in `bot_start`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from datetime import datetime, timedelta
+
+from freqtrade.enums import RunMode
+from freqtrade.persistence import PairLocks, Trade
+
+from perpflow.features.sessions import in_sessions
+from perpflow.risk.carry import carry_allows
+from perpflow.risk.governor import DrawdownGovernor
+from perpflow.risk.monitor import ExchangeHealth, book_allows, spread_bps
+from perpflow.risk.stops import stop_distance
+from perpflow.strategy.failclosed import log_limited
+from perpflow.strategy.risk_callbacks import _f
+
+logger = logging.getLogger(__name__)
+LIVE_MODES = (RunMode.DRY_RUN, RunMode.LIVE)
+GOVERNOR_LOCK = "perpflow drawdown governor"
+HEALTH_LOCK = "perpflow exchange health"
+
+
+class RiskGuardMixin:
+    """`bot_loop_start` (governor, health) and `confirm_trade_entry` (entry gates)."""
+
+    # --- state ---------------------------------------------------------------------------
+    def _governor(self) -> DrawdownGovernor:
+        gov = getattr(self, "_pf_governor", None)
+        if gov is None:
+            g = self.pf.risk.governor
+            gov = self._pf_governor = DrawdownGovernor(
+                soft=g.soft_drawdown, hard=g.hard_drawdown, soft_scale=g.soft_scale,
+                pause=timedelta(hours=g.pause_hours),
+            )  # fmt: skip
+        return gov
+
+    def _risk_scale(self) -> float:
+        return self._governor().scale if self.pf.risk.governor.enabled else 1.0
+
+    def _alert(self, message: str) -> None:
+        logger.warning(message)
+        if self.dp is not None:
+            self.dp.send_msg(f"perpflow: {message}", always_send=True)
+
+    def _live(self) -> bool:
+        return self.config.get("runmode") in LIVE_MODES
+
+    # --- equity and the governor ---------------------------------------------------------
+    def equity(self) -> float:
+        """Wallet equity (stake currency) including the open profit of open trades."""
+        if not self.wallets:
+            return float("nan")
+        total = self.wallets.get_total_stake_amount()
+        for trade in Trade.get_open_trades():
+            df, _ = self.dp.get_analyzed_dataframe(trade.pair, self.timeframe)
+            if df is not None and len(df):
+                total += trade.calc_profit(float(df["close"].iat[-1]))
+        return total
+
+    def bot_loop_start(self, current_time: datetime, **kwargs) -> None:
+        """Feed the governor (and, live, the exchange health monitor) once per loop/candle."""
+        if self.pf.risk.governor.enabled:
+            self._govern(current_time)
+        if self._live():
+            self._check_health(current_time)
+
+    def _govern(self, now: datetime) -> None:
+        gov = self._governor()
+        equity = self.equity()
+        if not math.isfinite(equity):
+            return
+        change = gov.update(equity, now)
+        if change is None:
+            return
+        dd = gov.drawdown(equity) if change != "normal" else 0.0
+        at = f"at {now:%Y-%m-%d %H:%M} UTC"
+        if change == "hard":
+            PairLocks.lock_pair("*", gov.paused_until, GOVERNOR_LOCK, now=now)
+            self._alert(f"governor hard {at}: drawdown {dd:.1%} >= {gov.hard:.0%}, entries paused "
+                        f"until {gov.paused_until:%Y-%m-%d %H:%M} UTC (equity {equity:,.2f})")  # fmt: skip
+        elif change == "soft":
+            self._alert(f"governor soft {at}: drawdown {dd:.1%} >= {gov.soft:.0%}, size and "
+                        f"leverage x {gov.soft_scale:g} (equity {equity:,.2f})")  # fmt: skip
+        else:
+            self._alert(f"governor normal {at}: drawdown recovered (equity {equity:,.2f})")
+
+    def _check_health(self, now: datetime) -> None:
+        health = getattr(self, "_pf_health", None)
+        if health is None:
+            health = self._pf_health = ExchangeHealth()
+        pairs = self.dp.current_whitelist() if self.dp else []
+        if not pairs:
+            return
+        t0 = time.perf_counter()
+        try:
+            self.dp.ticker(pairs[0])
+            health.record(time.perf_counter() - t0)
+        except Exception:  # noqa: BLE001 (any failure counts as an error sample)
+            health.record(None)
+        reason = health.alarm()
+        if reason and not PairLocks.is_global_lock(now):
+            until = now + timedelta(minutes=self.pf.risk.entry_guard.health_pause_minutes)
+            PairLocks.lock_pair("*", until, HEALTH_LOCK, now=now)
+            self._alert(f"{reason}: entries paused until {until:%H:%M} UTC")
+
+    # --- entry gates ---------------------------------------------------------------------
+    def confirm_trade_entry(
+        self, pair: str, order_type: str, amount: float, rate: float, time_in_force: str,
+        current_time: datetime, entry_tag: str | None, side: str, **kwargs,
+    ) -> bool:  # fmt: skip
+        """Last checks before an order goes out; each refusal is logged with its reason."""
+        reason = self.entry_refusal(pair, amount, rate, current_time, entry_tag, side)
+        if reason is None:
+            return True
+        log_limited(logger, pair, f"refused:{reason.split(':')[0]}", current_time,
+                    f"{side} entry refused: {reason}", every=timedelta(hours=1))  # fmt: skip
+        if self._live():
+            self._alert(f"{pair} {side} entry refused: {reason}")
+        return False
+
+    def entry_refusal(self, pair: str, amount: float, rate: float, now: datetime,
+                      tag: str | None, side: str) -> str | None:  # fmt: skip
+        """Why an entry must not happen now, or None."""
+        if self.pf.risk.governor.enabled and self._governor().level == "hard":
+            return "governor: drawdown pause"
+        row = self._last_row(pair) or {}
+        for check in (self._macro_session_gate, self._carry_gate, self._liquidation_gate,
+                      self._book_gate):  # fmt: skip
+            reason = check(pair, amount, rate, now, tag, side, row)
+            if reason:
+                return reason
+        return None
+
+    def _macro_session_gate(self, pair, amount, rate, now, tag, side, row) -> str | None:
+        if bool(row.get("macro_blackout", False)):
+            return "macro: blackout around a scheduled release"
+        s = self.pf.filters.sessions
+        if s.enabled and tag and not tag.startswith("liq_reversal"):
+            import pandas as pd
+
+            from perpflow.features.sessions import ny_session_block
+
+            block = ny_session_block(pd.Series([pd.Timestamp(now)]))
+            if not bool(in_sessions(block, s.blocks).iloc[0]):
+                return "session: outside the allowed New York blocks"
+        return None
+
+    def _carry_gate(self, pair, amount, rate, now, tag, side, row) -> str | None:
+        c = self.pf.risk.carry
+        if not c.enabled:
+            return None
+        if not self.pf.filters.funding.enabled and not math.isfinite(_f(row, "funding_rate_last")):
+            return None  # funding deliberately off: nothing to judge the carry by
+        dist = stop_distance(rate, self._planned_stop(pair, side, rate, tag))
+        ok, cost, edge = carry_allows(
+            side, rate=_f(row, "funding_rate_last"), interval_hours=_f(row, "funding_interval_h"),
+            holding_hours=c.holding_hours, stop_distance=dist,
+            take_profit_r=self.pf.risk.take_profit_r, win_rate=c.win_rate, max_share=c.max_share,
+        )  # fmt: skip
+        if ok:
+            return None
+        if not math.isfinite(cost):
+            return "carry: funding rate or interval unknown"
+        return f"carry: funding {cost:.4%} over {c.holding_hours:g} h vs edge {edge:.4%}"
+
+    def _liquidation_gate(self, pair, amount, rate, now, tag, side, row) -> str | None:
+        """Freqtrade's own liquidation price for this order must lie beyond the stop by the
+        buffer (the exchange's formula and maintenance tiers, not perpflow's approximation)."""
+        exchange = getattr(self.dp, "_exchange", None) if self.dp else None
+        lev = float(self.leverage(pair, now, rate, 1.0, self.pf.risk.max_leverage, tag, side))
+        stop = self._planned_stop(pair, side, rate, tag)
+        if exchange is None or not (amount > 0 and math.isfinite(stop)):
+            return None
+        stake = amount * rate / lev
+        try:
+            liq = exchange.get_liquidation_price(
+                pair=pair, open_rate=rate, is_short=side == "short", amount=amount,
+                stake_amount=stake, leverage=lev, wallet_balance=stake, open_trades=[],
+            )  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 (no tiers/market data: fall back to the cap)
+            log_limited(logger, pair, "liq_price", now, f"liquidation price unavailable ({exc})")
+            return None
+        if liq is None or liq <= 0:
+            return None
+        need = stop_distance(rate, stop) * (1 + self.pf.risk.liquidation_buffer)
+        if abs(rate - liq) / rate < need:
+            return (f"liquidation: {liq:.6g} at {lev:g}x lies inside the stop {stop:.6g} "
+                    f"+ {self.pf.risk.liquidation_buffer:.0%} buffer")  # fmt: skip
+        return None
+
+    def _book_gate(self, pair, amount, rate, now, tag, side, row) -> str | None:
+        g = self.pf.risk.entry_guard
+        if not (g.book_check and self._live()):
+            return None  # backtests have no book history (issue 5 records it)
+        try:
+            book = self.dp.orderbook(pair, 50)
+        except Exception as exc:  # noqa: BLE001
+            return f"book: order book unavailable ({exc})"
+        history = getattr(self, "_pf_spreads", {}).setdefault(pair, [])
+        ok, why = book_allows(book.get("bids", []), book.get("asks", []), history,
+                              notional=amount * rate, max_spread_ratio=g.max_spread_ratio,
+                              depth_bps=g.depth_bps, min_depth_ratio=g.min_depth_ratio)  # fmt: skip
+        s = spread_bps(book.get("bids", []), book.get("asks", []))
+        if math.isfinite(s):
+            if not hasattr(self, "_pf_spreads"):
+                self._pf_spreads = {pair: history}
+            history.append(s)
+            del history[:-200]
+        return None if ok else f"book: {why}"
