@@ -7,6 +7,7 @@ perpflow config overlay --venue-url URL [--out FILE]
 perpflow collect liquidations [--exchange binance] [--symbols ...] [--venue-url URL]
 perpflow download quarterlies --pairs ... --since DATE [--venue-url URL]
 perpflow stress [--backtest RESULT] [--datadir DIR] [--wick 0.05]
+perpflow risk report [--backtest RESULT | --api-url URL]
 """
 
 from __future__ import annotations
@@ -243,6 +244,46 @@ def _cmd_stress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backtest_locks(path: Path) -> tuple[list[dict], float]:
+    """Locks and starting balance stored in a backtest result (zip or json)."""
+    import zipfile
+
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as z:
+            name = next(n for n in z.namelist() if n.endswith(".json") and "_config" not in n
+                        and "_market" not in n)  # fmt: skip
+            data = json.loads(z.read(name))
+    else:
+        data = json.loads(path.read_text())
+    strat = next(iter(data.get("strategy", {}).values()), {})
+    return strat.get("locks", []), float(strat.get("starting_balance", 0.0))
+
+
+def _cmd_risk_report(args: argparse.Namespace) -> int:
+    from perpflow.validation.risk_report import risk_summary, trades_from_api
+
+    if args.api_url:
+        trades, start, locks = trades_from_api(args.api_url)
+        source = args.api_url
+    else:
+        trades, path = _load_trades(args.backtest)
+        locks, start = _backtest_locks(path)
+        source = path.name
+    if not start > 0:
+        raise SystemExit(f"{source}: no starting balance recorded; cannot express risk")
+    summary = risk_summary(trades, starting_balance=start, locks=locks)
+    print(f"risk report for {source} (starting balance {start:,.2f})")
+    for key, value in summary.items():
+        shown = f"{value:.2%}" if key in ("max_drawdown",) else (
+            f"{value:,.2f}" if isinstance(value, float) else value)  # fmt: skip
+        print(f"  {key:24s} {shown}")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
 def _cmd_config_overlay(args: argparse.Namespace) -> int:
     out = write_overlay(args.venue_url, Path(args.out))
     print(f"wrote {out}")
@@ -356,6 +397,14 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--wick", type=float, default=0.05, help="adverse wick size (0.05 = 5%%)")
     st.add_argument("--out", default="user_data/plot/stress")
     st.set_defaults(func=_cmd_stress)
+
+    rk = sub.add_parser("risk", help="risk views")
+    rksub = rk.add_subparsers(dest="risk_cmd", required=True)
+    rr = rksub.add_parser("report", help="exposure, leverage, funding paid, drawdown")
+    rr.add_argument("--backtest", default="user_data/backtest_results")
+    rr.add_argument("--api-url", default=None, help="a running bot, e.g. http://127.0.0.1:8080")
+    rr.add_argument("--out", default=None, help="also write the summary as JSON")
+    rr.set_defaults(func=_cmd_risk_report)
 
     cfg = sub.add_parser("config", help="config helpers")
     csub = cfg.add_subparsers(dest="config_cmd", required=True)

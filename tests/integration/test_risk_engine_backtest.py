@@ -101,3 +101,11 @@ def test_stress_passes_on_the_rules_and_fails_loudly_when_they_allow_liquidation
                           {"perpflow": {"risk": {"max_leverage": 25}}})  # fmt: skip
     assert main([*args, "--config", str(reckless)]) == 1
     assert "FAIL" in capsys.readouterr().err
+    report = tmp_path / "risk.json"
+    assert main(["risk", "report", "--backtest", str(ud / "backtest_results"),
+                 "--out", str(report)]) == 0  # fmt: skip
+    summary = json.loads(report.read_text())
+    trades = latest_backtest_trades(ud)
+    assert summary["trades"] == len(trades)
+    assert summary["leverage_max"] <= 5.0 and summary["max_exposure_x_balance"] > 0
+    assert 0 <= summary["max_drawdown"] < 1

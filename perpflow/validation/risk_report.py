@@ -1,0 +1,78 @@
+"""`perpflow risk report`: exposure, leverage, funding paid and drawdown of a backtest result or
+of a running bot (its REST API, via Freqtrade's own `freqtrade_client`).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+GOVERNOR_LOCK = "perpflow drawdown governor"
+
+
+def max_concurrent_notional(trades: pd.DataFrame) -> float:
+    """Largest sum of open notional (stake x leverage) at any moment (sweep over open/close)."""
+    if trades.empty:
+        return 0.0
+    notional = (trades["stake_amount"] * trades["leverage"]).to_numpy()
+    opened = pd.to_datetime(trades["open_date"], utc=True)
+    closed = pd.to_datetime(trades["close_date"], utc=True).fillna(pd.Timestamp.max.tz_localize("UTC"))
+    events = pd.DataFrame({"t": pd.concat([opened, closed], ignore_index=True),
+                           "d": np.r_[notional, -notional]})  # fmt: skip
+    # closes before opens at the same instant: a position closed and re-opened is not doubled
+    events = events.sort_values(["t", "d"], kind="stable")
+    return float(events["d"].cumsum().max())
+
+
+def risk_summary(trades: pd.DataFrame, *, starting_balance: float,
+                 locks: list[dict] | None = None) -> dict:  # fmt: skip
+    """Key risk figures of a set of trades (Freqtrade's trade columns)."""
+    t = trades.sort_values("close_date", kind="stable")
+    closed = t[~t.get("is_open", pd.Series(False, index=t.index)).astype(bool)]
+    equity = starting_balance + closed["profit_abs"].cumsum()
+    peak = np.maximum.accumulate(np.r_[starting_balance, equity.to_numpy()])
+    dd = 1.0 - np.r_[starting_balance, equity.to_numpy()] / peak
+    lev = t["leverage"].astype("float64")
+    funding = t["funding_fees"].astype("float64") if "funding_fees" in t else pd.Series(0.0)
+    locks = locks or []
+    return {
+        "trades": int(len(t)), "open_trades": int(len(t) - len(closed)),
+        "longs": int((~t["is_short"].astype(bool)).sum()), "shorts": int(t["is_short"].sum()),
+        "leverage_min": float(lev.min()) if len(t) else np.nan,
+        "leverage_median": float(lev.median()) if len(t) else np.nan,
+        "leverage_max": float(lev.max()) if len(t) else np.nan,
+        "max_exposure_x_balance": max_concurrent_notional(t) / starting_balance,
+        "funding_paid": float(-funding.sum()),
+        "profit_abs": float(closed["profit_abs"].sum()),
+        "max_drawdown": float(dd.max()),
+        "governor_pauses": sum(1 for lk in locks if lk.get("reason") == GOVERNOR_LOCK),
+        "exit_reasons": t["exit_reason"].value_counts().to_dict() if "exit_reason" in t else {},
+    }  # fmt: skip
+
+
+def trades_from_api(url: str) -> tuple[pd.DataFrame, float, list[dict]]:
+    """Trades (open and closed), starting balance and locks of a running bot; credentials from
+    FREQTRADE__API_SERVER__USERNAME / __PASSWORD."""
+    from freqtrade_client import FtRestClient
+
+    user = os.environ.get("FREQTRADE__API_SERVER__USERNAME")
+    password = os.environ.get("FREQTRADE__API_SERVER__PASSWORD")
+    if not user or not password:
+        raise SystemExit("export FREQTRADE__API_SERVER__USERNAME and FREQTRADE__API_SERVER__PASSWORD "
+                         "(the bot's API credentials) first")  # fmt: skip
+    client = FtRestClient(url, user, password)
+    closed = (client.trades(limit=500) or {}).get("trades", [])
+    opened = client.status() or []
+    rows = pd.DataFrame([*closed, *[{**o, "is_open": True} for o in opened]])
+    if rows.empty:
+        rows = pd.DataFrame(columns=["pair", "stake_amount", "leverage", "open_date",
+                                     "close_date", "profit_abs", "is_short", "is_open"])  # fmt: skip
+    if "profit_abs" not in rows:
+        rows["profit_abs"] = rows.get("close_profit_abs", 0.0)
+    rows["profit_abs"] = rows["profit_abs"].fillna(0.0)
+    balance = client.balance() or {}
+    start = float(balance.get("starting_capital") or balance.get("total") or 0.0)
+    locks = (client.locks() or {}).get("locks", [])
+    return rows, start, locks
