@@ -52,6 +52,15 @@ class RiskGuardMixin:
         if self.dp is not None:
             self.dp.send_msg(f"perpflow: {message}", always_send=True)
 
+    def risk_settings(self) -> str:
+        """One line with the limits in force (sent once when a dry-run/live bot starts)."""
+        r, g = self.pf.risk, self.pf.risk.governor
+        gov = (f"governor soft {g.soft_drawdown:.0%} / hard {g.hard_drawdown:.0%}"
+               if g.enabled else "governor OFF")  # fmt: skip
+        return (f"risk settings: {r.risk_per_trade:.2%} of equity per trade, leverage "
+                f"{r.min_leverage:g}-{r.max_leverage:g}x by conviction, {gov}, funding carry "
+                f"{'on' if r.carry.enabled else 'OFF'}")  # fmt: skip
+
     def _live(self) -> bool:
         return self.config.get("runmode") in LIVE_MODES
 
@@ -69,6 +78,9 @@ class RiskGuardMixin:
 
     def bot_loop_start(self, current_time: datetime, **kwargs) -> None:
         """Feed the governor (and, live, the exchange health monitor) once per loop/candle."""
+        if self._live() and not getattr(self, "_pf_announced", False):
+            self._pf_announced = True
+            self._alert(self.risk_settings())
         if self.pf.risk.governor.enabled:
             self._govern(current_time)
         if self._live():

@@ -1,7 +1,8 @@
 """Dry-run smoke test: `freqtrade trade --dry-run` against the venue replaying the demo market.
 
 Runs at most ~3 minutes: the bot starts with the API server on 127.0.0.1, is checked over its
-REST API (ping, status, show_config, fresh analysed 1m candles) and is stopped cleanly.
+REST API (ping, status, show_config, fresh analysed 1m candles) and is stopped cleanly. Telegram
+and a webhook are enabled against local stand-ins: perpflow's risk alerts must reach both.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import requests
 
 from tests.conftest import REPO
 from tests.integration.ft import FREQTRADE, write_json
+from tests.integration.standins.telegram_server import TelegramStandIn
+
+SITECUSTOMIZE = REPO / "tests" / "integration" / "standins" / "sitecustomize_telegram"
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +53,7 @@ def test_dry_run_against_replay_venue(demo_datadir, tmp_path):
     from perpflow.venue.server import VenueServer
 
     port = _free_port()
-    with VenueServer(demo_datadir, mode="replay", port=0) as venue:
+    with VenueServer(demo_datadir, mode="replay", port=0) as venue, TelegramStandIn() as tg:
         overlay = write_json(tmp_path / "venue.json", exchange_overlay(venue.url))
         extra = write_json(
             tmp_path / "dry.json",
@@ -60,6 +64,9 @@ def test_dry_run_against_replay_venue(demo_datadir, tmp_path):
                 "internals": {"process_throttle_secs": 2},
                 "api_server": {"enabled": True, "listen_ip_address": "127.0.0.1",
                                "listen_port": port},
+                "telegram": {"enabled": True, "allow_custom_messages": True},
+                "webhook": {"enabled": True, "url": tg.webhook_url, "format": "json",
+                            "allow_custom_messages": True, "strategy_msg": {"text": "{msg}"}},
             },
         )  # fmt: skip
         ud = tmp_path / "ud"
@@ -69,6 +76,11 @@ def test_dry_run_against_replay_venue(demo_datadir, tmp_path):
             "FREQTRADE__API_SERVER__USERNAME": USER,
             "FREQTRADE__API_SERVER__PASSWORD": PASSWORD,
             "FREQTRADE__API_SERVER__JWT_SECRET_KEY": "perpflow-test-jwt-secret-0123456789abcdef",
+            "FREQTRADE__TELEGRAM__TOKEN": "7000001:perpflow-test-token",
+            "FREQTRADE__TELEGRAM__CHAT_ID": "4242",
+            "PERPFLOW_TELEGRAM_BASE_URL": tg.base_url,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(SITECUSTOMIZE),
+                                                        os.environ.get("PYTHONPATH")])),
         }
         log = tmp_path / "freqtrade.log"  # the bot's stdout/stderr (its log lines)
         cmd = [FREQTRADE, "trade", "--dry-run", "-c", str(REPO / "config.json"),
@@ -78,6 +90,11 @@ def test_dry_run_against_replay_venue(demo_datadir, tmp_path):
                                 stderr=subprocess.STDOUT)  # fmt: skip
         try:
             _check_bot(port)
+            _wait_for(lambda: any("perpflow: risk settings" in m for m in tg.messages), 60,
+                      "the risk alert on the Telegram stand-in")  # fmt: skip
+            _wait_for(lambda: any("perpflow: risk settings" in str(w) for w in tg.webhooks), 30,
+                      "the risk alert on the webhook")  # fmt: skip
+            assert "getMe" in tg.calls, "Freqtrade's Telegram module talked to the stand-in"
         except BaseException as exc:
             proc.kill()
             proc.wait(30)
