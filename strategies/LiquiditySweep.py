@@ -72,6 +72,10 @@ class LiquiditySweep(RiskGuardMixin, RiskCallbacksMixin, IStrategy):
                 "conviction_long": {"color": "#16a34a"},
                 "conviction_short": {"color": "#dc2626"},
             },
+            "risk (live)": {
+                "pf_drawdown": {"color": "#b91c1c"},
+                "pf_risk_scale": {"color": "#2563eb"},
+            },
         },
     }
 
@@ -110,7 +114,7 @@ class LiquiditySweep(RiskGuardMixin, RiskCallbacksMixin, IStrategy):
     def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         pair = metadata["pair"]
         f = self.pf.filters
-        return populate_sweep_indicators(
+        out = populate_sweep_indicators(
             dataframe,
             pair=pair,
             cfg=self.pf,
@@ -121,6 +125,12 @@ class LiquiditySweep(RiskGuardMixin, RiskCallbacksMixin, IStrategy):
             ),
             liquidation_store=store_root(self.pf, self.config.get("datadir")),
         )
+        # The governor's drawdown and risk scale for FreqUI: live only (a backtest has no
+        # history of them when indicators are computed, and must not borrow one).
+        risk = self.risk_frame(out["date"]) if self._live() else None
+        out["pf_drawdown"] = risk["pf_drawdown"].to_numpy() if risk is not None else float("nan")
+        out["pf_risk_scale"] = risk["pf_risk_scale"].to_numpy() if risk is not None else float("nan")
+        return out
 
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         long, short = sweep_entries(dataframe, self.pf)

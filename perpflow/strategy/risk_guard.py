@@ -92,6 +92,7 @@ class RiskGuardMixin:
         if not math.isfinite(equity):
             return
         change = gov.update(equity, now)
+        self._record_state(now, gov.drawdown(equity), gov.scale)
         if change is None:
             return
         dd = gov.drawdown(equity) if change != "normal" else 0.0
@@ -105,6 +106,34 @@ class RiskGuardMixin:
                         f"leverage x {gov.soft_scale:g} (equity {equity:,.2f})")  # fmt: skip
         else:
             self._alert(f"governor normal {at}: drawdown recovered (equity {equity:,.2f})")
+
+    def _record_state(self, now: datetime, drawdown: float, scale: float) -> None:
+        """Keep one (drawdown, risk scale) sample per minute for FreqUI (`risk_frame`)."""
+        hist = getattr(self, "_pf_state", None)
+        if hist is None:
+            hist = self._pf_state = {}
+        hist[now.replace(second=0, microsecond=0)] = (drawdown, scale)
+        if len(hist) > 50_000:
+            for key in sorted(hist)[: len(hist) - 50_000]:
+                del hist[key]
+
+    def risk_frame(self, dates):
+        """`pf_drawdown` and `pf_risk_scale` as known at each candle (as-of join on the governor's
+        samples; NaN before the bot's first sample, so backtests show nothing rather than a
+        made-up history)."""
+        import pandas as pd
+
+        hist = getattr(self, "_pf_state", None) or {}
+        out = pd.DataFrame({"date": pd.to_datetime(dates, utc=True)})
+        if not hist:
+            return out.assign(pf_drawdown=float("nan"), pf_risk_scale=float("nan"))
+        keys = sorted(hist)
+        samples = pd.DataFrame({"t": pd.to_datetime(keys, utc=True),
+                                "pf_drawdown": [hist[k][0] for k in keys],
+                                "pf_risk_scale": [hist[k][1] for k in keys]})  # fmt: skip
+        merged = pd.merge_asof(out.reset_index(), samples, left_on="date", right_on="t",
+                               direction="backward")  # fmt: skip
+        return merged.set_index("index")[["pf_drawdown", "pf_risk_scale"]]
 
     def _check_health(self, now: datetime) -> None:
         health = getattr(self, "_pf_health", None)
@@ -123,7 +152,12 @@ class RiskGuardMixin:
         if reason and not PairLocks.is_global_lock(now):
             until = now + timedelta(minutes=self.pf.risk.entry_guard.health_pause_minutes)
             PairLocks.lock_pair("*", until, HEALTH_LOCK, now=now)
+            self._pf_health_paused = True
             self._alert(f"{reason}: entries paused until {until:%H:%M} UTC")
+        elif reason is None and getattr(self, "_pf_health_paused", False) and not (
+                PairLocks.is_global_lock(now)):  # fmt: skip
+            self._pf_health_paused = False
+            self._alert("exchange healthy again: entries resume")
 
     # --- entry gates ---------------------------------------------------------------------
     def confirm_trade_entry(
