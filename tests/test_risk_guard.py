@@ -117,7 +117,8 @@ def test_governor_hard_limit_locks_and_refuses_then_recovers(monkeypatch):
     from freqtrade.persistence import Trade
 
     monkeypatch.setattr(Trade, "get_open_trades", staticmethod(lambda: []))
-    strat = Strat(dict(ROW), runmode=RunMode.DRY_RUN,
+    book = {"bids": [[99.99, 1e4]], "asks": [[100.01, 1e4]]}
+    strat = Strat(dict(ROW), runmode=RunMode.DRY_RUN, book=book,
                   section={"risk": {"governor": {"pause_hours": 2}}})  # fmt: skip
     strat.bot_loop_start(current_time=NOW)
     assert strat.dp.sent and "risk settings" in strat.dp.sent[0]
@@ -129,7 +130,11 @@ def test_governor_hard_limit_locks_and_refuses_then_recovers(monkeypatch):
     assert _refusal(strat) == "governor: drawdown pause"
     assert any("governor hard" in m for m in strat.dp.sent)
     later = NOW.replace(hour=20, minute=10)
-    strat.bot_loop_start(current_time=later)
-    assert strat._governor().level == "normal" and not PairLocks.is_pair_locked("X", later)
+    strat.bot_loop_start(current_time=later)  # pause over: trades again, small (11% under)
+    assert strat._governor().level == "soft" and not PairLocks.is_pair_locked("X", later)
+    assert _refusal(strat) is None and strat._risk_scale() == 0.5
+    strat.wallets.total = 9_800.0
+    strat.bot_loop_start(current_time=later.replace(minute=20))
+    assert strat._governor().level == "normal"
     frame = strat.risk_frame(pd.Series(pd.to_datetime([NOW, later], utc=True)))
-    assert frame["pf_risk_scale"].tolist() == [1.0, 1.0] and frame["pf_drawdown"].iloc[0] == 0
+    assert frame["pf_risk_scale"].tolist() == [1.0, 0.5] and frame["pf_drawdown"].iloc[0] == 0

@@ -249,17 +249,19 @@ class RiskGuardMixin:
         if not (g.book_check and self._live()):
             return None  # backtests have no book history (issue 5 records it)
         try:
-            book = self.dp.orderbook(pair, 50)
+            book = self.dp.orderbook(pair, 50) or {}
         except Exception as exc:  # noqa: BLE001
             return f"book: order book unavailable ({exc})"
-        history = getattr(self, "_pf_spreads", {}).setdefault(pair, [])
-        ok, why = book_allows(book.get("bids", []), book.get("asks", []), history,
-                              notional=amount * rate, max_spread_ratio=g.max_spread_ratio,
-                              depth_bps=g.depth_bps, min_depth_ratio=g.min_depth_ratio)  # fmt: skip
-        s = spread_bps(book.get("bids", []), book.get("asks", []))
+        spreads = getattr(self, "_pf_spreads", None)
+        if spreads is None:
+            spreads = self._pf_spreads = {}
+        history = spreads.setdefault(pair, [])
+        bids, asks = book.get("bids", []), book.get("asks", [])
+        ok, why = book_allows(bids, asks, history, notional=amount * rate,
+                              max_spread_ratio=g.max_spread_ratio, depth_bps=g.depth_bps,
+                              min_depth_ratio=g.min_depth_ratio)  # fmt: skip
+        s = spread_bps(bids, asks)
         if math.isfinite(s):
-            if not hasattr(self, "_pf_spreads"):
-                self._pf_spreads = {pair: history}
             history.append(s)
             del history[:-200]
         return None if ok else f"book: {why}"

@@ -115,8 +115,10 @@ def test_governor_pauses_at_the_hard_limit_and_never_trades_while_paused(path):
         dd = gov.drawdown(equity)
         if dd >= 0.10:
             assert gov.level == "hard" and gov.scale == 0.0 and gov.paused_until > now
-        elif dd >= 0.08:
+        elif dd >= 0.08 or gov.underwater(equity) >= 0.08:
             assert gov.level == "soft" and gov.scale == 0.5
+        elif gov.level == "normal":
+            assert max(dd, gov.underwater(equity)) < 0.08
 
 
 def test_governor_hysteresis_and_recovery():
@@ -127,8 +129,11 @@ def test_governor_hysteresis_and_recovery():
     assert gov.update(9_700, T0 + timedelta(hours=3)) == "normal"  # 3% < 4%
     assert gov.update(8_700, T0 + timedelta(hours=4)) == "hard"
     assert gov.update(8_000, T0 + timedelta(hours=5)) is None and gov.level == "hard"
-    assert gov.update(8_000, T0 + timedelta(hours=6, minutes=1)) == "normal"  # re-based peak
-    assert gov.peak == 8_000
+    # after the pause: the window re-bases, but 20% under the high keeps it small
+    assert gov.update(8_000, T0 + timedelta(hours=6, minutes=1)) == "soft"
+    assert gov.peak == 8_000 and gov.high == 10_000 and gov.scale == 0.5
+    assert gov.update(9_000, T0 + timedelta(hours=7)) is None  # 10% under the high: still soft
+    assert gov.update(9_700, T0 + timedelta(hours=8)) == "normal"  # within 4% of the high
     with pytest.raises(ValueError, match="soft"):
         DrawdownGovernor(soft=0.2, hard=0.1)
 
