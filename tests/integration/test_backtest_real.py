@@ -33,7 +33,7 @@ def test_backtest_real_binance_2025(real_venue, tmp_path):
     proc = run_freqtrade(
         ["backtesting", "--datadir", str(datadir), "--strategy", "LiquiditySweep",
          "--timerange", "20250101-20260101", "--pairs", "BTC/USDT:USDT", "ETH/USDT:USDT",
-         "--export", "trades", "--cache", "none"],
+         "--export", "trades", "--cache", "none", "--enable-protections"],
         configs=[overlay, no_oi], userdir=ud, timeout=1500,
     )  # fmt: skip
     assert "BACKTESTING REPORT" in proc.stdout
@@ -44,6 +44,11 @@ def test_backtest_real_binance_2025(real_venue, tmp_path):
     assert trades["leverage"].between(1.0, 5.0).all()
     # funding fees were applied from the real funding files
     assert trades["funding_fees"].abs().sum() > 0
+    # the risk engine at work on real data: stakes follow stops and volatility, leverage
+    # follows conviction, and the drawdown governor spoke (this rule set loses in 2025)
+    assert trades["stake_amount"].nunique() > 50 and trades["leverage"].nunique() > 3
+    out = proc.stdout + proc.stderr
+    assert "governor soft" in out and "governor hard" in out
 
 
 def test_missing_open_interest_fails_closed(real_venue, tmp_path):
