@@ -8,6 +8,7 @@ perpflow collect liquidations [--exchange binance] [--symbols ...] [--venue-url 
 perpflow download quarterlies --pairs ... --since DATE [--venue-url URL]
 perpflow stress [--backtest RESULT] [--datadir DIR] [--wick 0.05]
 perpflow risk report [--backtest RESULT | --api-url URL]
+perpflow validate walk-forward|robustness --pairs ... --out DIR ...
 """
 
 from __future__ import annotations
@@ -284,6 +285,27 @@ def _cmd_risk_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from perpflow.validation import validate
+
+    out = Path(args.out)
+    common = dict(config=Path(args.config), datadir=Path(args.datadir), pairs=args.pairs,
+                  out=out, workers=args.workers)  # fmt: skip
+    if args.validate_cmd == "walk-forward":
+        res = validate.walk_forward(start=args.start, end=args.end, train_months=args.train_months,
+                                    test_months=args.test_months, purge=args.purge_days, **common)  # fmt: skip
+        print(res["windows"][["window", "test", "trades", "profit_pct", "max_drawdown",
+                              "sharpe", "profit_factor"]].to_string(index=False))  # fmt: skip
+    else:
+        res = validate.robustness(timerange=args.timerange, params=args.params, pct=args.pct,
+                                  joint=args.joint, latency=not args.no_latency, **common)  # fmt: skip
+        if len(res["verdict"]):
+            print(res["verdict"].to_string(index=False))
+        print(f"share of perturbed variants still profitable: {res['profitable_share']:.0%}")
+    print(f"report: {out / 'report.html'}")
+    return 0
+
+
 def _cmd_config_overlay(args: argparse.Namespace) -> int:
     out = write_overlay(args.venue_url, Path(args.out))
     print(f"wrote {out}")
@@ -405,6 +427,31 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--api-url", default=None, help="a running bot, e.g. http://127.0.0.1:8080")
     rr.add_argument("--out", default=None, help="also write the summary as JSON")
     rr.set_defaults(func=_cmd_risk_report)
+
+    val = sub.add_parser("validate", help="walk-forward and robustness studies with reports")
+    vsub = val.add_subparsers(dest="validate_cmd", required=True)
+    for name in ("walk-forward", "robustness"):
+        v = vsub.add_parser(name)
+        v.add_argument("--pairs", nargs="+", required=True)
+        v.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR))
+        v.add_argument("--config", default="config.json")
+        v.add_argument("--out", required=True, help="study folder (resumable)")
+        v.add_argument("--workers", type=int, default=2, help="parallel backtests")
+        v.set_defaults(func=_cmd_validate)
+        if name == "walk-forward":
+            v.add_argument("--start", required=True)
+            v.add_argument("--end", required=True)
+            v.add_argument("--train-months", type=int, default=3)
+            v.add_argument("--test-months", type=int, default=1)
+            v.add_argument("--purge-days", type=int, default=2,
+                           help="gap between train and test (>= the indicator warm-up)")
+        else:
+            v.add_argument("--timerange", required=True, help="YYYYMMDD-YYYYMMDD")
+            v.add_argument("--params", nargs="*", default=None,
+                           help="dotted parameter paths (default: every numeric one)")
+            v.add_argument("--pct", type=float, default=0.10)
+            v.add_argument("--joint", type=int, default=0, help="random joint perturbations")
+            v.add_argument("--no-latency", action="store_true")
 
     cfg = sub.add_parser("config", help="config helpers")
     csub = cfg.add_subparsers(dest="config_cmd", required=True)

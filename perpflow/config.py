@@ -198,12 +198,21 @@ class FiltersConfig(_Frozen):
     liquidations: LiquidationFilter = LiquidationFilter()
 
 
+class ValidationConfig(_Frozen):
+    """Knobs used by `perpflow validate` studies (leave at defaults for trading)."""
+
+    entry_delay_candles: int = Field(
+        0, ge=0, le=50, description="enter this many candles after the signal (latency study)"
+    )
+
+
 class PerpflowConfig(_Frozen):
     """Root of the `perpflow` config section."""
 
     risk: RiskConfig = RiskConfig()
     sweep: SweepConfig = SweepConfig()
     filters: FiltersConfig = FiltersConfig()
+    validation: ValidationConfig = ValidationConfig()
     allow_remote_api: bool = Field(False, description="allow a non-loopback API server address")
 
 

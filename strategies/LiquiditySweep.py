@@ -142,6 +142,11 @@ class LiquiditySweep(RiskGuardMixin, RiskCallbacksMixin, IStrategy):
         # Sweep of a swing high or buy-side pool that closed back below it, all filters passed.
         dataframe.loc[short, "enter_short"] = 1
         dataframe.loc[short, "enter_tag"] = short_tag[short]
+        delay = self.pf.validation.entry_delay_candles
+        if delay:  # latency study: act N candles after the signal (never earlier)
+            for col in ("enter_long", "enter_short", "enter_tag"):
+                if col in dataframe:
+                    dataframe[col] = dataframe[col].shift(delay)
         return dataframe
 
     def plot_annotations(self, pair, start_date, end_date, dataframe, **kwargs):

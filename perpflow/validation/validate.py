@@ -1,0 +1,102 @@
+"""`perpflow validate walk-forward | robustness`: studies from config to report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from perpflow.validation import report as rp
+from perpflow.validation.metrics import summary
+from perpflow.validation.robustness import latency_variants, perturbation_variants, verdict
+from perpflow.validation.study import run_study, variant_trades
+from perpflow.validation.walkforward import make_windows, oos_equity, stitch, walk_forward_variants
+
+STARTING_BALANCE_KEY = "starting_balance"
+
+
+def _balance(config: Path) -> float:
+    cfg = json.loads(Path(config).read_text())
+    return float(cfg.get("dry_run_wallet", 1000.0))
+
+
+def walk_forward(*, config: Path, datadir: Path, pairs: list[str], start: str, end: str,
+                 out: Path, train_months: int = 3, test_months: int = 1, purge: int = 2,
+                 workers: int = 2, progress: bool = True) -> dict:  # fmt: skip
+    """Run the walk-forward study and write `<out>/report.html`, PNGs and tables."""
+    windows = make_windows(start, end, train_months=train_months, test_months=test_months,
+                           purge=purge)  # fmt: skip
+    results = run_study(walk_forward_variants(windows), study_dir=out, datadir=datadir,
+                        pairs=pairs, workers=workers, progress=progress, config=config)  # fmt: skip
+    failed = results[results["returncode"] != 0]
+    if len(failed):
+        raise RuntimeError(f"{len(failed)} window backtest(s) failed: see {out}/variants/*/freqtrade.log")
+    balance = float(results[STARTING_BALANCE_KEY].iloc[0])
+    per_window, oos = stitch(out, windows, balance)
+    first, last = windows[0].test_start, windows[-1].test_end
+    total = summary(oos, starting_balance=balance, start=first, end=last)
+    equity = oos_equity(oos, balance)
+    per_window.to_csv(out / "windows.csv", index=False)
+    if len(oos):
+        oos.to_parquet(out / "oos_trades.parquet", index=False)
+    sig = rp.significance(total["t_stat"], total["trades"])
+    overall = pd.DataFrame([{"windows": len(windows), **total}])
+    sections = [
+        ("Overall out-of-sample", rp.table(overall)),
+        ("Per window", rp.table(per_window)),
+        ("Equity", rp.img(rp.equity_png(equity, per_window, out / "equity.png"))),
+        ("Excursions", rp.img(rp.excursion_png(oos, out / "mae_mfe.png"))),
+        ("Sessions", rp.img(rp.session_png(oos, out / "sessions.png"))),
+        ("Method", "<p>Fixed parameters (the config as given) evaluated on each test window; "
+                   f"train {train_months} month(s), purge {purge} day(s), test {test_months} "
+                   "month(s); every test window is its own <code>freqtrade backtesting</code> run "
+                   "against the local exchange, with Freqtrade loading indicator warm-up "
+                   "candles before the window but taking no trade outside it.</p>"),
+    ]  # fmt: skip
+    rp.write_html(out / "report.html", "Walk-forward study", sig, sections)
+    return {"windows": per_window, "overall": total, "significant": sig[0]}
+
+
+def robustness(*, config: Path, datadir: Path, pairs: list[str], timerange: str, out: Path,
+               params: list[str] | None = None, pct: float = 0.1, joint: int = 0,
+               latency: bool = True, workers: int = 2, progress: bool = True) -> dict:  # fmt: skip
+    """Perturbation + latency/fee study; writes `<out>/report.html`, PNGs, verdict CSV."""
+    base = json.loads(Path(config).read_text()).get("perpflow", {})
+    variants, skipped = perturbation_variants(base, timerange, params=params, pct=pct,
+                                              joint=joint)  # fmt: skip
+    if latency:
+        variants += latency_variants(base, timerange)
+    results = run_study(variants, study_dir=out, datadir=datadir, pairs=pairs, workers=workers,
+                        progress=progress, config=config)  # fmt: skip
+    start, end = (pd.Timestamp(x) for x in timerange.split("-"))
+    rows = []
+    for r in results.itertuples():
+        t = variant_trades(out, r.id)
+        s = summary(t, starting_balance=float(getattr(r, STARTING_BALANCE_KEY, 1000.0) or 1000.0),
+                    start=start, end=end)  # fmt: skip
+        meta = r.meta if isinstance(r.meta, dict) else json.loads(r.meta)
+        rows.append({"id": r.id, "ok": r.returncode == 0, **meta, **s})
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "variants.csv", index=False)
+    v = verdict(table) if (table["kind"] == "one").any() else pd.DataFrame()
+    v.to_csv(out / "verdict.csv", index=False)
+    base_row = table[table["id"] == "base"].iloc[0]
+    pert = table[table["kind"].isin(["one", "joint"])]
+    share = float((pert["profit_pct"] > 0).mean()) if len(pert) else float("nan")
+    sig = rp.significance(base_row["t_stat"], int(base_row["trades"]))
+    sections = [
+        ("Summary", rp.table(pd.DataFrame([{
+            "variants": len(table), "skipped (invalid)": len(skipped),
+            "base profit %": 100 * base_row["profit_pct"], "share of perturbed still profitable":
+            share, "fragile parameters": int(v["fragile"].sum()) if len(v) else 0}]))),
+        ("Verdict per parameter (profit % at -/base/+)", rp.table(v) if len(v) else "<p>-</p>"),
+        ("Distribution", rp.img(rp.distribution_png(100 * pert["profit_pct"],
+                                                    100 * base_row["profit_pct"],
+                                                    out / "perturbation.png", "profit %"))),
+        ("Latency and fees", rp.table(table[table["kind"].isin(["base", "latency", "fee"])][
+            ["id", "trades", "profit_pct", "max_drawdown", "sharpe"]])),
+        ("Skipped perturbations", rp.table(pd.DataFrame(skipped)) if skipped else "<p>none</p>"),
+    ]  # fmt: skip
+    rp.write_html(out / "report.html", "Robustness study", sig, sections)
+    return {"variants": table, "verdict": v, "skipped": skipped, "profitable_share": share}
