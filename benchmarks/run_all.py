@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_backtest  # noqa: E402
 import bench_features  # noqa: E402
+import bench_study  # noqa: E402
 
 if __name__ == "__main__":
     print("== structure feature set on 1M candles ==")
@@ -16,3 +17,6 @@ if __name__ == "__main__":
     print()
     print("== LiquiditySweep vs SampleStrategy backtest ==")
     bench_backtest.main()
+    print()
+    print("== validation study fan-out ==")
+    bench_study.main()

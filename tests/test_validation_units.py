@@ -78,3 +78,4 @@ def test_significance_is_stated_plainly():
     assert significance(3.1, 200)[0] and "beyond noise" in significance(3.1, 200)[1]
     assert "NOT" in significance(1.2, 200)[1] and not significance(1.2, 200)[0]
     assert "too few" in significance(5.0, 10)[1]
+    assert "NEGATIVE" in significance(-6.0, 400)[1] and significance(-6.0, 400)[0]

@@ -33,8 +33,10 @@ def significance(t_stat: float, trades: int) -> tuple[bool, str]:
     if abs(t_stat) < 2:
         return False, (f"t = {t_stat:.2f} over {trades} trades: the mean trade return is NOT "
                        "statistically distinguishable from zero.")  # fmt: skip
-    word = "positive" if t_stat > 0 else "negative"
-    return True, f"t = {t_stat:.2f} over {trades} trades: the mean trade return is {word} beyond noise."
+    if t_stat > 0:
+        return True, f"t = {t_stat:.2f} over {trades} trades: the mean trade return is positive beyond noise."
+    return True, (f"t = {t_stat:.2f} over {trades} trades: the mean trade return is NEGATIVE beyond "
+                  "noise: as configured, this strategy loses money on this data.")
 
 
 def _png(fig, path: Path) -> str:
@@ -95,9 +97,10 @@ def write_html(path: Path, title: str, verdict: tuple[bool, str], sections: list
                ) -> Path:  # fmt: skip
     """Sections are (heading, html body) pairs; tables come from DataFrame.to_html."""
     ok, sentence = verdict
+    good = ok and "positive" in sentence
     parts = [f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>",
              f"<style>{CSS}</style><h1>{html.escape(title)}</h1>",
-             f"<p class={'ok' if ok else 'warn'}>{html.escape(sentence)}</p>"]  # fmt: skip
+             f"<p class={'ok' if good else 'warn'}>{html.escape(sentence)}</p>"]  # fmt: skip
     for heading, body in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>{body}")
     Path(path).write_text("\n".join(parts))
