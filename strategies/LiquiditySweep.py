@@ -72,6 +72,10 @@ class LiquiditySweep(RiskGuardMixin, RiskCallbacksMixin, IStrategy):
                 "conviction_long": {"color": "#16a34a"},
                 "conviction_short": {"color": "#dc2626"},
             },
+            "leverage cap": {
+                "pf_leverage_long": {"color": "#16a34a"},
+                "pf_leverage_short": {"color": "#dc2626"},
+            },
             "risk (live)": {
                 "pf_drawdown": {"color": "#b91c1c"},
                 "pf_risk_scale": {"color": "#2563eb"},
@@ -125,6 +129,11 @@ class LiquiditySweep(RiskGuardMixin, RiskCallbacksMixin, IStrategy):
             ),
             liquidation_store=store_root(self.pf, self.config.get("datadir")),
         )
+        # The leverage cap conviction grants (before the tier and liquidation caps), for FreqUI.
+        r = self.pf.risk
+        for side in ("long", "short"):
+            out[f"pf_leverage_{side}"] = r.min_leverage + out[f"conviction_{side}"] * (
+                r.max_leverage - r.min_leverage)  # fmt: skip
         # The governor's drawdown and risk scale for FreqUI: live only (a backtest has no
         # history of them when indicators are computed, and must not borrow one).
         risk = self.risk_frame(out["date"]) if self._live() else None
