@@ -312,6 +312,14 @@ def _cmd_config_overlay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs_range_args(p: argparse.ArgumentParser) -> None:
+    """--pairs, --start, --end (UTC dates, end exclusive) and --datadir."""
+    p.add_argument("--pairs", nargs="+", required=True)
+    p.add_argument("--start", required=True, help="UTC date, inclusive")
+    p.add_argument("--end", required=True, help="UTC date, exclusive")
+    p.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="perpflow", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -354,10 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     sess = sub.add_parser("sessions", help="session statistics")
     ssub = sess.add_subparsers(dest="sessions_cmd", required=True)
     sp = ssub.add_parser("profile", help="volatility, volume, liquidity, slippage per NY block")
-    sp.add_argument("--pairs", nargs="+", required=True)
-    sp.add_argument("--start", required=True, help="UTC date, inclusive")
-    sp.add_argument("--end", required=True, help="UTC date, exclusive")
-    sp.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR))
+    _pairs_range_args(sp)
     sp.add_argument("--out", default="user_data/plot/session_profile")
     sp.set_defaults(func=_cmd_sessions_profile)
 
@@ -401,11 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="data reports with pictures")
     rsub = rep.add_subparsers(dest="report_cmd", required=True)
     rd = rsub.add_parser("derivatives", help="funding extremes, OI regimes, basis, liquidations")
-    rd.add_argument("--pairs", nargs="+", required=True)
-    rd.add_argument("--start", required=True, help="UTC date, inclusive")
-    rd.add_argument("--end", required=True, help="UTC date, exclusive")
+    _pairs_range_args(rd)
     rd.add_argument("--month", default=None, help="month to chart, e.g. 2025-03 (default: start)")
-    rd.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR))
     rd.add_argument("--store", default=None, help="event store (default <datadir>/store)")
     rd.add_argument("--config", default="config.json", help="settings from its perpflow section")
     rd.add_argument("--out", default="user_data/plot/derivatives")
