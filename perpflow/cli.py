@@ -289,8 +289,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from perpflow.validation import validate
 
     out = Path(args.out)
-    common = dict(config=Path(args.config), datadir=Path(args.datadir), pairs=args.pairs,
-                  out=out, workers=args.workers)  # fmt: skip
+    common = dict(config=Path(args.config), datadir=Path(getattr(args, "datadir", ".")),
+                  pairs=args.pairs, out=out, workers=args.workers)  # fmt: skip
+    if args.validate_cmd == "exchanges":
+        from perpflow.validation.exchanges import compare
+
+        venues = dict(v.split("=", 1) for v in args.venue)
+        table = compare({k: Path(v) for k, v in venues.items()}, pairs=args.pairs,
+                        timerange=args.timerange, timeframe=args.timeframe, out=out,
+                        config=Path(args.config), workers=args.workers)  # fmt: skip
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print((out / "explanation.txt").read_text())
+        print(f"table: {out / 'exchanges.csv'}")
+        return 0
     if args.validate_cmd == "walk-forward":
         res = validate.walk_forward(start=args.start, end=args.end, train_months=args.train_months,
                                     test_months=args.test_months, purge=args.purge_days, **common)  # fmt: skip
@@ -454,6 +465,16 @@ def build_parser() -> argparse.ArgumentParser:
             v.add_argument("--pct", type=float, default=0.10)
             v.add_argument("--joint", type=int, default=0, help="random joint perturbations")
             v.add_argument("--no-latency", action="store_true")
+    ve = vsub.add_parser("exchanges", help="the same settings on each exchange's data")
+    ve.add_argument("--venue", action="append", required=True,
+                    help="name=datadir, e.g. binance=../shared/data/binance (repeat)")
+    ve.add_argument("--pairs", nargs="+", required=True)
+    ve.add_argument("--timerange", required=True)
+    ve.add_argument("--timeframe", default="15m", help="a timeframe every venue has or can build")
+    ve.add_argument("--config", default="config.json")
+    ve.add_argument("--out", required=True)
+    ve.add_argument("--workers", type=int, default=2)
+    ve.set_defaults(func=_cmd_validate)
 
     cfg = sub.add_parser("config", help="config helpers")
     csub = cfg.add_subparsers(dest="config_cmd", required=True)
