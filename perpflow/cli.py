@@ -291,6 +291,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     common = dict(config=Path(args.config), datadir=Path(getattr(args, "datadir", ".")),
                   pairs=args.pairs, out=out, workers=args.workers)  # fmt: skip
+    if args.validate_cmd == "shadow":
+        from perpflow.validation.shadow import run_shadow
+
+        res = run_shadow(datadir=Path(args.datadir), replay_date=args.date, minutes=args.minutes,
+                         pairs=args.pairs, config=Path(args.config), out=out,
+                         timeframe=args.timeframe)  # fmt: skip
+        for key, value in res.items():
+            print(f"  {key:22s} {value}")
+        print(f"matched trades: {out / 'matched.csv'}")
+        return 0
     if args.validate_cmd == "exchanges":
         from perpflow.validation.exchanges import compare
 
@@ -475,6 +485,15 @@ def build_parser() -> argparse.ArgumentParser:
     ve.add_argument("--out", required=True)
     ve.add_argument("--workers", type=int, default=2)
     ve.set_defaults(func=_cmd_validate)
+    vs = vsub.add_parser("shadow", help="dry-run on a replayed day vs the backtest of it")
+    vs.add_argument("--date", required=True, help="stored UTC day to replay (at today's clock)")
+    vs.add_argument("--minutes", type=float, default=60.0, help="how long the dry-run runs")
+    vs.add_argument("--pairs", nargs="+", required=True)
+    vs.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR))
+    vs.add_argument("--config", default="config.json")
+    vs.add_argument("--timeframe", default=None, help="override the config timeframe")
+    vs.add_argument("--out", required=True)
+    vs.set_defaults(func=_cmd_validate, workers=1)
 
     cfg = sub.add_parser("config", help="config helpers")
     csub = cfg.add_subparsers(dest="config_cmd", required=True)

@@ -58,11 +58,11 @@ def _feed(venue: Venue, liquidations: pd.DataFrame | None, speed: float | None):
 def build_app(
     datadir: Path, *, mode: str = "history", runway: timedelta = timedelta(days=1),
     clock: Callable[[], float] = time.time, liquidations: pd.DataFrame | None = None,
-    liquidation_speed: float | None = None,
+    liquidation_speed: float | None = None, replay_date: str | None = None,
 ) -> web.Application:  # fmt: skip
     """The aiohttp application answering Binance USDT-M REST calls from `datadir`, and the
     market websocket replaying `liquidations` (perpflow store records) as forceOrder streams."""
-    venue = Venue(datadir, mode=mode, runway=runway, clock=clock)
+    venue = Venue(datadir, mode=mode, runway=runway, clock=clock, replay_date=replay_date)
     routes = _routes(venue)
     hub = StreamHub(_feed(venue, liquidations, liquidation_speed), clock=clock)
 
@@ -104,10 +104,11 @@ class VenueServer:
         self, datadir: Path, *, mode: str = "history", host: str = "127.0.0.1", port: int = 0,
         runway: timedelta = timedelta(days=1), clock: Callable[[], float] = time.time,
         liquidations: pd.DataFrame | None = None, liquidation_speed: float | None = None,
+        replay_date: str | None = None,
     ):  # fmt: skip
         self.app = build_app(
             Path(datadir), mode=mode, runway=runway, clock=clock, liquidations=liquidations,
-            liquidation_speed=liquidation_speed,
+            liquidation_speed=liquidation_speed, replay_date=replay_date,
         )  # fmt: skip
         self.host, self.port = host, port
         self._loop = asyncio.new_event_loop()

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from perpflow.venue import errors
 from perpflow.venue.book import synth_book
@@ -31,7 +32,7 @@ class Venue:
 
     def __init__(
         self, datadir: Path, *, mode: str = "history", runway: timedelta = timedelta(days=1),
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, replay_date: str | None = None,
     ):  # fmt: skip
         if mode not in ("history", "replay"):
             raise ValueError(f"mode must be 'history' or 'replay', got {mode!r}")
@@ -45,6 +46,12 @@ class Venue:
             anchor = last - int(runway.total_seconds() * 1000)
             now = int(clock() * 1000)
             shift = -((anchor - now) // DAY_MS) * DAY_MS  # ceil to whole days: now maps <= anchor
+            if replay_date is not None:  # that day, at the current time of day
+                day = int(pd.Timestamp(replay_date, tz="UTC").normalize().value // 1_000_000)
+                shift = (now // DAY_MS) * DAY_MS - day
+                if now - shift > last:
+                    raise ValueError(f"replay date {replay_date} at this time of day is past the "
+                                     f"stored data (last candle {pd.Timestamp(last, unit='ms')})")  # fmt: skip
         self.clock = Clock(clock, shift, replay=mode == "replay")
         self.dated = dated_specs(self.store.root)  # quarterlies found in the data dir
         self.specs = {**symbol_specs(), **self.dated}
