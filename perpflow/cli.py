@@ -314,7 +314,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         return 0
     if args.validate_cmd == "walk-forward":
         res = validate.walk_forward(start=args.start, end=args.end, train_months=args.train_months,
-                                    test_months=args.test_months, purge=args.purge_days, **common)  # fmt: skip
+                                    test_months=args.test_months, purge=args.purge_days,
+                                    hyperopt_epochs=args.hyperopt_epochs, **common)  # fmt: skip
+        if len(res["parameters"]):
+            print(res["parameters"].to_string())
         print(res["windows"][["window", "test", "trades", "profit_pct", "max_drawdown",
                               "sharpe", "profit_factor"]].to_string(index=False))  # fmt: skip
     else:
@@ -468,6 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
             v.add_argument("--test-months", type=int, default=1)
             v.add_argument("--purge-days", type=int, default=2,
                            help="gap between train and test (>= the indicator warm-up)")
+            v.add_argument("--hyperopt-epochs", type=int, default=0,
+                           help="search parameters on each train window with Freqtrade's "
+                                "hyperopt (0 = evaluate the config as given)")  # fmt: skip
         else:
             v.add_argument("--timerange", required=True, help="YYYYMMDD-YYYYMMDD")
             v.add_argument("--params", nargs="*", default=None,

@@ -198,6 +198,13 @@ class FiltersConfig(_Frozen):
     liquidations: LiquidationFilter = LiquidationFilter()
 
 
+class HyperoptConfig(_Frozen):
+    """Let the strategy's hyperopt parameters (Freqtrade's `*Parameter`s, filled by `freqtrade
+    hyperopt` or its parameter file) override the matching values of this section."""
+
+    enabled: bool = Field(False, description="off: this config section is the only source")
+
+
 class ValidationConfig(_Frozen):
     """Knobs used by `perpflow validate` studies (leave at defaults for trading)."""
 
@@ -213,6 +220,7 @@ class PerpflowConfig(_Frozen):
     sweep: SweepConfig = SweepConfig()
     filters: FiltersConfig = FiltersConfig()
     validation: ValidationConfig = ValidationConfig()
+    hyperopt: HyperoptConfig = HyperoptConfig()
     allow_remote_api: bool = Field(False, description="allow a non-loopback API server address")
 
 

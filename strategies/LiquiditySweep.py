@@ -14,7 +14,7 @@ the governor, funding-carry, blackout, session, book and liquidation-price gates
 from __future__ import annotations
 
 from freqtrade.enums import CandleType
-from freqtrade.strategy import IStrategy
+from freqtrade.strategy import DecimalParameter, IStrategy
 from pandas import DataFrame
 
 from perpflow.config import check_secrets, load_perpflow_config
@@ -40,6 +40,13 @@ class LiquiditySweep(RiskGuardMixin, RiskCallbacksMixin, IStrategy):
     use_exit_signal = False
     # Wilder ATR is recursive: 300 candles make its start-up effect negligible.
     startup_candle_count = 300
+
+    # Searchable by `freqtrade hyperopt` (and `perpflow validate walk-forward --hyperopt-epochs`).
+    # They replace the matching perpflow values only with `perpflow.hyperopt.enabled: true`;
+    # otherwise the config section is the single source of every setting.
+    max_depth_atr = DecimalParameter(0.5, 3.0, default=1.5, decimals=2, space="buy")
+    take_profit_r = DecimalParameter(1.5, 5.0, default=3.0, decimals=1, space="sell")
+    trail_atr = DecimalParameter(1.0, 4.0, default=2.0, decimals=1, space="sell")
 
     plot_config = {
         "main_plot": {
@@ -94,8 +101,22 @@ class LiquiditySweep(RiskGuardMixin, RiskCallbacksMixin, IStrategy):
 
     def bot_start(self, **kwargs) -> None:
         # Validate the perpflow config section once; a wrong value stops start-up naming the key.
-        self.pf = load_perpflow_config(self.config)
+        self._pf_base = load_perpflow_config(self.config)
+        self._apply_hyperopt_params()
         check_secrets(self.config)
+
+    def _apply_hyperopt_params(self) -> None:
+        """`self.pf` = the config section, with the hyperopt parameters' current values when
+        `perpflow.hyperopt.enabled` (re-applied every hyperopt epoch)."""
+        base = self._pf_base
+        if not base.hyperopt.enabled:
+            self.pf = base
+            return
+        self.pf = base.model_copy(update={
+            "sweep": base.sweep.model_copy(update={"max_depth_atr": float(self.max_depth_atr.value)}),
+            "risk": base.risk.model_copy(update={"take_profit_r": float(self.take_profit_r.value),
+                                                 "trail_atr": float(self.trail_atr.value)}),
+        })  # fmt: skip
 
     def informative_pairs(self):
         # Declared so dry-run/live fetch them; backtests read the same series from the datadir.
@@ -142,6 +163,7 @@ class LiquiditySweep(RiskGuardMixin, RiskCallbacksMixin, IStrategy):
         return out
 
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        self._apply_hyperopt_params()
         long, short = sweep_entries(dataframe, self.pf)
         long_tag, short_tag = entry_tags(dataframe, self.pf)
         # Sweep of a swing low or sell-side pool that closed back above it, or a reclaim after a

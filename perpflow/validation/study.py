@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -34,6 +35,9 @@ class Variant:
     overlay: dict = field(default_factory=dict)
     fee: float | None = None
     meta: dict = field(default_factory=dict)
+    # {"timerange": train, "epochs": N, "loss": ..., "spaces": [...]}: search parameters with
+    # Freqtrade's hyperopt on `timerange` first, then backtest `self.timerange` with the result
+    hyperopt: dict | None = None
 
 
 def _freqtrade() -> str:
@@ -52,18 +56,37 @@ def run_variant(variant: Variant, *, study_dir: Path, datadir: Path, venue_overl
     vdir.mkdir(parents=True, exist_ok=True)
     overlay = vdir / "overlay.json"
     overlay.write_text(json.dumps(variant.overlay, indent=1))
-    cmd = [_freqtrade(), "backtesting", "-c", str(config or REPO / "config.json"),
-           "-c", str(venue_overlay), "-c", str(overlay), "--datadir", str(datadir),
-           "--userdir", str(vdir / "ud"), "--strategy-path", str(REPO / "strategies"),
-           "--strategy", strategy, "--timerange", variant.timerange, "--pairs", *pairs,
-           "--export", "trades", "--cache", "none", "--enable-protections"]  # fmt: skip
-    if variant.fee is not None:
-        cmd += ["--fee", str(variant.fee)]
     (vdir / "ud").mkdir(exist_ok=True)
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
-    (vdir / "freqtrade.log").write_text(proc.stdout + proc.stderr)
-    result = {**asdict(variant), "returncode": proc.returncode}
+    strategy_path = REPO / "strategies"
+    common = ["-c", str(config or REPO / "config.json"), "-c", str(venue_overlay), "-c",
+              str(overlay), "--datadir", str(datadir), "--userdir", str(vdir / "ud"),
+              "--strategy", strategy, "--pairs", *pairs, "--enable-protections"]  # fmt: skip
+    if variant.fee is not None:
+        common += ["--fee", str(variant.fee)]
+    result = {**asdict(variant)}
+    if variant.hyperopt:
+        # a private copy of the strategy: hyperopt writes its parameter file next to it
+        strategy_path = vdir / "strategies"
+        strategy_path.mkdir(exist_ok=True)
+        shutil.copy(REPO / "strategies" / f"{strategy}.py", strategy_path)
+        h = variant.hyperopt
+        proc = _run([_freqtrade(), "hyperopt", *common, "--strategy-path", str(strategy_path),
+                     "--timerange", h["timerange"], "-e", str(h.get("epochs", 50)),
+                     "--spaces", *h.get("spaces", ["buy", "sell"]),
+                     "--hyperopt-loss", h.get("loss", "SharpeHyperOptLoss"),
+                     "--random-state", str(h.get("random_state", 1)), "-j", "1",
+                     "--min-trades", str(h.get("min_trades", 5))], vdir / "hyperopt.log")  # fmt: skip
+        params = strategy_path / f"{strategy}.json"
+        if proc.returncode != 0 or not params.exists():
+            result |= {"returncode": proc.returncode or 1,
+                       "error": "hyperopt produced no parameters: see hyperopt.log"}  # fmt: skip
+            _write_result(done, result)
+            return result
+        result["params"] = json.loads(params.read_text()).get("params", {})
+    proc = _run([_freqtrade(), "backtesting", *common, "--strategy-path", str(strategy_path),
+                 "--timerange", variant.timerange, "--export", "trades", "--cache", "none"],
+                vdir / "freqtrade.log")  # fmt: skip
+    result["returncode"] = proc.returncode
     if proc.returncode == 0:
         results_dir = vdir / "ud" / "backtest_results"
         trades = _trades(results_dir)
@@ -74,10 +97,21 @@ def run_variant(variant: Variant, *, study_dir: Path, datadir: Path, venue_overl
         result["error"] = (proc.stdout + proc.stderr)[-2000:]
         logger.error("variant %s failed (exit %d); see %s", variant.id, proc.returncode,
                      vdir / "freqtrade.log")  # fmt: skip
+    _write_result(done, result)
+    return result
+
+
+def _run(cmd: list[str], log: Path) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    log.write_text(proc.stdout + proc.stderr)
+    return proc
+
+
+def _write_result(done: Path, result: dict) -> None:
     tmp = done.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=1, default=str))
     os.replace(tmp, done)  # atomic: a half-written result never counts as done
-    return result
 
 
 def _trades(bt_dir: Path) -> pd.DataFrame:

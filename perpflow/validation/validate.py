@@ -11,7 +11,13 @@ from perpflow.validation import report as rp
 from perpflow.validation.metrics import summary
 from perpflow.validation.robustness import latency_variants, perturbation_variants, verdict
 from perpflow.validation.study import run_study, variant_trades
-from perpflow.validation.walkforward import make_windows, oos_equity, stitch, walk_forward_variants
+from perpflow.validation.walkforward import (
+    make_windows,
+    oos_equity,
+    parameter_stability,
+    stitch,
+    walk_forward_variants,
+)
 
 STARTING_BALANCE_KEY = "starting_balance"
 
@@ -23,12 +29,14 @@ def _balance(config: Path) -> float:
 
 def walk_forward(*, config: Path, datadir: Path, pairs: list[str], start: str, end: str,
                  out: Path, train_months: int = 3, test_months: int = 1, purge: int = 2,
-                 workers: int = 2, progress: bool = True) -> dict:  # fmt: skip
+                 workers: int = 2, progress: bool = True, hyperopt_epochs: int = 0,
+                 ) -> dict:  # fmt: skip
     """Run the walk-forward study and write `<out>/report.html`, PNGs and tables."""
     windows = make_windows(start, end, train_months=train_months, test_months=test_months,
                            purge=purge)  # fmt: skip
-    results = run_study(walk_forward_variants(windows), study_dir=out, datadir=datadir,
-                        pairs=pairs, workers=workers, progress=progress, config=config)  # fmt: skip
+    results = run_study(walk_forward_variants(windows, hyperopt_epochs=hyperopt_epochs),
+                        study_dir=out, datadir=datadir, pairs=pairs, workers=workers,
+                        progress=progress, config=config)  # fmt: skip
     failed = results[results["returncode"] != 0]
     if len(failed):
         raise RuntimeError(f"{len(failed)} window backtest(s) failed: see {out}/variants/*/freqtrade.log")
@@ -42,20 +50,29 @@ def walk_forward(*, config: Path, datadir: Path, pairs: list[str], start: str, e
         oos.to_parquet(out / "oos_trades.parquet", index=False)
     sig = rp.significance(total["t_stat"], total["trades"])
     overall = pd.DataFrame([{"windows": len(windows), **total}])
+    stability = parameter_stability(results)
+    if len(stability):
+        stability.to_csv(out / "parameters.csv")
+    method = (f"Parameters searched by Freqtrade's hyperopt ({hyperopt_epochs} epochs, "
+              "SharpeHyperOptLoss) on each train window only, then frozen for its test window"
+              if hyperopt_epochs else "Fixed parameters (the config as given)")  # fmt: skip
     sections = [
         ("Overall out-of-sample", rp.table(overall)),
         ("Per window", rp.table(per_window)),
         ("Equity", rp.img(rp.equity_png(equity, per_window, out / "equity.png"))),
         ("Excursions", rp.img(rp.excursion_png(oos, out / "mae_mfe.png"))),
         ("Sessions", rp.img(rp.session_png(oos, out / "sessions.png"))),
-        ("Method", "<p>Fixed parameters (the config as given) evaluated on each test window; "
+        ("Parameter stability", stability.to_html(float_format=lambda v: f"{v:.3f}")
+         if len(stability) else "<p>fixed parameters: nothing searched</p>"),
+        ("Method", f"<p>{method}, evaluated on each test window; "
                    f"train {train_months} month(s), purge {purge} day(s), test {test_months} "
                    "month(s); every test window is its own <code>freqtrade backtesting</code> run "
                    "against the local exchange, with Freqtrade loading indicator warm-up "
                    "candles before the window but taking no trade outside it.</p>"),
     ]  # fmt: skip
     rp.write_html(out / "report.html", "Walk-forward study", sig, sections)
-    return {"windows": per_window, "overall": total, "significant": sig[0]}
+    return {"windows": per_window, "overall": total, "significant": sig[0],
+            "parameters": stability}
 
 
 def robustness(*, config: Path, datadir: Path, pairs: list[str], timerange: str, out: Path,

@@ -60,10 +60,35 @@ def make_windows(start, end, *, train_months: int = 3, test_months: int = 1,
     return out
 
 
-def walk_forward_variants(windows: list[Window], overlay: dict | None = None) -> list[Variant]:
-    """One backtest per test window (fixed parameters)."""
-    return [Variant(id=f"wf{w.index:02d}", timerange=w.timerange, overlay=overlay or {},
-                    meta={"window": w.index}) for w in windows]  # fmt: skip
+def walk_forward_variants(windows: list[Window], overlay: dict | None = None, *,
+                          hyperopt_epochs: int = 0, loss: str = "SharpeHyperOptLoss",
+                          ) -> list[Variant]:  # fmt: skip
+    """One backtest per test window: fixed parameters, or (`hyperopt_epochs` > 0) parameters
+    searched by Freqtrade's hyperopt on that window's train period only."""
+    out = []
+    for w in windows:
+        hyper, ov = None, dict(overlay or {})
+        if hyperopt_epochs:
+            hyper = {"timerange": f"{w.train_start:%Y%m%d}-{w.train_end:%Y%m%d}",
+                     "epochs": hyperopt_epochs, "loss": loss}  # fmt: skip
+            ov["perpflow"] = {**ov.get("perpflow", {}), "hyperopt": {"enabled": True}}
+        out.append(Variant(id=f"wf{w.index:02d}", timerange=w.timerange, overlay=ov,
+                           meta={"window": w.index}, hyperopt=hyper))  # fmt: skip
+    return out
+
+
+def parameter_stability(results: pd.DataFrame) -> pd.DataFrame:
+    """Searched strategy parameters (buy/sell spaces) per window, with their spread
+    (std / |mean|) in a last row."""
+    rows = {r.id: r.params for r in results.itertuples()
+            if isinstance(getattr(r, "params", None), dict)}  # fmt: skip
+    if not rows:
+        return pd.DataFrame()
+    flat = pd.DataFrame({k: {n: v for space in ("buy", "sell") for n, v in p.get(space, {}).items()}
+                         for k, p in rows.items()}).T.sort_index().astype("float64")  # fmt: skip
+    mean = flat.mean().abs()
+    spread = (flat.std() / mean.where(mean > 0)).rename("relative spread")
+    return pd.concat([flat, spread.to_frame().T])
 
 
 def stitch(study_dir, windows: list[Window], starting_balance: float) -> tuple[pd.DataFrame,

@@ -62,3 +62,24 @@ def test_robustness_latency_fees_and_verdict(demo_datadir, tmp_path):
     assert fee.loc["fee-plus-0.001", "profit_abs"] < fee.loc["base", "profit_abs"]
     assert "Robustness study" in (out / "report.html").read_text()
     assert (out / "perturbation.png").exists() and os.path.getsize(out / "verdict.csv") > 0
+
+
+def test_walk_forward_with_hyperopt_searches_each_train_window_only(demo_datadir, tmp_path):
+    import json
+
+    out = tmp_path / "wfh"
+    res = validate.walk_forward(config=REPO / "config.json", datadir=demo_datadir, pairs=PAIRS,
+                                start="2026-05-01", end="2026-07-14", train_months=1,
+                                test_months=1, purge=2, out=out, progress=False,
+                                hyperopt_epochs=3)  # fmt: skip
+    params = res["parameters"]
+    assert list(params.index[:2]) == ["wf00", "wf01"]
+    assert {"max_depth_atr", "take_profit_r", "trail_atr"} <= set(params.columns)
+    for wid in ("wf00", "wf01"):
+        r = json.loads((out / "variants" / wid / "result.json").read_text())
+        train_end = pd.Timestamp(r["hyperopt"]["timerange"].split("-")[1])
+        test_start = pd.Timestamp(r["timerange"].split("-")[0])
+        assert train_end + pd.Timedelta(days=2) == test_start, "train ends a purge before test"
+        log = (out / "variants" / wid / "freqtrade.log").read_text()
+        assert f"Loading parameters from file {out / 'variants' / wid / 'strategies'}" in log
+    assert "hyperopt" in (out / "report.html").read_text()
