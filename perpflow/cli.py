@@ -8,7 +8,8 @@ perpflow collect liquidations [--exchange binance] [--symbols ...] [--venue-url 
 perpflow download quarterlies --pairs ... --since DATE [--venue-url URL]
 perpflow stress [--backtest RESULT] [--datadir DIR] [--wick 0.05]
 perpflow risk report [--backtest RESULT | --api-url URL]
-perpflow validate walk-forward|robustness --pairs ... --out DIR ...
+perpflow validate walk-forward|robustness|exchanges|shadow ...
+perpflow label --pairs ... [--datadir DIR] [--out FILE]
 """
 
 from __future__ import annotations
@@ -330,6 +331,26 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_label(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from perpflow.config import load_perpflow_config
+    from perpflow.labels.dataset import label_pair, summarise
+
+    cfg = load_perpflow_config(json.loads(Path(args.config).read_text()) if args.config else {})
+    data = pd.concat([label_pair(Path(args.datadir), p, cfg) for p in args.pairs],
+                     ignore_index=True)  # fmt: skip
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data.to_parquet(out, index=False)
+    summary = summarise(data)
+    summary.to_csv(out.with_suffix(".summary.csv"), index=False)
+    with pd.option_context("display.width", 160):
+        print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"wrote {len(data)} labelled events to {out}")
+    return 0
+
+
 def _cmd_config_overlay(args: argparse.Namespace) -> int:
     out = write_overlay(args.venue_url, Path(args.out))
     print(f"wrote {out}")
@@ -445,6 +466,13 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--wick", type=float, default=0.05, help="adverse wick size (0.05 = 5%%)")
     st.add_argument("--out", default="user_data/plot/stress")
     st.set_defaults(func=_cmd_stress)
+
+    lb = sub.add_parser("label", help="labelled event dataset (sweeps, clusters, entries)")
+    lb.add_argument("--pairs", nargs="+", required=True)
+    lb.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR))
+    lb.add_argument("--config", default="config.json")
+    lb.add_argument("--out", default="user_data/labels/events.parquet")
+    lb.set_defaults(func=_cmd_label)
 
     rk = sub.add_parser("risk", help="risk views")
     rksub = rk.add_subparsers(dest="risk_cmd", required=True)
