@@ -224,9 +224,6 @@ class PerpflowConfig(_Frozen):
     allow_remote_api: bool = Field(False, description="allow a non-loopback API server address")
 
 
-UNSET_PREFIX = "UNSET"  # placeholder values in config.json that mean "take it from the env"
-
-
 class PerpflowConfigError(ValueError):
     """A `perpflow` config value is wrong; the message names the key path."""
 
@@ -262,7 +259,7 @@ def check_secrets(config: dict[str, Any]) -> None:
         missing = [
             k
             for k in ("username", "password", "jwt_secret_key")
-            if not api.get(k) or str(api.get(k)).startswith(UNSET_PREFIX)
+            if not api.get(k)
         ]
         if missing:
             names = ", ".join(f"FREQTRADE__API_SERVER__{k.upper()}" for k in missing)

@@ -9,28 +9,31 @@ import pytest
 from perpflow.config import PerpflowConfigError, check_secrets, load_perpflow_config
 from tests.conftest import REPO
 
+CREDENTIALS = {"key", "secret", "password", "username", "jwt_secret_key", "token", "chat_id"}
 
-def test_shipped_config_is_safe_and_valid():
+
+def _keys(node) -> set[str]:
+    if isinstance(node, dict):
+        return set(node) | set().union(*(_keys(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_keys(v) for v in node))
+    return set()
+
+
+def test_shipped_configs_hold_no_credentials_and_are_valid():
     cfg = json.loads((REPO / "config.json").read_text())
     assert cfg["dry_run"] is True
     assert cfg["trading_mode"] == "futures" and cfg["margin_mode"] == "isolated"
-    assert cfg["api_server"]["listen_ip_address"] == "127.0.0.1"
-    for key in ("username", "password"):
-        assert cfg["api_server"][key] == ""  # secrets come from the environment only
-    assert cfg["api_server"]["jwt_secret_key"].startswith("UNSET")
+    api = json.loads((REPO / "config.api.json").read_text())
+    tg = json.loads((REPO / "config.telegram.json").read_text())
+    for shipped in (cfg, api, tg):  # credentials come from FREQTRADE__... variables only
+        assert not _keys(shipped) & CREDENTIALS
+    assert api["api_server"]["listen_ip_address"] == "127.0.0.1"
     with pytest.raises(PerpflowConfigError, match="JWT_SECRET_KEY"):
-        check_secrets(
-            {
-                **cfg,
-                "api_server": {
-                    **cfg["api_server"],
-                    "enabled": True,
-                    "username": "u",
-                    "password": "p",
-                },
-            }
-        )
-    assert cfg["telegram"]["enabled"] is False and cfg["telegram"]["token"] == ""
+        check_secrets({**cfg, "api_server": {**api["api_server"], "username": "u",
+                                             "password": "p"}})  # fmt: skip
+    with pytest.raises(PerpflowConfigError, match="FREQTRADE__TELEGRAM__TOKEN"):
+        check_secrets({**cfg, **tg})
     load_perpflow_config(cfg)
 
 

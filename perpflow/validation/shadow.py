@@ -91,8 +91,7 @@ def run_shadow(*, datadir: Path, replay_date: str, minutes: float, pairs: list[s
         (out / "dry.json").write_text(json.dumps({
             "timeframe": tf, "db_url": f"sqlite:///{db}", "initial_state": "running",
             "internals": {"process_throttle_secs": 2}, "pairlists": [{"method": "StaticPairList"}],
-            "exchange": {"pair_whitelist": pairs}, "api_server": {"enabled": False},
-            "telegram": {"enabled": False},
+            "exchange": {"pair_whitelist": pairs},
         }))  # fmt: skip
         cmd = [str(Path(sys.executable).parent / "freqtrade"), "trade", "--dry-run",
                "-c", str(config), "-c", str(out / "venue.json"), "-c", str(out / "dry.json"),

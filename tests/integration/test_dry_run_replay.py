@@ -62,9 +62,7 @@ def test_dry_run_against_replay_venue(demo_datadir, tmp_path):
                 "db_url": f"sqlite:///{tmp_path / 'dry.sqlite'}",
                 "initial_state": "running",
                 "internals": {"process_throttle_secs": 2},
-                "api_server": {"enabled": True, "listen_ip_address": "127.0.0.1",
-                               "listen_port": port},
-                "telegram": {"enabled": True, "allow_custom_messages": True},
+                "api_server": {"listen_port": port},
                 "webhook": {"enabled": True, "url": tg.webhook_url, "format": "json",
                             "allow_custom_messages": True, "strategy_msg": {"text": "{msg}"}},
             },
@@ -83,7 +81,9 @@ def test_dry_run_against_replay_venue(demo_datadir, tmp_path):
                                                         os.environ.get("PYTHONPATH")])),
         }
         log = tmp_path / "freqtrade.log"  # the bot's stdout/stderr (its log lines)
+        # the shipped API and Telegram overlays, as a user adds them; credentials from env only
         cmd = [FREQTRADE, "trade", "--dry-run", "-c", str(REPO / "config.json"),
+               "-c", str(REPO / "config.api.json"), "-c", str(REPO / "config.telegram.json"),
                "-c", str(overlay), "-c", str(extra), "--userdir", str(ud),
                "--strategy-path", str(REPO / "strategies")]  # fmt: skip
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log.open("w"),
