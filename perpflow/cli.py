@@ -211,6 +211,7 @@ def _cmd_stress(args: argparse.Namespace) -> int:
     from perpflow.config import load_perpflow_config
     from perpflow.risk.leverage import capped_leverage, liquidation_safe_leverage
     from perpflow.risk.stress import run_stress
+    from perpflow.strategy.liquidation_signals import exchange_symbol
     from perpflow.validation.structure_plot import load_candles
     from perpflow.venue.markets import load_snapshot
 
@@ -221,7 +222,7 @@ def _cmd_stress(args: argparse.Namespace) -> int:
     candles, allowed = {}, {}
     for pair in sorted(trades["pair"].unique()):
         candles[pair] = load_candles(Path(args.datadir), pair, "5m")
-        sym = pair.split("/")[0] + "USDT"
+        sym = exchange_symbol(pair)
         mmr = max(r.maintenance_margin_rate, snap["perpflow_maint_margin_rate"].get(sym, 0.0))
         allowed[pair] = capped_leverage(
             r.max_leverage, float(snap["perpflow_max_leverage"].get(sym, r.max_leverage)),
@@ -247,17 +248,10 @@ def _cmd_stress(args: argparse.Namespace) -> int:
 
 
 def _backtest_locks(path: Path) -> tuple[list[dict], float]:
-    """Locks and starting balance stored in a backtest result (zip or json)."""
-    import zipfile
+    """Locks and starting balance stored in a backtest result (Freqtrade's own loader)."""
+    from freqtrade.data.btanalysis import load_backtest_stats
 
-    if path.suffix == ".zip":
-        with zipfile.ZipFile(path) as z:
-            name = next(n for n in z.namelist() if n.endswith(".json") and "_config" not in n
-                        and "_market" not in n)  # fmt: skip
-            data = json.loads(z.read(name))
-    else:
-        data = json.loads(path.read_text())
-    strat = next(iter(data.get("strategy", {}).values()), {})
+    strat = next(iter(load_backtest_stats(path).get("strategy", {}).values()), {})
     return strat.get("locks", []), float(strat.get("starting_balance", 0.0))
 
 

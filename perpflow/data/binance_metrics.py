@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from perpflow.data.files import merge_append_only
+
 logger = logging.getLogger(__name__)
 REQUIRED = ("create_time", "symbol", "sum_open_interest", "sum_open_interest_value")
 OI_COLUMNS = ["date", "open_interest_amount", "open_interest_value"]
@@ -70,21 +72,6 @@ def _first_bad(path: Path, mask: pd.Series, what: str) -> None:
         raise ValueError(f"{path.name} row {row}: {what}; fix or remove the row")
 
 
-def _merge(existing: pd.DataFrame | None, new: pd.DataFrame, where: Path) -> pd.DataFrame:
-    """Union by date; refuse to change a stored value (never rewrite data silently)."""
-    if existing is None or existing.empty:
-        return new
-    both = existing.merge(new, on="date", how="inner", suffixes=("_old", "_new"))
-    for col in ("open_interest_amount", "open_interest_value"):
-        diff = ~np.isclose(both[f"{col}_old"], both[f"{col}_new"], rtol=1e-9, equal_nan=True)
-        if diff.any():
-            t = both.loc[diff, "date"].iloc[0]
-            raise ValueError(f"{where.name}: stored {col} at {t} differs from the import; "
-                             "refusing to rewrite stored data (move the file aside to replace it)")  # fmt: skip
-    merged = pd.concat([existing, new[~new["date"].isin(existing["date"])]])
-    return merged.sort_values("date").reset_index(drop=True)
-
-
 def _write(df: pd.DataFrame, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -119,7 +106,8 @@ def import_metrics(paths: list[Path], datadir: Path) -> dict[str, int]:
         for tf, sel in (("5m", rows), ("1h", rows[rows["date"].dt.minute == 0])):
             path = out_dir / f"{prefix}-{tf}-open_interest.feather"
             existing = pd.read_feather(path) if path.exists() else None
-            merged = _merge(existing, sel[OI_COLUMNS].astype({"date": "datetime64[ms, UTC]"}), path)
+            merged = merge_append_only(existing, sel[OI_COLUMNS].astype({"date": "datetime64[ms, UTC]"}),
+                                       path, OI_COLUMNS[1:])
             _write(merged, path)
             written[path.name] = len(merged)
     return written

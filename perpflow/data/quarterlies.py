@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from perpflow.data.files import merge_append_only, pair_file
+
 logger = logging.getLogger(__name__)
 PAGE = 1000
 
@@ -48,19 +50,6 @@ def fetch_candles(exchange, symbol: str, timeframe: str, since_ms: int, until_ms
     return df.drop_duplicates("date").reset_index(drop=True)
 
 
-def _merge_no_rewrite(path: Path, old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
-    both = old.merge(new, on="date", suffixes=("_old", ""))
-    for col in ("open", "high", "low", "close"):
-        diff = (both[f"{col}_old"] - both[col]).abs() > 1e-9 * both[col].abs().clip(lower=1)
-        if diff.any():
-            when = both.loc[diff.idxmax(), "date"]
-            raise ValueError(f"{path.name}: downloaded {col} at {when} differs from the stored "
-                             "candle; refusing to rewrite stored data (move the file away to "
-                             "re-download)")  # fmt: skip
-    fresh = new[~new["date"].isin(old["date"])]
-    return pd.concat([old, fresh]).sort_values("date").reset_index(drop=True)
-
-
 def download_quarterlies(exchange, pairs: list[str], timeframe: str, since: pd.Timestamp,
                          datadir: Path, *, until: pd.Timestamp | None = None,
                          progress: bool = False) -> dict[str, int]:  # fmt: skip
@@ -81,12 +70,10 @@ def download_quarterlies(exchange, pairs: list[str], timeframe: str, since: pd.T
     for _pair, m in tqdm(todo, desc="quarterlies", unit="contract", disable=not progress):
         start = int(pd.Timestamp(since).value // 1_000_000)
         new = fetch_candles(exchange, m["symbol"], timeframe, start, min(until_ms, m["expiry"]))
-        path = Path(datadir) / "futures" / (
-            f"{m['symbol'].replace('/', '_').replace(':', '_')}-{timeframe}-futures.feather"
-        )
+        path = pair_file(datadir, m["symbol"], f"{timeframe}-futures")
         old = handler.ohlcv_load(m["symbol"], timeframe, candle_type=CandleType.FUTURES,
                                  fill_missing=False, warn_no_data=False)
-        merged = _merge_no_rewrite(path, old, new) if len(old) else new
+        merged = merge_append_only(old, new, path, ["open", "high", "low", "close"])
         written[m["symbol"]] = len(merged) - len(old)
         if written[m["symbol"]]:
             handler.ohlcv_store(m["symbol"], timeframe, merged, candle_type=CandleType.FUTURES)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from freqtrade.misc import pair_to_filename
 
 from perpflow.venue.markets import DELIVERY_HOUR
 
@@ -21,7 +22,7 @@ YEAR_DAYS = 365.0
 def load_quarterlies(datadir: Path, pair: str, timeframe: str) -> dict[pd.Timestamp, pd.DataFrame]:
     """Stored dated contracts of `pair` (`BTC/USDT:USDT` -> `BTC_USDT_USDT-YYMMDD-<tf>-futures`)
     keyed by delivery time (08:00 UTC on the file's date)."""
-    prefix = pair.replace("/", "_").replace(":", "_")
+    prefix = pair_to_filename(pair)
     pat = re.compile(rf"^{re.escape(prefix)}-(\d{{6}})-{re.escape(timeframe)}-futures\.feather$")
     out = {}
     for p in sorted((Path(datadir) / "futures").glob(f"{prefix}-*-{timeframe}-futures.feather")):

@@ -17,6 +17,7 @@ SESSION_BLOCKS: dict[str, tuple[int, int]] = {
     "asia_london": (0, 7),
 }
 SESSION_CODES: dict[str, int] = {name: i + 1 for i, name in enumerate(SESSION_BLOCKS)}
+SESSION_NAMES: dict[int, str] = {0: "other", **{code: name for name, code in SESSION_CODES.items()}}
 
 
 def ny_session_block(dates: pd.Series) -> pd.Series:

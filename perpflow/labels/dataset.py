@@ -12,30 +12,21 @@ import numpy as np
 import pandas as pd
 
 from perpflow.config import PerpflowConfig
-from perpflow.features.sessions import SESSION_CODES
+from perpflow.data.files import read_optional, read_required
+from perpflow.features.sessions import SESSION_NAMES
 from perpflow.labels.barriers import triple_barrier
 from perpflow.labels.events import liquidation_move, sweep_outcome
 from perpflow.labels.horizons import TRIPLE_BARRIER_HORIZON
 from perpflow.strategy.sweep_signals import populate_sweep_indicators, sweep_entries
 
-BLOCKS = {0: "other", **{v: k for k, v in SESSION_CODES.items()}}
-
-
-def _optional(datadir: Path, pair: str, name: str) -> pd.DataFrame | None:
-    p = Path(datadir) / "futures" / f"{pair.replace('/', '_').replace(':', '_')}-{name}.feather"
-    return pd.read_feather(p) if p.exists() else None
-
 
 def label_pair(datadir: Path, pair: str, cfg: PerpflowConfig, timeframe: str = "5m") -> pd.DataFrame:
     """Event rows of one pair: features at the event candle and the labels after it."""
-    p = Path(datadir) / "futures" / f"{pair.replace('/', '_').replace(':', '_')}-{timeframe}-futures.feather"
-    if not p.exists():
-        raise FileNotFoundError(f"{p} not found: download or build candles for {pair} first")
-    df = pd.read_feather(p)
+    df = read_required(datadir, pair, f"{timeframe}-futures")
     feats = populate_sweep_indicators(
         df, pair=pair, cfg=cfg, timeframe=timeframe,
-        funding=_optional(datadir, pair, "1h-funding_rate"),
-        open_interest=_optional(datadir, pair, f"{cfg.filters.open_interest.timeframe}-open_interest"),
+        funding=read_optional(datadir, pair, "1h-funding_rate"),
+        open_interest=read_optional(datadir, pair, f"{cfg.filters.open_interest.timeframe}-open_interest"),
         liquidation_store=Path(datadir) / "store",
     )  # fmt: skip
     a = feats["atr"]
@@ -51,7 +42,7 @@ def label_pair(datadir: Path, pair: str, cfg: PerpflowConfig, timeframe: str = "
     kind = np.select([long | short, low | high, feats["liq_cluster"].astype(bool)],
                      ["entry", "sweep", "liq_cluster"], default="")  # fmt: skip
     out = pd.concat([feats, labels], axis=1).assign(pair=pair, event=kind)
-    out["session"] = out["session_block"].map(BLOCKS)
+    out["session"] = out["session_block"].map(SESSION_NAMES)
     return out[out["event"] != ""].reset_index(drop=True)
 
 

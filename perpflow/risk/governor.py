@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-LEVELS = ("normal", "soft", "hard")
+LOCK_REASON = "perpflow drawdown governor"  # the global lock a hard-limit pause sets
 
 
 @dataclass

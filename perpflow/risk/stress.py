@@ -17,10 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from perpflow.features.sessions import SESSION_CODES, ny_session_block
+from perpflow.features.sessions import SESSION_NAMES, ny_session_block
 from perpflow.validation.session_profile import block_stats
-
-BLOCK_NAMES = {0: "other", **{v: k for k, v in SESSION_CODES.items()}}
 
 
 def liquidation_distance(leverage, mmr: float = 0.005, exchange_buffer: float = 0.05):
@@ -32,7 +30,7 @@ def liquidation_distance(leverage, mmr: float = 0.005, exchange_buffer: float = 
 def worst_wicks(candles: pd.DataFrame) -> pd.DataFrame:
     """Worst adverse wick per session block of 5m candles: `long` = (open - low) / open (hurts a
     long), `short` = (high - open) / open."""
-    block = ny_session_block(candles["date"]).map(BLOCK_NAMES)
+    block = ny_session_block(candles["date"]).map(SESSION_NAMES)
     frame = pd.DataFrame({
         "block": block, "long": (candles["open"] - candles["low"]) / candles["open"],
         "short": (candles["high"] - candles["open"]) / candles["open"],

@@ -16,7 +16,7 @@ from freqtrade.persistence import Trade
 from freqtrade.strategy import stoploss_from_absolute
 
 from perpflow.config import PerpflowConfig
-from perpflow.features.sessions import SESSION_CODES
+from perpflow.features.sessions import SESSION_NAMES
 from perpflow.risk.conviction import conviction_leverage
 from perpflow.risk.leverage import capped_leverage, liquidation_safe_leverage
 from perpflow.risk.sizing import clamp_stake, risk_stake, volatility_scale
@@ -37,7 +37,6 @@ ROW_FIELDS = (
     "pool_high_level", "rv_pct", "conviction_long", "conviction_short", "funding_rate_last",
     "funding_interval_h", "session_block", "macro_blackout",
 )  # fmt: skip
-SESSION_NAMES = {0: "other", **{code: name for name, code in SESSION_CODES.items()}}
 STOP_KEY = "pf_stop"
 INITIAL_STOP_KEY = "pf_initial_stop"
 

@@ -18,7 +18,7 @@ from freqtrade.persistence import PairLocks, Trade
 
 from perpflow.features.sessions import in_sessions
 from perpflow.risk.carry import carry_allows
-from perpflow.risk.governor import DrawdownGovernor
+from perpflow.risk.governor import LOCK_REASON, DrawdownGovernor
 from perpflow.risk.monitor import ExchangeHealth, book_allows, spread_bps
 from perpflow.risk.stops import stop_distance
 from perpflow.strategy.failclosed import log_limited
@@ -26,7 +26,7 @@ from perpflow.strategy.risk_callbacks import _f
 
 logger = logging.getLogger(__name__)
 LIVE_MODES = (RunMode.DRY_RUN, RunMode.LIVE)
-GOVERNOR_LOCK = "perpflow drawdown governor"
+GOVERNOR_LOCK = LOCK_REASON
 HEALTH_LOCK = "perpflow exchange health"
 
 

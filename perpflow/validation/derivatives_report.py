@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from perpflow.config import PerpflowConfig  # noqa: E402
+from perpflow.data.files import read_optional  # noqa: E402
 from perpflow.data.store import covered_candles, read_coverage, read_events  # noqa: E402
 from perpflow.features.basis import front_basis, load_quarterlies  # noqa: E402
 from perpflow.features.funding import funding_settlements, funding_zscore  # noqa: E402
@@ -29,11 +30,6 @@ from perpflow.validation.structure_plot import load_candles  # noqa: E402
 REGIME_COLORS = {0: "#e5e7eb", 1: "#16a34a", 2: "#dc2626", 3: "#2563eb", 4: "#f59e0b"}
 
 
-def _series(datadir: Path, pair: str, name: str) -> pd.DataFrame | None:
-    path = Path(datadir) / "futures" / f"{pair.replace('/', '_').replace(':', '_')}-{name}.feather"
-    return pd.read_feather(path) if path.exists() else None
-
-
 def _window(df: pd.DataFrame | None, start, end) -> pd.DataFrame | None:
     if df is None:
         return None
@@ -43,7 +39,7 @@ def _window(df: pd.DataFrame | None, start, end) -> pd.DataFrame | None:
 
 def funding_frame(datadir: Path, pair: str, cfg: PerpflowConfig) -> pd.DataFrame | None:
     """Settlements with their z-score (the strategy's lookback), or None without funding data."""
-    raw = _series(datadir, pair, "1h-funding_rate")
+    raw = read_optional(datadir, pair, "1h-funding_rate")
     if raw is None:
         return None
     s = funding_settlements(raw)
@@ -53,7 +49,7 @@ def funding_frame(datadir: Path, pair: str, cfg: PerpflowConfig) -> pd.DataFrame
 def oi_frame(datadir: Path, pair: str, cfg: PerpflowConfig) -> pd.DataFrame | None:
     """OI regime per OI row (the strategy's settings), or None without OI history."""
     o = cfg.filters.open_interest
-    raw = _series(datadir, pair, f"{o.timeframe}-open_interest")
+    raw = read_optional(datadir, pair, f"{o.timeframe}-open_interest")
     if raw is None or raw.empty:
         return None
     oi = oi_column(raw)
@@ -172,10 +168,10 @@ def _basis_panel(ax, datadir, pair, px) -> None:
         ax.set_ylabel("basis % ann.")
         return
     span = (px["date"].iloc[0], px["date"].iloc[-1] + pd.Timedelta("1h"))
-    prem = _window(_series(datadir, pair, "1h-premiumIndex"), *span)
+    prem = _window(read_optional(datadir, pair, "1h-premiumIndex"), *span)
     label = "premium index"
     if prem is None or prem.empty:  # mark vs last: the premium the venue derives too
-        mark = _window(_series(datadir, pair, "1h-mark"), *span)
+        mark = _window(read_optional(datadir, pair, "1h-mark"), *span)
         if mark is not None and len(mark):
             last = px.set_index("date")["close"]
             prem = mark.assign(close=mark["close"].to_numpy()

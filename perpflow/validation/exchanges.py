@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from perpflow.data.files import pair_file, read_optional, read_required
 from perpflow.features.funding import funding_interval_hours, funding_settlements
 from perpflow.validation.metrics import summary
 from perpflow.validation.study import Variant, run_study, variant_trades
@@ -26,31 +27,25 @@ TAKER_FEES = {"binance": 0.0005, "bybit": 0.00055, "okx": 0.0005}
 AGG = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
 
 
-def _prefix(pair: str) -> str:
-    return pair.replace("/", "_").replace(":", "_")
-
-
 def prepare_datadir(src: Path, dst: Path, pairs: list[str], timeframe: str) -> Path:
     """A study-local data dir with `timeframe` candles for `pairs` (copied, or resampled from the
     finest finer timeframe) plus their funding and mark files. Raises naming the missing file."""
     fut = Path(dst) / "futures"
     fut.mkdir(parents=True, exist_ok=True)
     for pair in pairs:
-        p = _prefix(pair)
         for kind in ("1h-funding_rate", "1h-mark", "1h-futures"):
-            f = Path(src) / "futures" / f"{p}-{kind}.feather"
+            f = pair_file(src, pair, kind)
             if f.exists():
                 shutil.copy(f, fut / f.name)
-        target = Path(src) / "futures" / f"{p}-{timeframe}-futures.feather"
+        target = pair_file(src, pair, f"{timeframe}-futures")
         if target.exists():
             shutil.copy(target, fut / target.name)
             continue
-        finer = [tf for tf in ("1m", "3m", "5m") if (Path(src) / "futures" / f"{p}-{tf}-futures.feather").exists()
+        finer = [tf for tf in ("1m", "3m", "5m") if pair_file(src, pair, f"{tf}-futures").exists()
                  and pd.Timedelta(timeframe) % pd.Timedelta(tf) == pd.Timedelta(0)]  # fmt: skip
         if not finer:
-            raise FileNotFoundError(f"{src}/futures/{p}-{timeframe}-futures.feather missing and no "
-                                    f"finer candles to build it from")  # fmt: skip
-        df = pd.read_feather(Path(src) / "futures" / f"{p}-{finer[-1]}-futures.feather")
+            raise FileNotFoundError(f"{target} missing and no finer candles to build it from")
+        df = read_required(src, pair, f"{finer[-1]}-futures")
         out = df.set_index("date").resample(pd.Timedelta(timeframe), label="left",
                                             closed="left").agg(AGG).dropna().reset_index()  # fmt: skip
         out.to_feather(fut / target.name)
@@ -59,10 +54,10 @@ def prepare_datadir(src: Path, dst: Path, pairs: list[str], timeframe: str) -> P
 
 def funding_profile(datadir: Path, pair: str, start, end) -> dict:
     """Funding interval in force (modal, hours) and mean rate per settlement in [start, end)."""
-    f = Path(datadir) / "futures" / f"{_prefix(pair)}-1h-funding_rate.feather"
-    if not f.exists():
+    raw = read_optional(datadir, pair, "1h-funding_rate")
+    if raw is None:
         return {"funding_interval_h": np.nan, "funding_mean_bps": np.nan}
-    s = funding_settlements(pd.read_feather(f))
+    s = funding_settlements(raw)
     s = s[(s["date"] >= pd.Timestamp(start, tz="UTC")) & (s["date"] < pd.Timestamp(end, tz="UTC"))]
     iv = funding_interval_hours(s).dropna()
     return {"funding_interval_h": float(iv.mode().iloc[0]) if len(iv) else np.nan,
@@ -83,8 +78,8 @@ def bybit_specs(instruments_json: Path, symbols: list[str]) -> dict[str, dict]:
 
 def price_gap_bps(a: Path, b: Path, pair: str, timeframe: str, start, end) -> float:
     """Median |close_a / close_b - 1| in bps over the candles both venues have."""
-    fa = pd.read_feather(Path(a) / "futures" / f"{_prefix(pair)}-{timeframe}-futures.feather")
-    fb = pd.read_feather(Path(b) / "futures" / f"{_prefix(pair)}-{timeframe}-futures.feather")
+    fa = read_required(a, pair, f"{timeframe}-futures")
+    fb = read_required(b, pair, f"{timeframe}-futures")
     m = fa.merge(fb, on="date", suffixes=("_a", "_b"))
     m = m[(m["date"] >= pd.Timestamp(start, tz="UTC")) & (m["date"] < pd.Timestamp(end, tz="UTC"))]
     return float(((m["close_a"] / m["close_b"] - 1).abs() * 1e4).median()) if len(m) else np.nan

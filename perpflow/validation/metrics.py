@@ -13,9 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from perpflow.features.sessions import SESSION_CODES, ny_session_block
-
-BLOCK_NAMES = {0: "other", **{v: k for k, v in SESSION_CODES.items()}}
+from perpflow.features.sessions import SESSION_NAMES, ny_session_block
 
 
 def excursions(trades: pd.DataFrame) -> pd.DataFrame:
@@ -78,7 +76,7 @@ def by_session(trades: pd.DataFrame) -> pd.DataFrame:
     """Trades, win rate and profit per New York session block of the entry."""
     if trades.empty:
         return pd.DataFrame(columns=["trades", "win_rate", "profit_abs"])
-    block = ny_session_block(pd.to_datetime(trades["open_date"], utc=True)).map(BLOCK_NAMES)
+    block = ny_session_block(pd.to_datetime(trades["open_date"], utc=True)).map(SESSION_NAMES)
     g = trades.assign(block=block.to_numpy(), win=trades["profit_abs"] > 0).groupby("block")
     return pd.DataFrame({"trades": g.size(), "win_rate": g["win"].mean(),
                          "profit_abs": g["profit_abs"].sum()})  # fmt: skip

@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pandas as pd
 
-GOVERNOR_LOCK = "perpflow drawdown governor"
+from perpflow.risk.governor import LOCK_REASON as GOVERNOR_LOCK
 
 
 def max_concurrent_notional(trades: pd.DataFrame) -> float:

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
+from freqtrade.misc import deep_merge_dicts
 
 from perpflow.config import PerpflowConfig, PerpflowConfigError, load_perpflow_config
 from perpflow.validation.study import Variant
@@ -40,11 +43,9 @@ def _nest(path: str, value) -> dict:
     return node
 
 
-def _merge(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+def _merge(base: dict, update: dict) -> dict:
+    """A deep copy of `base` with `update` merged in (Freqtrade's own config merge)."""
+    return deep_merge_dicts(copy.deepcopy(update), copy.deepcopy(base))
 
 
 def perturbed(value, factor: float):

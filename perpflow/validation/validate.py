@@ -22,11 +22,6 @@ from perpflow.validation.walkforward import (
 STARTING_BALANCE_KEY = "starting_balance"
 
 
-def _balance(config: Path) -> float:
-    cfg = json.loads(Path(config).read_text())
-    return float(cfg.get("dry_run_wallet", 1000.0))
-
-
 def walk_forward(*, config: Path, datadir: Path, pairs: list[str], start: str, end: str,
                  out: Path, train_months: int = 3, test_months: int = 1, purge: int = 2,
                  workers: int = 2, progress: bool = True, hyperopt_epochs: int = 0,
