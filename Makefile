@@ -7,7 +7,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.perpflow-setup
 DEMO    := user_data/data/demo
 # bump the version when the demo market gains series, so an old demo dir is rebuilt
-DEMO_OK := $(DEMO)/.perpflow-demo-v2
+DEMO_OK := $(DEMO)/.perpflow-demo-v3
 PAIRS   ?= BTC/USDT:USDT ETH/USDT:USDT SOL/USDT:USDT
 TIMERANGE ?=
 

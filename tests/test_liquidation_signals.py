@@ -230,3 +230,26 @@ def test_liquidation_reversals_enter_through_sweep_entries(tmp_path):
                                     funding=None, open_interest=None,
                                     liquidation_store=tmp_path)  # fmt: skip
     assert not sweep_entries(out, cfg_off)[0].iloc[c + 1]
+
+
+def test_repeated_loads_read_only_new_parts_and_match_a_fresh_read(tmp_path, monkeypatch):
+    from perpflow.data import store
+    from perpflow.data.store import read_events
+    from perpflow.strategy.liquidation_signals import load_liquidations
+
+    df = _flat(300)
+    _store(tmp_path, df.iloc[:150], 100)
+    since = df["date"].iloc[0]
+    first, _ = load_liquidations(tmp_path, "binance", "BTCUSDT", since)
+    reads = []
+    real = store.pd.read_parquet
+    monkeypatch.setattr(store.pd, "read_parquet", lambda f, *a, **k: reads.append(f) or real(f))
+    later = _flat(300).iloc[150:].assign(date=lambda d: d["date"] + pd.Timedelta(days=1))
+    _store(tmp_path, later, 10)
+    second, _ = load_liquidations(tmp_path, "binance", "BTCUSDT", since)
+    part_reads = [f for f in reads if "/liquidations/" in str(f)]
+    fresh = read_events(tmp_path, "liquidations", exchange="binance", symbol="BTCUSDT")
+    assert len(second) == len(fresh) > len(first)
+    assert set(second["ts_event"]) == set(fresh["ts_event"])
+    assert 0 < len(part_reads) < len(store.event_files(tmp_path, "liquidations")), (
+        "only the parts written since the first load were read")

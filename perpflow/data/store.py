@@ -49,43 +49,68 @@ def write_events(root: Path, kind: str, df: pd.DataFrame) -> list[Path]:
     return written
 
 
-def read_events(root: Path, kind: str, *, exchange: str | None = None,
-                symbol: str | None = None, since: pd.Timestamp | None = None) -> pd.DataFrame:  # fmt: skip
-    """All stored events of `kind` (optionally one exchange/symbol, and only day partitions from
-    `since`'s UTC day on), sorted, exact duplicates (the same event stored twice) dropped."""
-    base = Path(root) / kind
+def event_files(root: Path, kind: str, *, exchange: str | None = None,
+                symbol: str | None = None, since: pd.Timestamp | None = None) -> list[Path]:  # fmt: skip
+    """The part files of `kind` (optionally one exchange/symbol, day partitions from `since`'s
+    UTC day on), sorted."""
     pattern = f"exchange={exchange or '*'}/symbol={symbol or '*'}/date=*/part-*.parquet"
-    files = sorted(base.glob(pattern))
+    files = sorted((Path(root) / kind).glob(pattern))
     if since is not None:
         first = f"date={pd.Timestamp(since).strftime('%Y-%m-%d')}"
         files = [f for f in files if f.parent.name >= first]
-    if not files:
+    return files
+
+
+def read_parts(files: list[Path], base: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`base` plus the events in `files`, sorted, exact duplicates (the same event stored
+    twice) dropped."""
+    frames = [f for f in ([base] if base is not None and len(base) else [])]
+    frames += [pd.read_parquet(f) for f in files]
+    if not frames:
         return pd.DataFrame(columns=list(BASE_COLUMNS))
-    df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    df = pd.concat(frames, ignore_index=True)
     return df.drop_duplicates().sort_values("ts_event", kind="stable").reset_index(drop=True)
+
+
+def read_events(root: Path, kind: str, *, exchange: str | None = None,
+                symbol: str | None = None, since: pd.Timestamp | None = None) -> pd.DataFrame:  # fmt: skip
+    """All stored events of `kind` (optionally one exchange/symbol, and only day partitions from
+    `since`'s UTC day on), sorted, exact duplicates dropped."""
+    return read_parts(event_files(root, kind, exchange=exchange, symbol=symbol, since=since))
 
 
 def write_coverage(root: Path, kind: str, exchange: str, start: pd.Timestamp,
                    end: pd.Timestamp) -> None:  # fmt: skip
-    """Record that the `kind` stream of `exchange` was fully captured over [start, end]."""
+    """Record that the `kind` stream of `exchange` was fully captured over [start, end].
+
+    One small file per captured stretch, named by its start. A collector extends its current
+    stretch at every flush by replacing that file atomically (it never shrinks): the one store
+    record that changes, so coverage stays a handful of files instead of one per flush.
+    """
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     if end < start:
         raise ValueError(f"{kind} coverage ends ({end}) before it starts ({start})")
-    # keyed by its end: a stretch that grows is recorded again, never rewritten
-    write_events(Path(root), f"{kind}_coverage", pd.DataFrame({
-        "exchange": [exchange], "symbol": ["ALL"], "ts_event": [end], "ts_recv": [end],
-        "coverage_start": [start],
-    }))  # fmt: skip
+    folder = Path(root) / f"{kind}_coverage" / f"exchange={exchange}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"stretch-{int(start.value // 1_000_000)}.parquet"
+    if path.exists():
+        end = max(end, pd.read_parquet(path)["coverage_end"].iloc[0])
+    tmp = folder / f".{path.name}.tmp"
+    pd.DataFrame({"exchange": [exchange], "coverage_start": [start],
+                  "coverage_end": [end]}).to_parquet(tmp, index=False)  # fmt: skip
+    os.replace(tmp, path)
 
 
 def read_coverage(root: Path, kind: str, exchange: str | None = None) -> np.ndarray:
     """Merged [start, end] ms intervals when the `kind` stream was captured: coverage records
     minus recorded gaps (`<kind>_gaps`). Written by hand: a few hundred intervals, no library
     needed for interval union/difference."""
-    cov = read_events(root, f"{kind}_coverage", exchange=exchange)
-    if cov.empty:
+    files = sorted((Path(root) / f"{kind}_coverage").glob(
+        f"exchange={exchange or '*'}/stretch-*.parquet"))  # fmt: skip
+    if not files:
         return np.empty((0, 2), dtype="int64")
-    spans = _merge(_ms(cov["coverage_start"]), _ms(cov["ts_event"]))
+    cov = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    spans = _merge(_ms(cov["coverage_start"]), _ms(cov["coverage_end"]))
     gaps = read_events(root, f"{kind}_gaps", exchange=exchange)
     if gaps.empty:
         return spans
