@@ -37,6 +37,7 @@ ROW_FIELDS = (
     "pool_high_level", "rv_pct", "conviction_long", "conviction_short", "funding_rate_last",
     "funding_interval_h", "session_block", "macro_blackout",
 )  # fmt: skip
+TRAIL_FIELDS = ("close", "atr", "session_block")  # what the per-candle trail reads
 STOP_KEY = "pf_stop"
 INITIAL_STOP_KEY = "pf_initial_stop"
 
@@ -60,14 +61,14 @@ class RiskCallbacksMixin:
 
     pf: PerpflowConfig
 
-    def _last_row(self, pair: str) -> dict | None:
-        """The fields the callbacks read from the last analysed row (column lookups by position:
-        taking a whole row of a wide frame costs more than the callback)."""
+    def _last_row(self, pair: str, fields: tuple[str, ...] = ROW_FIELDS) -> dict | None:
+        """`fields` of the last analysed row (column lookups by position: taking a whole row of a
+        wide frame costs more than the callback; per-candle callers ask only for what they use)."""
         df, _ = self.dp.get_analyzed_dataframe(pair, self.timeframe)
         if df is None or df.empty:
             return None
         cols = df.columns
-        return {c: df.iat[-1, cols.get_loc(c)] for c in ROW_FIELDS if c in cols}
+        return {c: df.iat[-1, cols.get_loc(c)] for c in fields if c in cols}
 
     def _stops(self) -> dict:
         """Per-trade stop cache: (trade id, open date) -> {key: level}. The trade's custom data
@@ -95,10 +96,11 @@ class RiskCallbacksMixin:
         if first or self.config.get("runmode") not in BACKTEST_MODES:
             trade.set_custom_data(key, float(value))
 
-    def _planned_stop(self, pair: str, side: str, rate: float, tag: str | None = None) -> float:
-        """Initial stop for an entry at `rate` from the signal row (NaN if unusable): beyond the
-        row's extreme, or beyond the liquidation cluster's extreme for `liq_reversal_*` entries."""
-        row = self._last_row(pair)
+    def _planned_stop(self, pair: str, side: str, rate: float, tag: str | None = None,
+                      row: dict | None = None) -> float:  # fmt: skip
+        """Initial stop for an entry at `rate` from the signal row (`row`, else fetched; NaN if
+        unusable): beyond the row's extreme, or the liquidation cluster's for `liq_reversal_*`."""
+        row = row if row is not None else self._last_row(pair)
         if row is None:
             return float("nan")
         r = self.pf.risk
@@ -144,18 +146,23 @@ class RiskCallbacksMixin:
     ) -> float:  # fmt: skip
         """Smallest of: the conviction cap (x the governor scale), the exchange tier cap and the
         liquidation-beyond-stop cap."""
+        row = self._last_row(pair)
+        stop = self._planned_stop(pair, side, current_rate, entry_tag, row)
+        return self._leverage_cap(pair, side, current_rate, stop, row or {}, max_leverage)
+
+    def _leverage_cap(self, pair: str, side: str, rate: float, stop: float, row: dict,
+                      exchange_max: float) -> float:  # fmt: skip
+        """`leverage` for a known stop and signal row."""
         r = self.pf.risk
-        dist = stop_distance(current_rate, self._planned_stop(pair, side, current_rate, entry_tag))
         liq_cap = liquidation_safe_leverage(
-            dist, maintenance_margin_rate=self._mmr(pair, r.maintenance_margin_rate),
+            stop_distance(rate, stop), maintenance_margin_rate=self._mmr(pair, r.maintenance_margin_rate),
             buffer=r.liquidation_buffer,
             exchange_buffer=float(self.config.get("liquidation_buffer", 0.05)),
-        )
-        row = self._last_row(pair) or {}
+        )  # fmt: skip
         conv = conviction_leverage(
             _f(row, f"conviction_{side}"), min_leverage=r.min_leverage, max_leverage=r.max_leverage
         )
-        return capped_leverage(conv * self._risk_scale(), r.max_leverage, max_leverage, liq_cap)
+        return capped_leverage(conv * self._risk_scale(), r.max_leverage, exchange_max, liq_cap)
 
     def custom_stake_amount(
         self, pair: str, current_time: datetime, current_rate: float, proposed_stake: float,
@@ -164,14 +171,16 @@ class RiskCallbacksMixin:
     ) -> float:  # fmt: skip
         """Margin stake so that the loss at the planned stop is `risk_per_trade` of equity, halved
         in the top volatility decile and scaled by the drawdown governor."""
-        dist = stop_distance(current_rate, self._planned_stop(pair, side, current_rate, entry_tag))
+        row = self._last_row(pair)
+        dist = stop_distance(current_rate,
+                             self._planned_stop(pair, side, current_rate, entry_tag, row))  # fmt: skip
         if not math.isfinite(dist):
             log_limited(logger, pair, "no_stop", current_time, "no usable stop; entry skipped")
             return 0.0
         equity = self.wallets.get_total_stake_amount() if self.wallets else proposed_stake
         fee = float(kwargs.get("fee", 0.0) or 0.0)
         r = self.pf.risk
-        row = self._last_row(pair) or {}
+        row = row or {}
         scale = self._risk_scale() * volatility_scale(
             _f(row, "rv_pct"), threshold=r.high_vol_pct, scale=r.high_vol_scale
         )
@@ -209,7 +218,7 @@ class RiskCallbacksMixin:
         """Stop beyond the swept extreme or opposing pool, then a `trail_atr` ATR trail whose width
         follows the session (`session_trail`); never loosened."""
         stop = self._stored_stop(pair, trade)
-        row = self._last_row(pair)
+        row = self._last_row(pair, TRAIL_FIELDS)
         if row is not None:
             side = "short" if trade.is_short else "long"
             block = _f(row, "session_block")

@@ -13,10 +13,11 @@ import math
 import time
 from datetime import datetime, timedelta
 
+import pandas as pd
 from freqtrade.enums import RunMode
 from freqtrade.persistence import PairLocks, Trade
 
-from perpflow.features.sessions import in_sessions
+from perpflow.features.sessions import in_sessions, ny_session_block
 from perpflow.risk.carry import carry_allows
 from perpflow.risk.governor import LOCK_REASON, DrawdownGovernor
 from perpflow.risk.monitor import ExchangeHealth, book_allows, spread_bps
@@ -71,9 +72,9 @@ class RiskGuardMixin:
             return float("nan")
         total = self.wallets.get_total_stake_amount()
         for trade in Trade.get_open_trades():
-            df, _ = self.dp.get_analyzed_dataframe(trade.pair, self.timeframe)
-            if df is not None and len(df):
-                total += trade.calc_profit(float(df["close"].iat[-1]))
+            row = self._last_row(trade.pair, ("close",))
+            if row:
+                total += trade.calc_profit(float(row["close"]))
         return total
 
     def bot_loop_start(self, current_time: datetime, **kwargs) -> None:
@@ -92,7 +93,8 @@ class RiskGuardMixin:
         if not math.isfinite(equity):
             return
         change = gov.update(equity, now)
-        self._record_state(now, gov.drawdown(equity), gov.scale)
+        if self._live():  # FreqUI's drawdown panel; backtests never show it
+            self._record_state(now, gov.drawdown(equity), gov.scale)
         if change is None:
             return
         dd = gov.drawdown(equity) if change != "normal" else 0.0
@@ -121,8 +123,6 @@ class RiskGuardMixin:
         """`pf_drawdown` and `pf_risk_scale` as known at each candle (as-of join on the governor's
         samples; NaN before the bot's first sample, so backtests show nothing rather than a
         made-up history)."""
-        import pandas as pd
-
         hist = getattr(self, "_pf_state", None) or {}
         out = pd.DataFrame({"date": pd.to_datetime(dates, utc=True)})
         if not hist:
@@ -179,35 +179,32 @@ class RiskGuardMixin:
         """Why an entry must not happen now, or None."""
         if self.pf.risk.governor.enabled and self._governor().level == "hard":
             return "governor: drawdown pause"
-        row = self._last_row(pair) or {}
+        row = self._last_row(pair)
+        stop = self._planned_stop(pair, side, rate, tag, row)  # once for every gate
         for check in (self._macro_session_gate, self._carry_gate, self._liquidation_gate,
                       self._book_gate):  # fmt: skip
-            reason = check(pair, amount, rate, now, tag, side, row)
+            reason = check(pair, amount, rate, now, tag, side, row or {}, stop)
             if reason:
                 return reason
         return None
 
-    def _macro_session_gate(self, pair, amount, rate, now, tag, side, row) -> str | None:
+    def _macro_session_gate(self, pair, amount, rate, now, tag, side, row, stop) -> str | None:
         if bool(row.get("macro_blackout", False)):
             return "macro: blackout around a scheduled release"
         s = self.pf.filters.sessions
         if s.enabled and tag and not tag.startswith("liq_reversal"):
-            import pandas as pd
-
-            from perpflow.features.sessions import ny_session_block
-
             block = ny_session_block(pd.Series([pd.Timestamp(now)]))
             if not bool(in_sessions(block, s.blocks).iloc[0]):
                 return "session: outside the allowed New York blocks"
         return None
 
-    def _carry_gate(self, pair, amount, rate, now, tag, side, row) -> str | None:
+    def _carry_gate(self, pair, amount, rate, now, tag, side, row, stop) -> str | None:
         c = self.pf.risk.carry
         if not c.enabled:
             return None
         if not self.pf.filters.funding.enabled and not math.isfinite(_f(row, "funding_rate_last")):
             return None  # funding deliberately off: nothing to judge the carry by
-        dist = stop_distance(rate, self._planned_stop(pair, side, rate, tag))
+        dist = stop_distance(rate, stop)
         ok, cost, edge = carry_allows(
             side, rate=_f(row, "funding_rate_last"), interval_hours=_f(row, "funding_interval_h"),
             holding_hours=c.holding_hours, stop_distance=dist,
@@ -219,14 +216,13 @@ class RiskGuardMixin:
             return "carry: funding rate or interval unknown"
         return f"carry: funding {cost:.4%} over {c.holding_hours:g} h vs edge {edge:.4%}"
 
-    def _liquidation_gate(self, pair, amount, rate, now, tag, side, row) -> str | None:
+    def _liquidation_gate(self, pair, amount, rate, now, tag, side, row, stop) -> str | None:
         """Freqtrade's own liquidation price for this order must lie beyond the stop by the
         buffer (the exchange's formula and maintenance tiers, not perpflow's approximation)."""
         exchange = getattr(self.dp, "_exchange", None) if self.dp else None
-        lev = float(self.leverage(pair, now, rate, 1.0, self.pf.risk.max_leverage, tag, side))
-        stop = self._planned_stop(pair, side, rate, tag)
         if exchange is None or not (amount > 0 and math.isfinite(stop)):
             return None
+        lev = self._leverage_cap(pair, side, rate, stop, row, self.pf.risk.max_leverage)
         stake = amount * rate / lev
         try:
             liq = exchange.get_liquidation_price(
@@ -244,7 +240,7 @@ class RiskGuardMixin:
                     f"+ {self.pf.risk.liquidation_buffer:.0%} buffer")  # fmt: skip
         return None
 
-    def _book_gate(self, pair, amount, rate, now, tag, side, row) -> str | None:
+    def _book_gate(self, pair, amount, rate, now, tag, side, row, stop) -> str | None:
         g = self.pf.risk.entry_guard
         if not (g.book_check and self._live()):
             return None  # backtests have no book history (issue 5 records it)
