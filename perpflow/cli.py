@@ -325,6 +325,78 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _merged_config(paths: list[str] | None) -> dict:
+    """Later config files override earlier ones (Freqtrade's own merge)."""
+    from freqtrade.misc import deep_merge_dicts
+
+    merged: dict = {}
+    for path in paths or ["config.json", "config.freqai.json"]:
+        p = Path(path)
+        if not p.exists():
+            raise SystemExit(f"{p}: config file not found")
+        merged = deep_merge_dicts(json.loads(p.read_text()), merged)
+    return merged
+
+
+def _models_dir(args: argparse.Namespace, config: dict) -> Path:
+    """--models, else user_data/models/<freqai.identifier> of the config."""
+    if args.models:
+        return Path(args.models)
+    ident = config.get("freqai", {}).get("identifier")
+    if not ident:
+        raise SystemExit("no --models and no freqai.identifier in the config (add -c config.freqai.json)")
+    return Path(config.get("user_data_dir", "user_data")) / "models" / ident
+
+
+def _cmd_importance(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from perpflow.ai import importance as imp
+
+    models = _models_dir(args, _merged_config(args.config))
+    rows = imp.load_windows(models)
+    table = imp.rank_table(rows)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "importance.csv", index=False)
+    imp.window_scores(rows).to_csv(out / "windows.csv", index=False)
+    png = imp.importance_png(table, out / "importance.png", top=args.top)
+    with pd.option_context("display.width", 160):
+        print(table.head(args.top).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"{rows['window'].nunique()} windows, ranked by mean {table.attrs['ranked_by']}; "
+          f"{int(table['unstable'].sum())} feature(s) with unstable rank")
+    print(f"table: {out / 'importance.csv'}  picture: {png}")
+    return 0
+
+
+def _cmd_validate_freqai(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from perpflow.config import load_perpflow_config
+    from perpflow.validation.freqai_report import freqai_study
+
+    config = _merged_config(args.config)
+    trades, path = _load_trades(args.backtest)
+    pairs = args.pairs or sorted(trades["pair"].unique())
+    res = freqai_study(
+        models_dir=_models_dir(args, config), trades=trades, datadir=Path(args.datadir),
+        pairs=pairs, cfg=load_perpflow_config(config), out=Path(args.out),
+        starting_balance=float(config.get("dry_run_wallet", 10000)),
+        threshold=float(config.get("freqai", {}).get("win_threshold", 0.5)),
+        timeframe=config.get("timeframe", "5m"),
+    )  # fmt: skip
+    with pd.option_context("display.width", 160):
+        print(res["oos"][["pair", "test_start", "setups", "positives", "predicted", "precision",
+                          "recall", "base_rate"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(res["windows"][["window", "test", "trades", "profit_pct", "max_drawdown",
+                              "sharpe"]].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    m = res["model"]
+    print(f"model out-of-sample: precision {m['precision']:.3f} recall {m['recall']:.3f} "
+          f"base rate {m['base_rate']:.3f} over {m['setups']} setups; backtest {path.name}")
+    print(f"report: {Path(args.out) / 'report.html'}")
+    return 0
+
+
 def _cmd_label(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -522,6 +594,25 @@ def build_parser() -> argparse.ArgumentParser:
     vs.add_argument("--timeframe", default=None, help="override the config timeframe")
     vs.add_argument("--out", required=True)
     vs.set_defaults(func=_cmd_validate, workers=1)
+
+    vf = vsub.add_parser("freqai", help="report a FreqAI backtest's own walk-forward windows")
+    vf.add_argument("-c", "--config", action="append", default=None,
+                    help="config files as given to freqtrade (default config.json + config.freqai.json)")
+    vf.add_argument("--models", default=None, help="FreqAI model folder (default from identifier)")
+    vf.add_argument("--backtest", default="user_data/backtest_results",
+                    help="the FreqAI backtest's result file or folder (newest result)")
+    vf.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR))
+    vf.add_argument("--pairs", nargs="*", default=None, help="default: the backtest's pairs")
+    vf.add_argument("--out", required=True)
+    vf.set_defaults(func=_cmd_validate_freqai)
+
+    im = sub.add_parser("importance", help="feature importance across FreqAI walk-forward windows")
+    im.add_argument("-c", "--config", action="append", default=None,
+                    help="config files (default config.json + config.freqai.json)")
+    im.add_argument("--models", default=None, help="FreqAI model folder (default from identifier)")
+    im.add_argument("--top", type=int, default=20)
+    im.add_argument("--out", default="user_data/plot/importance")
+    im.set_defaults(func=_cmd_importance)
 
     cfg = sub.add_parser("config", help="config helpers")
     csub = cfg.add_subparsers(dest="config_cmd", required=True)

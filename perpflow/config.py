@@ -213,8 +213,32 @@ class ValidationConfig(_Frozen):
     )
 
 
+class VoteWeights(_Frozen):
+    """Weights of the ensemble vote (normalised by their sum)."""
+
+    model: float = Field(0.7, ge=0, description="FreqAI model's probability of a win")
+    rules: float = Field(0.3, ge=0, description="the rules' conviction score for that side (0..1)")
+
+
+class AIConfig(_Frozen):
+    """LiquiditySweepAI: event targets and the vote between the model and the rules."""
+
+    take_atr: float = Field(2.0, gt=0, description="target barrier in ATR (the `win` class)")
+    stop_atr: float = Field(1.0, gt=0, description="stop barrier in ATR")
+    weights: VoteWeights = VoteWeights()
+    threshold: float = Field(0.5, ge=0, le=1, description="enter when the weighted vote >= this")
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> AIConfig:
+        if self.weights.model + self.weights.rules <= 0:
+            raise ValueError("perpflow.ai.weights: at least one weight must be positive")
+        return self
+
+
 class PerpflowConfig(_Frozen):
     """Root of the `perpflow` config section."""
+
+    ai: AIConfig = AIConfig()
 
     risk: RiskConfig = RiskConfig()
     sweep: SweepConfig = SweepConfig()

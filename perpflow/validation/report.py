@@ -46,6 +46,11 @@ def _png(fig, path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
+def png_file(path: Path) -> str:
+    """Base64 of a PNG already on disk (for embedding)."""
+    return base64.b64encode(Path(path).read_bytes()).decode()
+
+
 def equity_png(equity: pd.Series, windows: pd.DataFrame | None, path: Path) -> str:
     fig, ax = plt.subplots(figsize=(11, 4))
     ax.plot(equity.index, equity.to_numpy(), color="#111827", linewidth=1)

@@ -1,0 +1,49 @@
+"""LightGBMEventClassifier: FreqAI classifier for rare trade setups (LiquiditySweepAI's target).
+
+Built on FreqAI's `BaseClassifierModel` (its training loop, pipeline and sliding windows); the
+fitting, purge and importance code lives in `perpflow.ai.model`. Per training window it:
+- drops train rows whose label horizon reaches into the in-window test split (purge);
+- fits LightGBM with balanced class weights and early stopping on the test split;
+- writes `<model>_importance.parquet` next to the model: gain, split, permutation importance on
+  the held-out split and mean |SHAP| (LightGBM TreeSHAP), plus the split's precision/recall.
+
+`model_training_parameters` go to `lightgbm.LGBMClassifier`; `early_stopping_rounds` (default
+50) is read from there too.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+from freqtrade.freqai.base_models.BaseClassifierModel import BaseClassifierModel
+from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
+
+from perpflow.ai.model import fit_classifier, purge_split, test_scores, window_importance, write_importance
+from perpflow.labels.horizons import TRIPLE_BARRIER_HORIZON
+
+logger = logging.getLogger(__name__)
+
+
+class LightGBMEventClassifier(BaseClassifierModel):
+    def fit(self, data_dictionary: dict, dk: FreqaiDataKitchen, **kwargs) -> Any:
+        params = dict(self.model_training_parameters)
+        rounds = int(params.pop("early_stopping_rounds", 50))
+        purge = TRIPLE_BARRIER_HORIZON * pd.Timedelta(self.config["timeframe"])
+        dd = purge_split(data_dictionary, dk.train_dates, purge)
+        if len(dd["train_features"]) < len(data_dictionary["train_features"]):
+            logger.info("%s: purged %d train rows within %s of the test split", dk.pair,
+                        len(data_dictionary["train_features"]) - len(dd["train_features"]), purge)
+        model = fit_classifier(dd, params, early_stopping_rounds=rounds)
+        scores = test_scores(model, dd, threshold=float(self.freqai_info.get("win_threshold", 0.5)))
+        dates = pd.to_datetime(pd.Series(dk.train_dates))
+        path = write_importance(
+            window_importance(model, dd), dk.data_path, dk.model_filename, pair=dk.pair,
+            train_start=dates.min(), train_end=dates.max(), train_rows=len(dd["train_features"]),
+            best_iteration=int(model.best_iteration_ or model.n_estimators), **scores,
+        )  # fmt: skip
+        logger.info("%s: test precision %.2f recall %.2f (base rate %.2f, %d rows); importance -> %s",
+                    dk.pair, scores["precision"], scores["recall"], scores["base_rate"],
+                    scores["test_rows"], path)
+        return model

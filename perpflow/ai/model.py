@@ -1,0 +1,109 @@
+"""LightGBM event-classifier helpers for `freqaimodels/LightGBMEventClassifier.py`.
+
+- `purge_split`: FreqAI's train/test split inside a training window is in time order
+  (`shuffle: false`); labels of the last train rows can reach into the test rows, so train rows
+  within the label horizon of the first test row are dropped before fitting.
+- `fit_classifier`: LightGBM with balanced class weights (wins are rare) and early stopping on
+  the (purged) test split.
+- `window_importance`: gain and split importance, permutation importance on the held-out split
+  (scikit-learn) and mean |SHAP| from LightGBM's own TreeSHAP (`pred_contrib`, the same
+  algorithm the `shap` package uses for trees, so no extra dependency).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.inspection import permutation_importance
+
+IMPORTANCE_SUFFIX = "_importance.parquet"
+
+
+def purge_split(dd: dict, train_dates: pd.Series, purge: pd.Timedelta) -> dict:
+    """Drop train rows dated within `purge` before the first test row (rows in time order)."""
+    n_train, n_test = len(dd["train_features"]), len(dd["test_features"])
+    if n_test == 0 or len(train_dates) != n_train + n_test:
+        return dd
+    dates = pd.to_datetime(pd.Series(train_dates).reset_index(drop=True))
+    keep = (dates.iloc[:n_train] < dates.iloc[n_train] - purge).to_numpy()
+    out = dict(dd)
+    out["train_features"] = dd["train_features"][keep]
+    out["train_labels"] = dd["train_labels"][keep]
+    out["train_weights"] = np.asarray(dd["train_weights"])[keep]
+    return out
+
+
+def fit_classifier(dd: dict, params: dict, *, early_stopping_rounds: int = 50) -> lgb.LGBMClassifier:
+    """Fit on dd's train split; early-stop on its test split when there is one."""
+    p = {"class_weight": "balanced", "verbose": -1, **params}
+    model = lgb.LGBMClassifier(**p)
+    X, y = dd["train_features"], dd["train_labels"].iloc[:, 0]
+    if len(dd["test_features"]) and dd["test_labels"].iloc[:, 0].nunique() > 1:
+        model.fit(X, y, sample_weight=dd["train_weights"],
+                  eval_set=[(dd["test_features"], dd["test_labels"].iloc[:, 0])],
+                  callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)])  # fmt: skip
+    else:
+        model.fit(X, y, sample_weight=dd["train_weights"])
+    return model
+
+
+def window_importance(model: lgb.LGBMClassifier, dd: dict, *, positive: str = "win",
+                      repeats: int = 5, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """One row per feature: gain, split, permutation (drop in average precision for the
+    `positive` class on the test split, mean and std over `repeats`) and mean |SHAP|."""
+    names = list(dd["train_features"].columns)
+    booster = model.booster_
+    gain = booster.feature_importance("gain")
+    out = pd.DataFrame({
+        "feature": names, "gain": gain / max(gain.sum(), 1e-12),
+        "split": booster.feature_importance("split"),
+    })  # fmt: skip
+    X, y = dd["test_features"], dd["test_labels"]
+    evaluable = len(X) >= 10 and y.iloc[:, 0].nunique() > 1 and positive in model.classes_
+    if evaluable:
+        yt = (y.iloc[:, 0] == positive).to_numpy()
+        col = list(model.classes_).index(positive)
+
+        def score(est, Xs, ys):
+            from sklearn.metrics import average_precision_score
+
+            return average_precision_score(ys, est.predict_proba(Xs)[:, col])
+
+        perm = permutation_importance(model, X, yt, scoring=score, n_repeats=repeats,
+                                      random_state=seed)  # fmt: skip
+        out["permutation"], out["permutation_std"] = perm.importances_mean, perm.importances_std
+        contrib = booster.predict(X.to_numpy(), pred_contrib=True)
+        out["shap"] = np.abs(contrib[:, : len(names)]).mean(axis=0)
+    else:
+        out["permutation"] = out["permutation_std"] = out["shap"] = np.nan
+    return out
+
+
+def test_scores(model: lgb.LGBMClassifier, dd: dict, *, positive: str = "win",
+                threshold: float = 0.5) -> dict:  # fmt: skip
+    """Precision/recall of `positive` on the test split at `threshold`, with counts."""
+    X, y = dd["test_features"], dd["test_labels"]
+    if not len(X) or positive not in model.classes_:
+        return {"test_rows": len(X), "precision": np.nan, "recall": np.nan, "base_rate": np.nan}
+    p = model.predict_proba(X)[:, list(model.classes_).index(positive)]
+    return scores(p >= threshold, (y.iloc[:, 0] == positive).to_numpy())
+
+
+def scores(pred: np.ndarray, truth: np.ndarray) -> dict:
+    """Precision, recall and base rate of boolean predictions (NaN where undefined)."""
+    tp = int((pred & truth).sum())
+    return {"test_rows": int(len(truth)), "positives": int(truth.sum()), "predicted": int(pred.sum()),
+            "precision": tp / pred.sum() if pred.sum() else np.nan,
+            "recall": tp / truth.sum() if truth.sum() else np.nan,
+            "base_rate": float(truth.mean()) if len(truth) else np.nan}  # fmt: skip
+
+
+def write_importance(table: pd.DataFrame, data_path: Path, model_filename: str, **meta) -> Path:
+    """`<data_path>/<model_filename>_importance.parquet`, with `meta` as constant columns."""
+    data_path.mkdir(parents=True, exist_ok=True)
+    path = data_path / f"{model_filename}{IMPORTANCE_SUFFIX}"
+    table.assign(**meta).to_parquet(path, index=False)
+    return path

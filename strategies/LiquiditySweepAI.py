@@ -1,0 +1,106 @@
+"""LiquiditySweepAI: LiquiditySweep's setups, voted on by a FreqAI event classifier.
+
+Needs the FreqAI overlay: `freqtrade ... -c config.json -c config.freqai.json --strategy
+LiquiditySweepAI` (model `LightGBMEventClassifier`, set there).
+- Features (`%-`): perpflow's structure, volume profile, session, funding, OI-regime and
+  liquidation readings at the setup candle, in ATR/z units (`perpflow.ai.features`).
+- Target (`&-outcome`): "win" when a setup reaches `perpflow.ai.take_atr` ATR before
+  `stop_atr` ATR within the triple-barrier horizon, else "loss" (`perpflow.ai.targets`); only
+  setup candles carry a label, so the model learns on setups only.
+- Entry: LiquiditySweep's entry (every rule gate: session, regime, funding, OI, macro,
+  structure) AND the weighted vote of the model's win probability and the rules' conviction
+  >= `perpflow.ai.threshold`. No trustworthy prediction (FreqAI's do_predict != 1) = no entry.
+Risk callbacks, guard and protections are LiquiditySweep's.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+from freqtrade.enums import CandleType
+from freqtrade.exceptions import OperationalException
+from pandas import DataFrame
+
+from perpflow.ai.features import EVENT_COLUMN, ai_features
+from perpflow.ai.targets import TARGET_COLUMN, event_outcome
+from perpflow.ai.vote import ensemble_vote
+from perpflow.data.files import read_optional
+
+from LiquiditySweep import LiquiditySweep  # noqa: I001  (strategy_path sibling)
+
+logger = logging.getLogger(__name__)
+
+
+class LiquiditySweepAI(LiquiditySweep):
+    plot_config = {
+        "main_plot": dict(LiquiditySweep.plot_config["main_plot"]),
+        "subplots": {
+            "AI vote": {
+                "win": {"color": "#16a34a"},
+                "ai_vote": {"color": "#2563eb"},
+                "do_predict": {"color": "#7f7f7f", "type": "bar"},
+            },
+            **LiquiditySweep.plot_config["subplots"],
+        },
+    }
+
+    def bot_start(self, **kwargs) -> None:
+        super().bot_start(**kwargs)
+        if not self.config.get("freqai", {}).get("enabled"):
+            raise OperationalException(
+                "LiquiditySweepAI needs FreqAI: add `-c config.freqai.json` (and "
+                "`--freqaimodel LightGBMEventClassifier` if your config does not set it)")
+
+    # --- data -------------------------------------------------------------------------------
+    def _series(self, pair: str, timeframe: str, candle_type: CandleType, enabled: bool):
+        """The dataprovider's series; live, prefixed with the datadir's stored history so the
+        training window (weeks) has funding/OI, not only the bot's start-up range."""
+        recent = super()._series(pair, timeframe, candle_type, enabled)
+        if recent is None or not self._live():
+            return recent
+        name = f"{timeframe}-{candle_type.value}"
+        stored = read_optional(self.config["datadir"], pair, name)
+        if stored is None or stored.empty:
+            return recent
+        both = pd.concat([stored, recent], ignore_index=True)
+        return both.drop_duplicates("date", keep="last").sort_values("date", ignore_index=True)
+
+    # --- FreqAI -------------------------------------------------------------------------------
+    def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        out = super().populate_indicators(dataframe, metadata)
+        return self.freqai.start(out, metadata, self)
+
+    def feature_engineering_expand_basic(self, dataframe: DataFrame, metadata: dict, **kwargs):
+        # Generic candle features, expanded by FreqAI over `include_timeframes`/corr pairs.
+        dataframe["%-pct-change"] = dataframe["close"].pct_change()
+        dataframe["%-hl-range"] = (dataframe["high"] - dataframe["low"]) / dataframe["close"]
+        return dataframe
+
+    def feature_engineering_standard(self, dataframe: DataFrame, metadata: dict, **kwargs):
+        # Backtests hand FreqAI the frame populate_indicators built; live training hands it raw
+        # candles, so the perpflow indicators are computed here when absent.
+        if "conviction_long" not in dataframe.columns:
+            dataframe = LiquiditySweep.populate_indicators(self, dataframe, metadata)
+        feats = ai_features(dataframe, self.pf)
+        return pd.concat([dataframe.drop(columns=feats.columns, errors="ignore"), feats], axis=1)
+
+    def set_freqai_targets(self, dataframe: DataFrame, metadata: dict, **kwargs):
+        dataframe[TARGET_COLUMN] = event_outcome(dataframe, dataframe[EVENT_COLUMN], self.pf)
+        return dataframe
+
+    # --- entries ------------------------------------------------------------------------------
+    def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        dataframe = super().populate_entry_trend(dataframe, metadata)
+        side = dataframe[EVENT_COLUMN].fillna(0)
+        p_win = dataframe["win"] if "win" in dataframe else pd.Series(float("nan"), index=dataframe.index)
+        dataframe["ai_vote"] = ensemble_vote(p_win, dataframe["do_predict"], side, dataframe, self.pf)
+        passed = (dataframe["ai_vote"] >= self.pf.ai.threshold).fillna(False) & (side != 0)
+        delay = self.pf.validation.entry_delay_candles
+        if delay:  # the rules' entries are already shifted; shift the vote with them
+            passed, side = passed.shift(delay, fill_value=False), side.shift(delay, fill_value=0)
+        # the rules set enter_* and tags (every gate); keep those the vote passes, on their side
+        for col, sign in (("enter_long", 1), ("enter_short", -1)):
+            rule = dataframe[col].fillna(0) if col in dataframe else 0
+            dataframe[col] = ((rule == 1) & passed & (side * sign > 0)).astype(int)
+        return dataframe
