@@ -20,13 +20,26 @@ import pandas as pd
 from freqtrade.freqai.base_models.BaseClassifierModel import BaseClassifierModel
 from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 
-from perpflow.ai.model import fit_classifier, purge_split, test_scores, window_importance, write_importance
+from perpflow.ai.model import (
+    check_training_inputs,
+    fit_classifier,
+    purge_split,
+    test_scores,
+    window_importance,
+    write_importance,
+)
 from perpflow.labels.horizons import TRIPLE_BARRIER_HORIZON
 
 logger = logging.getLogger(__name__)
 
 
 class LightGBMEventClassifier(BaseClassifierModel):
+    def train(self, unfiltered_df: pd.DataFrame, pair: str, dk: FreqaiDataKitchen, **kwargs) -> Any:
+        # FreqAI drops every row with a NaN feature; a feature family with no data in the window
+        # (e.g. liquidations never recorded) would drop them all with a generic message
+        check_training_inputs(unfiltered_df, dk.training_features_list, pair)
+        return super().train(unfiltered_df, pair, dk, **kwargs)
+
     def fit(self, data_dictionary: dict, dk: FreqaiDataKitchen, **kwargs) -> Any:
         params = dict(self.model_training_parameters)
         rounds = int(params.pop("early_stopping_rounds", 50))
@@ -38,12 +51,14 @@ class LightGBMEventClassifier(BaseClassifierModel):
         model = fit_classifier(dd, params, early_stopping_rounds=rounds)
         scores = test_scores(model, dd, threshold=float(self.freqai_info.get("win_threshold", 0.5)))
         dates = pd.to_datetime(pd.Series(dk.train_dates))
+        # live, FreqAI names the model after training; its folder already carries the stamp
+        name = dk.model_filename or "cb_" + dk.data_path.name.removeprefix("sub-train-").lower()
         path = write_importance(
-            window_importance(model, dd), dk.data_path, dk.model_filename, pair=dk.pair,
+            window_importance(model, dd), dk.data_path, name, pair=dk.pair,
             train_start=dates.min(), train_end=dates.max(), train_rows=len(dd["train_features"]),
             best_iteration=int(model.best_iteration_ or model.n_estimators), **scores,
         )  # fmt: skip
         logger.info("%s: test precision %.2f recall %.2f (base rate %.2f, %d rows); importance -> %s",
                     dk.pair, scores["precision"], scores["recall"], scores["base_rate"],
-                    scores["test_rows"], path)
+                    scores["test_rows"], path.name)
         return model

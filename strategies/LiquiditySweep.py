@@ -137,7 +137,16 @@ class LiquiditySweep(RiskGuardMixin, RiskCallbacksMixin, IStrategy):
         return self.dp.get_pair_dataframe(pair, timeframe, candle_type=candle_type)
 
     def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
-        pair = metadata["pair"]
+        out = self.sweep_indicators(dataframe, metadata["pair"])
+        # The governor's drawdown and risk scale for FreqUI: live only (a backtest has no
+        # history of them when indicators are computed, and must not borrow one).
+        risk = self.risk_frame(out["date"]) if self._live() else None
+        out["pf_drawdown"] = risk["pf_drawdown"].to_numpy() if risk is not None else float("nan")
+        out["pf_risk_scale"] = risk["pf_risk_scale"].to_numpy() if risk is not None else float("nan")
+        return out
+
+    def sweep_indicators(self, dataframe: DataFrame, pair: str) -> DataFrame:
+        """The perpflow indicator frame of one pair (candles plus funding, OI, liquidations)."""
         f = self.pf.filters
         out = populate_sweep_indicators(
             dataframe,
@@ -155,11 +164,6 @@ class LiquiditySweep(RiskGuardMixin, RiskCallbacksMixin, IStrategy):
         for side in ("long", "short"):
             out[f"pf_leverage_{side}"] = r.min_leverage + out[f"conviction_{side}"] * (
                 r.max_leverage - r.min_leverage)  # fmt: skip
-        # The governor's drawdown and risk scale for FreqUI: live only (a backtest has no
-        # history of them when indicators are computed, and must not borrow one).
-        risk = self.risk_frame(out["date"]) if self._live() else None
-        out["pf_drawdown"] = risk["pf_drawdown"].to_numpy() if risk is not None else float("nan")
-        out["pf_risk_scale"] = risk["pf_risk_scale"].to_numpy() if risk is not None else float("nan")
         return out
 
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:

@@ -20,6 +20,7 @@ import logging
 import pandas as pd
 from freqtrade.enums import CandleType
 from freqtrade.exceptions import OperationalException
+from LiquiditySweep import LiquiditySweep  # a sibling in the strategy path
 from pandas import DataFrame
 
 from perpflow.ai.features import EVENT_COLUMN, ai_features
@@ -27,12 +28,14 @@ from perpflow.ai.targets import TARGET_COLUMN, event_outcome
 from perpflow.ai.vote import ensemble_vote
 from perpflow.data.files import read_optional
 
-from LiquiditySweep import LiquiditySweep  # noqa: I001  (strategy_path sibling)
-
 logger = logging.getLogger(__name__)
 
 
 class LiquiditySweepAI(LiquiditySweep):
+    # The longest lookback among the features (the volatility regime ranks 2016 candles): live,
+    # FreqAI loads the training window plus this many candles, so no window starts with NaNs.
+    startup_candle_count = 2100
+
     plot_config = {
         "main_plot": dict(LiquiditySweep.plot_config["main_plot"]),
         "subplots": {
@@ -81,7 +84,7 @@ class LiquiditySweepAI(LiquiditySweep):
         # Backtests hand FreqAI the frame populate_indicators built; live training hands it raw
         # candles, so the perpflow indicators are computed here when absent.
         if "conviction_long" not in dataframe.columns:
-            dataframe = LiquiditySweep.populate_indicators(self, dataframe, metadata)
+            dataframe = self.sweep_indicators(dataframe, metadata["pair"])
         feats = ai_features(dataframe, self.pf)
         return pd.concat([dataframe.drop(columns=feats.columns, errors="ignore"), feats], axis=1)
 

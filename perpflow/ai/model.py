@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import lightgbm as lgb
@@ -20,6 +21,34 @@ import pandas as pd
 from sklearn.inspection import permutation_importance
 
 IMPORTANCE_SUFFIX = "_importance.parquet"
+
+
+FAMILIES = {  # feature prefix -> (what is missing, how to fix it)
+    "%-liq": ("liquidations", "record them (`perpflow collect liquidations`) or set "
+              "perpflow.filters.liquidations.enabled=false"),
+    "%-funding": ("funding rates", "download them (`freqtrade download-data --candle-types "
+                  "funding_rate`) or set perpflow.filters.funding.enabled=false"),
+    "%-oi": ("open interest", "import it (`perpflow import metrics`) or set "
+             "perpflow.filters.open_interest.enabled=false"),
+    "%-price_z": ("open interest", "import it or set perpflow.filters.open_interest.enabled=false"),
+}  # fmt: skip
+
+
+class TrainingDataError(ValueError):
+    """A feature has no values in the training window; the message says which and what to do."""
+
+
+def check_training_inputs(df: pd.DataFrame, features: list[str], pair: str) -> None:
+    """Raise `TrainingDataError` naming each feature that is NaN on every row of the window."""
+    empty = [c for c in features if c in df.columns and df[c].isna().all()]
+    if not empty:
+        return
+    lines = []
+    for col in empty:
+        fam = next((v for k, v in FAMILIES.items() if col.startswith(k)), None)
+        what, fix = fam or ("its input", "check the data for this window")
+        lines.append(f"{col}: no {what} in {df['date'].min():%Y-%m-%d}..{df['date'].max():%Y-%m-%d}; {fix}")
+    raise TrainingDataError(f"{pair}: cannot train, features without data:\n  " + "\n  ".join(lines))
 
 
 def purge_split(dd: dict, train_dates: pd.Series, purge: pd.Timedelta) -> dict:
@@ -42,9 +71,13 @@ def fit_classifier(dd: dict, params: dict, *, early_stopping_rounds: int = 50) -
     model = lgb.LGBMClassifier(**p)
     X, y = dd["train_features"], dd["train_labels"].iloc[:, 0]
     if len(dd["test_features"]) and dd["test_labels"].iloc[:, 0].nunique() > 1:
-        model.fit(X, y, sample_weight=dd["train_weights"],
-                  eval_set=[(dd["test_features"], dd["test_labels"].iloc[:, 0])],
-                  callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)])  # fmt: skip
+        # eval_set, not its successor eval_X/eval_y: LightGBM 4.7's classifier does not
+        # label-encode eval_y (string classes fail), so keep the deprecated path, warning muted
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*eval_set.*deprecated")
+            model.fit(X, y, sample_weight=dd["train_weights"],
+                      eval_set=[(dd["test_features"], dd["test_labels"].iloc[:, 0])],
+                      callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)])  # fmt: skip
     else:
         model.fit(X, y, sample_weight=dd["train_weights"])
     return model

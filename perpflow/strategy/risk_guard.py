@@ -124,11 +124,12 @@ class RiskGuardMixin:
         samples; NaN before the bot's first sample, so backtests show nothing rather than a
         made-up history)."""
         hist = getattr(self, "_pf_state", None) or {}
-        out = pd.DataFrame({"date": pd.to_datetime(dates, utc=True)})
+        # one resolution on both sides: Freqtrade's loaders give ms, live frames may give us/ns
+        out = pd.DataFrame({"date": pd.to_datetime(dates, utc=True).astype("datetime64[ns, UTC]")})
         if not hist:
             return out.assign(pf_drawdown=float("nan"), pf_risk_scale=float("nan"))
         keys = sorted(hist)
-        samples = pd.DataFrame({"t": pd.to_datetime(keys, utc=True),
+        samples = pd.DataFrame({"t": pd.to_datetime(keys, utc=True).astype("datetime64[ns, UTC]"),
                                 "pf_drawdown": [hist[k][0] for k in keys],
                                 "pf_risk_scale": [hist[k][1] for k in keys]})  # fmt: skip
         merged = pd.merge_asof(out.reset_index(), samples, left_on="date", right_on="t",
