@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_backtest  # noqa: E402
 import bench_features  # noqa: E402
+import bench_freqai  # noqa: E402
 import bench_study  # noqa: E402
 
 if __name__ == "__main__":
@@ -20,3 +21,6 @@ if __name__ == "__main__":
     print()
     print("== validation study fan-out ==")
     bench_study.main()
+    print()
+    print("== FreqAI: LiquiditySweepAI vs Freqtrade's LightGBMClassifier example ==")
+    bench_freqai.main()

@@ -360,7 +360,7 @@ def _cmd_importance(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "importance.csv", index=False)
     imp.window_scores(rows).to_csv(out / "windows.csv", index=False)
-    png = imp.importance_png(table, out / "importance.png", top=args.top)
+    png = imp.importance_png(table, out / "importance.png", top=args.top, rows=rows)
     with pd.option_context("display.width", 160):
         print(table.head(args.top).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"{rows['window'].nunique()} windows, ranked by mean {table.attrs['ranked_by']}; "

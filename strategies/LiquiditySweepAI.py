@@ -89,8 +89,9 @@ class LiquiditySweepAI(LiquiditySweep):
         return pd.concat([dataframe.drop(columns=feats.columns, errors="ignore"), feats], axis=1)
 
     def set_freqai_targets(self, dataframe: DataFrame, metadata: dict, **kwargs):
-        dataframe[TARGET_COLUMN] = event_outcome(dataframe, dataframe[EVENT_COLUMN], self.pf)
-        return dataframe
+        target = event_outcome(dataframe, dataframe[EVENT_COLUMN], self.pf)
+        # FreqAI hands over a frame built by many merges: consolidate once, then add the column
+        return pd.concat([dataframe, target.rename(TARGET_COLUMN)], axis=1).copy()
 
     # --- entries ------------------------------------------------------------------------------
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:

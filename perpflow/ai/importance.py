@@ -63,15 +63,29 @@ def window_scores(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[have].drop_duplicates("window").sort_values(["pair", "train_end"], ignore_index=True)
 
 
-def importance_png(table: pd.DataFrame, path: Path, top: int = 20) -> Path:
-    """Horizontal bars of the top features' mean importance; unstable ranks in orange."""
+def importance_png(table: pd.DataFrame, path: Path, top: int = 20,
+                   rows: pd.DataFrame | None = None) -> Path:  # fmt: skip
+    """Top features by mean rank: mean importance bars (orange = unstable rank) and, with the
+    per-window `rows`, the spread of each feature's rank across windows."""
     t = table.head(top).iloc[::-1]
     key = "mean_" + table.attrs.get("ranked_by", "gain")
-    fig, ax = plt.subplots(figsize=(8, 0.3 * len(t) + 1.5))
-    colors = ["#f59e0b" if u else "#2563eb" for u in t["unstable"]]
-    ax.barh(t["feature"].str.lstrip("%-"), t[key], color=colors)
-    ax.set_xlabel(f"{key.replace('_', ' ')} across windows (orange: unstable rank)")
-    ax.set_title(f"Feature importance, {int(table['windows'].max())} walk-forward windows")
+    names = t["feature"].str.lstrip("%-")
+    ncols = 2 if rows is not None else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(6 * ncols + 2, 0.3 * len(t) + 1.8), sharey=True,
+                             squeeze=False)  # fmt: skip
+    ax = axes[0, 0]
+    ys = list(range(len(t)))
+    ax.barh(ys, t[key], color=["#f59e0b" if u else "#2563eb" for u in t["unstable"]])
+    ax.set_xlabel(f"{key.replace('_', ' ')} (orange: unstable rank)")
+    if rows is not None:
+        ranked = rows.assign(rank=rows.groupby("window")[table.attrs.get("ranked_by", "gain")]
+                             .rank(ascending=False))  # fmt: skip
+        data = [ranked.loc[ranked["feature"] == f, "rank"].to_numpy() for f in t["feature"]]
+        axes[0, 1].boxplot(data, positions=ys, orientation="horizontal", widths=0.6)
+        axes[0, 1].set_xlabel("rank in each window (1 = most important)")
+    ax.set_yticks(ys, list(names))  # after the boxplot, which resets the shared ticks
+    fig.suptitle(f"Feature importance over {int(table['windows'].max())} walk-forward windows, "
+                 "ordered by mean rank")  # fmt: skip
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -83,12 +83,62 @@ def fit_classifier(dd: dict, params: dict, *, early_stopping_rounds: int = 50) -
     return model
 
 
-def window_importance(model: lgb.LGBMClassifier, dd: dict, *, positive: str = "win",
-                      repeats: int = 5, seed: int = 0) -> pd.DataFrame:  # fmt: skip
-    """One row per feature: gain, split, permutation (drop in average precision for the
-    `positive` class on the test split, mean and std over `repeats`) and mean |SHAP|."""
+SECOND_MODELS = ("logistic", "extra_trees")
+
+
+class EventEnsemble:
+    """LightGBM plus an optional second classifier voting inside the model: class probabilities
+    are `(1 - weight) * lightgbm + weight * second`. FreqAI sees one model (predict,
+    predict_proba, classes_) and pickles it with the window."""
+
+    def __init__(self, primary: lgb.LGBMClassifier, second=None, weight: float = 0.0):
+        self.primary, self.second, self.weight = primary, second, weight if second is not None else 0.0
+
+    def fit(self, *args, **kwargs):
+        """Present for scikit-learn's estimator checks; the parts are fitted before wrapping."""
+        raise TypeError("EventEnsemble wraps fitted models; fit its parts instead")
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self.primary.classes_
+
+    def predict_proba(self, X) -> np.ndarray:
+        p = self.primary.predict_proba(X)
+        if self.second is None or self.weight == 0:
+            return p
+        q = self.second.predict_proba(X)
+        order = [list(self.second.classes_).index(c) for c in self.classes_]
+        return (1 - self.weight) * p + self.weight * q[:, order]
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def fit_second(kind: str, dd: dict, seed: int = 1):
+    """The optional second model on the same train split: "logistic" (scaled, balanced logistic
+    regression) or "extra_trees" (balanced extremely randomised trees)."""
+    from sklearn.ensemble import ExtraTreesClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind == "logistic":
+        model = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=2000))
+    elif kind == "extra_trees":
+        model = ExtraTreesClassifier(n_estimators=200, min_samples_leaf=5, class_weight="balanced",
+                                     random_state=seed, n_jobs=1)  # fmt: skip
+    else:
+        raise ValueError(f"freqai.second_model.type: one of {SECOND_MODELS}, got {kind!r}")
+    return model.fit(dd["train_features"], dd["train_labels"].iloc[:, 0])
+
+
+def window_importance(model, dd: dict, *, positive: str = "win", repeats: int = 5,
+                      seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """One row per feature: gain, split and mean |SHAP| of the LightGBM part, and permutation
+    importance (drop in average precision for the `positive` class on the test split, mean and
+    std over `repeats`) of the whole model (an `EventEnsemble` or a plain LightGBM)."""
     names = list(dd["train_features"].columns)
-    booster = model.booster_
+    booster = (model.primary if isinstance(model, EventEnsemble) else model).booster_
     gain = booster.feature_importance("gain")
     out = pd.DataFrame({
         "feature": names, "gain": gain / max(gain.sum(), 1e-12),
@@ -115,7 +165,7 @@ def window_importance(model: lgb.LGBMClassifier, dd: dict, *, positive: str = "w
     return out
 
 
-def test_scores(model: lgb.LGBMClassifier, dd: dict, *, positive: str = "win",
+def test_scores(model, dd: dict, *, positive: str = "win",
                 threshold: float = 0.5) -> dict:  # fmt: skip
     """Precision/recall of `positive` on the test split at `threshold`, with counts."""
     X, y = dd["test_features"], dd["test_labels"]

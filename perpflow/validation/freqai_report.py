@@ -34,6 +34,23 @@ def trade_windows(trades: pd.DataFrame, windows: pd.DataFrame, balance: float) -
     return pd.DataFrame(rows)
 
 
+def oos_png(oos: pd.DataFrame, path: Path) -> str:
+    """Per pair and window: the model's precision against the base rate of wins (no skill =
+    precision on the base-rate line)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    for (pair, g), color in zip(oos.groupby("pair"), ("#2563eb", "#dc2626", "#16a34a", "#9333ea"),
+                                strict=False):  # fmt: skip
+        x = pd.to_datetime(g["test_start"])
+        ax.plot(x, g["precision"], marker="o", color=color, label=f"{pair} precision")
+        ax.plot(x, g["base_rate"], linestyle="--", color=color, alpha=0.6, label=f"{pair} base rate")
+    ax.set_ylim(0, 1)
+    ax.set_title("out-of-sample precision of 'win' per window vs the base rate (dashed)")
+    ax.legend(fontsize=8, ncol=2)
+    return rp._png(fig, path)
+
+
 def freqai_study(*, models_dir: Path, trades: pd.DataFrame, datadir: Path, pairs: list[str],
                  cfg: PerpflowConfig, out: Path, starting_balance: float, threshold: float = 0.5,
                  timeframe: str = "5m") -> dict:  # fmt: skip
@@ -48,7 +65,7 @@ def freqai_study(*, models_dir: Path, trades: pd.DataFrame, datadir: Path, pairs
     pooled = overall(oos)
     rows = imp.load_windows(models_dir)
     ranks = imp.rank_table(rows)
-    imp.importance_png(ranks, out / "importance.png")
+    imp.importance_png(ranks, out / "importance.png", rows=rows)
     oos.to_csv(out / "oos_precision_recall.csv", index=False)
     per_window.to_csv(out / "windows.csv", index=False)
     ranks.to_csv(out / "importance.csv", index=False)
@@ -62,7 +79,8 @@ def freqai_study(*, models_dir: Path, trades: pd.DataFrame, datadir: Path, pairs
         model_line += " Under 100 setups: too few to judge the model."
     sections = [
         ("Overall out-of-sample trades", rp.table(pd.DataFrame([total]))),
-        ("Model out-of-sample", f"<p>{model_line}</p>" + rp.table(oos)),
+        ("Model out-of-sample", f"<p>{model_line}</p>" + rp.img(oos_png(oos, out / "oos.png"))
+         + rp.table(oos)),
         ("Per window (trades)", rp.table(per_window)),
         ("Equity", rp.img(rp.equity_png(equity, None, out / "equity.png")) if len(trades)
          else "<p>no trades</p>"),

@@ -190,3 +190,25 @@ def test_training_refuses_a_window_without_a_feature_family():
     with pytest.raises(TrainingDataError, match="liquidations.*perpflow collect liquidations"):
         check_training_inputs(df, ["%-liq_density", "%-funding_z"], "BTC/USDT:USDT")
     check_training_inputs(df, ["%-funding_z"], "BTC/USDT:USDT")
+
+
+def test_second_model_votes_inside_the_ensemble_and_pickles():
+    import pickle
+
+    from perpflow.ai.model import EventEnsemble, fit_second
+
+    dd = _planted(2000, 2)
+    lgbm = fit_classifier(dd, {"n_estimators": 100, "random_state": 1})
+    second = fit_second("logistic", dd)
+    ens = EventEnsemble(lgbm, second, 0.25)
+    X = dd["test_features"]
+    expected = 0.75 * lgbm.predict_proba(X) + 0.25 * second.predict_proba(X)
+    np.testing.assert_allclose(ens.predict_proba(X), expected)
+    assert list(ens.classes_) == list(lgbm.classes_)
+    assert (ens.predict(X) == ens.classes_[expected.argmax(1)]).all()
+    again = pickle.loads(pickle.dumps(ens))
+    np.testing.assert_allclose(again.predict_proba(X), expected)
+    imp = window_importance(ens, dd)
+    assert imp.sort_values("permutation", ascending=False)["feature"].iloc[0] == "%-f2"
+    with pytest.raises(ValueError, match="second_model.type"):
+        fit_second("svm", dd)

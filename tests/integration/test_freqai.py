@@ -24,8 +24,9 @@ pytestmark = pytest.mark.integration
 PERPFLOW = os.path.join(os.path.dirname(sys.executable), "perpflow")
 PAIRS = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
 # CI-sized walk-forward: 30-day training windows, retrained weekly; a looser vote threshold so
-# a few weeks give enough trades for the bias analyses
-CI_AI = {"freqai": {"train_period_days": 30, "backtest_period_days": 7, "identifier": "ai-ci"},
+# a few weeks give enough trades for the bias analyses; a second model votes inside the ensemble
+CI_AI = {"freqai": {"train_period_days": 30, "backtest_period_days": 7, "identifier": "ai-ci",
+                    "second_model": {"type": "logistic", "weight": 0.3}},
          "perpflow": {"ai": {"threshold": 0.3}}}  # fmt: skip
 # what Freqtrade's analyses flag for any FreqAI strategy: the target (computed from the future by
 # design) and the model outputs at the cut edge (FreqAI predicts rows < the timerange stop, so the
