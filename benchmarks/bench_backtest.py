@@ -24,11 +24,16 @@ def _backtest(strategy: str, strategy_path: Path, datadir: Path, overlay: Path, 
            "--userdir", str(ud), "--datadir", str(datadir), "--strategy", strategy,
            "--strategy-path", str(strategy_path), "--pairs", *PAIRS, "--cache", "none",
            "--export", "none"]  # fmt: skip
+    return timed_run(cmd, f"{strategy} backtest")
+
+
+def timed_run(cmd: list[str], what: str) -> float:
+    """Wall time of a command run in the repo; exits with its output tail if it fails."""
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"{strategy} backtest failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
+        raise SystemExit(f"{what} failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
     return elapsed
 
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_backtest import timed_run  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FREQTRADE = str(Path(sys.executable).parent / "freqtrade")
@@ -50,12 +52,7 @@ def _run(configs: list[Path], strategy_path: Path, datadir: Path, ud: Path, time
            str(REPO / "freqaimodels"), "--pairs", *PAIRS, "--timerange", timerange,
            "--cache", "none", "--export", "none"]  # fmt: skip
     ud.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"FreqAI backtest failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
-    return elapsed
+    return timed_run(cmd, "FreqAI backtest")
 
 
 def main() -> dict:
