@@ -10,11 +10,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_backtest  # noqa: E402
 import bench_features  # noqa: E402
 import bench_freqai  # noqa: E402
+import bench_orderbook  # noqa: E402
 import bench_study  # noqa: E402
 
 if __name__ == "__main__":
     print("== structure feature set on 1M candles ==")
     bench_features.main()
+    print()
+    print("== order-book kernels and order flow ==")
+    bench_orderbook.main()
     print()
     print("== LiquiditySweep vs SampleStrategy backtest ==")
     bench_backtest.main()

@@ -397,6 +397,48 @@ def _cmd_validate_freqai(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_heatmap(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from perpflow.features.orderbook import book_from_wide, capture_sessions
+    from perpflow.validation.heatmap import heatmap_html, heatmap_png
+
+    src = Path(args.book)
+    if not src.exists():
+        raise SystemExit(f"{src}: no such book file (parquet with ts, bid_px_0, bid_sz_0, ...)")
+    books = pd.read_parquet(src)
+    rows = books[books["symbol"] == args.symbol] if "symbol" in books.columns else books
+    if rows.empty:
+        found = sorted(books["symbol"].unique()) if "symbol" in books.columns else []
+        raise SystemExit(f"{src}: no rows for symbol {args.symbol!r} (found {found})")
+    sessions = capture_sessions(rows)
+    if args.session >= len(sessions):
+        raise SystemExit(f"{src}: {args.symbol} has {len(sessions)} capture(s); --session 0..{len(sessions) - 1}")
+    if len(sessions) > 1:
+        print(f"{src}: {len(sessions)} separate captures of {args.symbol}; drawing --session {args.session}")
+    book = book_from_wide(sessions[args.session])
+
+    def prints(path):
+        if not path:
+            return None
+        f = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
+        return f[f["symbol"] == args.symbol] if "symbol" in f.columns else f
+
+    trades, liqs = prints(args.trades), prints(args.liquidations)
+    events = pd.read_csv(args.events) if args.events else None
+    span = pd.to_datetime(book.ts, utc=True)
+    title = (args.title or f"{args.symbol} resting liquidity, {span.min():%Y-%m-%d %H:%M:%S}"
+             f"..{span.max():%H:%M:%S} UTC ({book.bid_px.shape[1]} levels a side)")  # fmt: skip
+    out = Path(args.out)
+    png = heatmap_png(book, out / f"heatmap_{args.symbol}.png", title=title, trades=trades,
+                      liquidations=liqs, events=events, time_bins=args.time_bins,
+                      price_bins=args.price_bins)  # fmt: skip
+    page = heatmap_html(book, out / f"heatmap_{args.symbol}.html", title=title, trades=trades,
+                        liquidations=liqs, time_bins=args.time_bins, price_bins=args.price_bins)  # fmt: skip
+    print(f"{len(book)} snapshots; picture: {png}  interactive: {page}")
+    return 0
+
+
 def _cmd_label(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -605,6 +647,19 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("--pairs", nargs="*", default=None, help="default: the backtest's pairs")
     vf.add_argument("--out", required=True)
     vf.set_defaults(func=_cmd_validate_freqai)
+
+    hm = sub.add_parser("heatmap", help="resting liquidity over price and time (PNG + HTML)")
+    hm.add_argument("--book", required=True, help="snapshots parquet (ts, symbol, bid_px_0, bid_sz_0, ...)")
+    hm.add_argument("--symbol", required=True)
+    hm.add_argument("--session", type=int, default=0, help="which capture, if the file holds several")
+    hm.add_argument("--trades", default=None, help="trades CSV/parquet (ts, side, price, amount)")
+    hm.add_argument("--liquidations", default=None, help="liquidations CSV/parquet (same columns)")
+    hm.add_argument("--events", default=None, help="CSV of ts,text lines to mark")
+    hm.add_argument("--time-bins", type=int, default=300)
+    hm.add_argument("--price-bins", type=int, default=120)
+    hm.add_argument("--title", default=None)
+    hm.add_argument("--out", default="user_data/plot/heatmap")
+    hm.set_defaults(func=_cmd_heatmap)
 
     im = sub.add_parser("importance", help="feature importance across FreqAI walk-forward windows")
     im.add_argument("-c", "--config", action="append", default=None,

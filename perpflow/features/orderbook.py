@@ -1,0 +1,239 @@
+"""Order-book features: per snapshot (vectorised over (snapshots, levels) arrays) and per candle.
+
+Written by hand: no maintained library computes these from L2 snapshots; every kernel is a few
+NumPy array expressions, no per-snapshot Python. Books are `Book` arrays: prices and sizes of the
+best `L` levels per side (level 0 = best), NaN where the book is shallower. Snapshots must be in
+time order; temporal features (depth drops, cancels, refills) read only earlier snapshots.
+
+Per snapshot (`snapshot_features`):
+- `imb_10`, `imb_25`: (bid depth - ask depth) / (bid + ask) over the top 10 / 25 levels (or all
+  levels the book has, if fewer), in [-1, 1];
+- `imb_w`: the same with each level weighted by exp(-distance from mid / `decay_bps`);
+- `micro_dev_bps`: microprice minus mid, in bps of mid;
+- `vw_spread_bps`: size-weighted ask price minus size-weighted bid price over the top 10;
+- `depth_bid`, `depth_ask`: size within the top 25; `depth_delta`: change of their difference
+  since the previous snapshot;
+- `void_bid_bps`, `void_ask_bps`: the widest price gap between adjacent levels (a thin stretch
+  price would run through), in bps of mid;
+- `wall_bid`, `wall_ask`: the largest level's size over the mean level size; `wall_*_bps`:
+  its distance from mid;
+- `cliff_bid`, `cliff_ask`: fractional drop of top-25 depth since the previous snapshot (0 when
+  it grew);
+- `breadth_bid`, `breadth_ask`: levels within `breadth_bps` of mid.
+With trades (`trade_flow_between`): `cancel_bid/ask` (size that left the best 25 levels without
+trading), `traded_bid/ask` and `refill_bid/ask` (the best level, at an unchanged price, traded
+into yet as large or larger: an iceberg's signature).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+LEVELS = 25
+
+
+@dataclass(frozen=True)
+class Book:
+    """Snapshots as arrays: `ts` (n,) datetime64[ns] (UTC), prices and sizes (n, L)."""
+
+    ts: np.ndarray
+    bid_px: np.ndarray
+    bid_sz: np.ndarray
+    ask_px: np.ndarray
+    ask_sz: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+def capture_sessions(df: pd.DataFrame) -> list[pd.DataFrame]:
+    """Split one symbol's snapshot rows (in file order) where `ts` jumps backwards: each piece is
+    one continuous capture. Two captures in one file must never be merged into one book."""
+    back = np.flatnonzero(np.diff(_ns(df["ts"])) < 0)
+    cuts = np.r_[0, back + 1, len(df)]
+    return [df.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+
+
+def book_from_wide(df: pd.DataFrame, levels: int = LEVELS) -> Book:
+    """A `Book` from one symbol's frame with `ts` and `bid_px_0, bid_sz_0, ask_px_0, ...` columns
+    (the recorder's and the derived captures' layout), in time order; up to `levels` levels.
+    Raises if `ts` goes backwards (several captures in one frame: split with
+    `capture_sessions`) or if the frame holds several symbols."""
+    if "ts" not in df.columns:
+        raise ValueError(f"book frame needs a 'ts' column, got {list(df.columns)[:8]}...")
+    if "symbol" in df.columns and df["symbol"].nunique() > 1:
+        raise ValueError(f"book frame holds several symbols {sorted(df['symbol'].unique())}: pick one")
+    if len(pieces := capture_sessions(df)) > 1:
+        row = len(pieces[0])
+        raise ValueError(f"book 'ts' goes backwards at row {row} ({df['ts'].iloc[row - 1]} -> "
+                         f"{df['ts'].iloc[row]}): {len(pieces)} captures in one frame; "
+                         "select one with capture_sessions / --session")  # fmt: skip
+    n = sum(1 for i in range(levels) if f"bid_px_{i}" in df.columns)
+    if n == 0:
+        raise ValueError("book frame has no bid_px_0.. columns")
+    d = df.sort_values("ts", kind="stable")
+
+    def grab(side: str, what: str) -> np.ndarray:
+        return d[[f"{side}_{what}_{i}" for i in range(n)]].to_numpy(dtype="float64")
+
+    return Book(utc_ns(d["ts"]), grab("bid", "px"), grab("bid", "sz"),
+                grab("ask", "px"), grab("ask", "sz"))  # fmt: skip
+
+
+def utc_ns(ts) -> np.ndarray:
+    """UTC timestamps as a naive datetime64[ns] array (the `Book.ts` form)."""
+    return pd.DatetimeIndex(pd.to_datetime(ts, utc=True)).tz_convert(None).as_unit("ns").to_numpy()
+
+
+def _top(a: np.ndarray, k: int) -> np.ndarray:
+    return a[:, : min(k, a.shape[1])]
+
+
+def _imb(bid: np.ndarray, ask: np.ndarray) -> np.ndarray:
+    b, a = bid.sum(axis=1), ask.sum(axis=1)  # sizes come NaN-free (missing level = 0)
+    tot = b + a
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(tot > 0, (b - a) / tot, np.nan)
+
+
+def snapshot_features(book: Book, *, decay_bps: float = 10.0, breadth_bps: float = 2.0) -> pd.DataFrame:
+    """The per-snapshot columns listed in the module docstring, indexed like the snapshots."""
+    bp, ap = book.bid_px, book.ask_px
+    bs, as_ = np.nan_to_num(book.bid_sz), np.nan_to_num(book.ask_sz)  # a missing level holds 0
+    mid = (bp[:, 0] + ap[:, 0]) / 2
+    bps = 1e4 / mid[:, None]
+    dist_b, dist_a = (mid[:, None] - bp) * bps, (ap - mid[:, None]) * bps  # bps from mid, NaN if absent
+    with np.errstate(invalid="ignore", divide="ignore"):
+        micro = (ap[:, 0] * bs[:, 0] + bp[:, 0] * as_[:, 0]) / (bs[:, 0] + as_[:, 0])
+        wb = np.exp(np.nan_to_num(dist_b, nan=np.inf) / -decay_bps)
+        wa = np.exp(np.nan_to_num(dist_a, nan=np.inf) / -decay_bps)
+        b10, a10 = _top(bs, 10), _top(as_, 10)
+        vwap_b = np.nansum(_top(bp, 10) * b10, 1) / b10.sum(1)
+        vwap_a = np.nansum(_top(ap, 10) * a10, 1) / a10.sum(1)
+        out = {
+            "imb_10": _imb(b10, a10),
+            "imb_25": _imb(_top(bs, 25), _top(as_, 25)),
+            "imb_w": _imb(bs * wb, as_ * wa),
+            "micro_dev_bps": (micro - mid) / mid * 1e4,
+            "vw_spread_bps": (vwap_a - vwap_b) / mid * 1e4,
+        }
+    depth_b, depth_a = _top(bs, 25).sum(1), _top(as_, 25).sum(1)
+    out["depth_bid"], out["depth_ask"] = depth_b, depth_a
+    out["depth_delta"] = np.r_[np.nan, np.diff(depth_b - depth_a)]
+    rows = np.arange(len(bs))
+    for side, px, sz, raw, dist, sign in (("bid", bp, bs, book.bid_sz, dist_b, -1.0),
+                                          ("ask", ap, as_, book.ask_sz, dist_a, 1.0)):  # fmt: skip
+        gaps = np.abs(np.diff(px, axis=1)) * bps
+        gaps = np.where(np.isnan(gaps), -np.inf, gaps) if gaps.shape[1] else np.full((len(px), 1), -np.inf)
+        out[f"void_{side}_bps"] = gaps.max(axis=1)  # -inf (no two levels) becomes NaN below
+        big = sz.argmax(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[f"wall_{side}"] = sz[rows, big] / (sz.sum(1) / (~np.isnan(raw)).sum(1))
+        out[f"wall_{side}_bps"] = sign * (px[rows, big] - mid) / mid * 1e4
+        depth = depth_b if side == "bid" else depth_a
+        prev = np.r_[np.nan, depth[:-1]]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[f"cliff_{side}"] = np.clip(1 - depth / prev, 0, None)
+        out[f"breadth_{side}"] = (np.abs(dist) <= breadth_bps).sum(axis=1)
+    frame = pd.DataFrame(out)
+    for side in ("bid", "ask"):
+        frame.loc[np.isinf(frame[f"void_{side}_bps"]), f"void_{side}_bps"] = np.nan
+    frame.insert(0, "ts", pd.to_datetime(book.ts, utc=True))
+    return frame
+
+
+def _ns(ts) -> np.ndarray:
+    """Epoch nanoseconds of UTC timestamps (any datetime resolution)."""
+    return pd.DatetimeIndex(pd.to_datetime(ts, utc=True)).as_unit("ns").asi8
+
+
+def aggressor_is_buy(side: pd.Series) -> np.ndarray:
+    """True where the aggressor bought ("buy"/"Buy"/"BUY"); raises on any other value."""
+    s = pd.Series(side).astype(str).str.lower()
+    bad = ~s.isin(["buy", "sell"])
+    if bad.any():
+        raise ValueError(f"trades 'side' must be buy or sell, got {sorted(set(s[bad]))[:5]}")
+    return (s == "buy").to_numpy()
+
+
+def _removed(prev_px: np.ndarray, prev_sz: np.ndarray, px: np.ndarray, sz: np.ndarray) -> np.ndarray:
+    """Size that left each row's levels since the previous row: for every previous level, its
+    size minus the size now at the same price (0 if that price is gone from the top levels
+    but could have moved out of view: only levels still inside the current price range count)."""
+    same = prev_px[:, :, None] == px[:, None, :]  # (n, L, L) price matches
+    now_at = np.where(same, np.nan_to_num(sz)[:, None, :], 0).sum(axis=2)
+    lo, hi = np.nanmin(px, axis=1)[:, None], np.nanmax(px, axis=1)[:, None]
+    inside = (prev_px >= lo) & (prev_px <= hi)
+    return np.where(inside, np.clip(np.nan_to_num(prev_sz) - now_at, 0, None), 0).sum(axis=1)
+
+
+def trade_flow_between(book: Book, trades: pd.DataFrame, *, chunk: int = 50_000) -> pd.DataFrame:
+    """Per snapshot (from the second): traded size per side since the previous snapshot
+    (`traded_bid` = sells hitting bids), cancelled resting size (`cancel_*` = removed minus
+    traded, >= 0) and iceberg refills (`refill_*` 1 when the best level kept its price, was
+    traded into, and shows at least its previous size). `trades` has `ts`, `amount`, `side`
+    ("buy" = aggressive buyer, lifting asks)."""
+    ts = _ns(book.ts)
+    t_ts = _ns(trades["ts"])
+    order = np.argsort(t_ts, kind="stable")
+    t_ts, amt = t_ts[order], trades["amount"].to_numpy("float64")[order]
+    buy = aggressor_is_buy(trades["side"])[order]
+    # trades in (ts[i-1], ts[i]] belong to snapshot i
+    edges = np.searchsorted(t_ts, ts, side="right")
+    cum_buy, cum_sell = np.r_[0, np.cumsum(np.where(buy, amt, 0))], np.r_[0, np.cumsum(np.where(buy, 0, amt))]
+    traded_ask = np.r_[np.nan, np.diff(cum_buy[edges])]
+    traded_bid = np.r_[np.nan, np.diff(cum_sell[edges])]
+    out = {"ts": pd.to_datetime(book.ts, utc=True), "traded_bid": traded_bid, "traded_ask": traded_ask}
+    for side, px, sz, traded in (("bid", book.bid_px, book.bid_sz, traded_bid),
+                                 ("ask", book.ask_px, book.ask_sz, traded_ask)):  # fmt: skip
+        px, sz = _top(px, LEVELS), _top(sz, LEVELS)
+        removed = np.full(len(px), np.nan)
+        for s in range(1, len(px), chunk):  # chunks bound the (n, L, L) match array
+            e = min(s + chunk, len(px))
+            removed[s:e] = _removed(px[s - 1 : e - 1], sz[s - 1 : e - 1], px[s:e], sz[s:e])
+        out[f"cancel_{side}"] = np.clip(removed - np.nan_to_num(traded), 0, None)
+        same_best = np.r_[False, px[1:, 0] == px[:-1, 0]]
+        prev_best = np.r_[np.nan, sz[:-1, 0]]
+        out[f"refill_{side}"] = (same_best & (np.nan_to_num(traded) > 0) & (sz[:, 0] >= prev_best)).astype("int8")
+    return pd.DataFrame(out)
+
+
+MEAN_COLUMNS = ("imb_10", "imb_25", "imb_w", "micro_dev_bps", "vw_spread_bps", "void_bid_bps",
+                "void_ask_bps", "wall_bid", "wall_ask", "breadth_bid", "breadth_ask")  # fmt: skip
+LAST_COLUMNS = ("imb_10", "imb_25", "depth_bid", "depth_ask", "wall_bid_bps", "wall_ask_bps")
+MAX_COLUMNS = ("cliff_bid", "cliff_ask", "void_bid_bps", "void_ask_bps")
+SUM_COLUMNS = ("depth_delta", "traded_bid", "traded_ask", "cancel_bid", "cancel_ask",
+               "refill_bid", "refill_ask")  # fmt: skip
+
+
+def per_candle(snaps: pd.DataFrame, dates: pd.Series, timeframe: str) -> pd.DataFrame:
+    """Aggregate snapshot rows (`ts` plus feature columns) into the candles opening at `dates`:
+    snapshots with open <= ts < open + timeframe. A candle's row is knowable at its close, as
+    Freqtrade's candle is. Columns: `book_<col>_mean` / `_last` / `_max` / `_sum`, the count
+    `book_snapshots`, `book_breadth_cv` (instability of breadth within the candle) and
+    `book_cancel_to_trade` (cancelled over traded, both sides); NaN for candles with no book."""
+    tf = pd.Timedelta(timeframe)
+    opens = pd.to_datetime(dates, utc=True)
+    key = pd.to_datetime(snaps["ts"], utc=True).dt.floor(tf)
+    g = snaps.assign(_open=key).groupby("_open")
+    have = set(snaps.columns)
+    parts = {"book_snapshots": g.size()}
+    for cols, how in ((MEAN_COLUMNS, "mean"), (LAST_COLUMNS, "last"), (MAX_COLUMNS, "max"),
+                      (SUM_COLUMNS, "sum")):  # fmt: skip
+        for c in cols:
+            if c in have:
+                parts[f"book_{c}_{how}"] = getattr(g[c], how)()
+    breadth = snaps["breadth_bid"] + snaps["breadth_ask"]
+    bg = breadth.groupby(key)
+    parts["book_breadth_cv"] = bg.std(ddof=0) / bg.mean()
+    agg = pd.DataFrame(parts)
+    if {"cancel_bid", "traded_bid"} <= have:
+        traded = agg["book_traded_bid_sum"] + agg["book_traded_ask_sum"]
+        cancelled = agg["book_cancel_bid_sum"] + agg["book_cancel_ask_sum"]
+        agg["book_cancel_to_trade"] = (cancelled / traded).where(traded > 0)
+    out = agg.reindex(pd.DatetimeIndex(opens))
+    out.index = dates.index
+    return out
