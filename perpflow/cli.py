@@ -61,6 +61,48 @@ def _cmd_venue_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_depth(args: argparse.Namespace):
+    """The venue's depth feed from --depth: "synthetic" (every listed pair) or a snapshots
+    parquet (ts, symbol, bid_px_0, ...; each symbol replayed from its first capture)."""
+    if not getattr(args, "depth", None):
+        return None
+    import pandas as pd
+
+    from perpflow.features.orderbook import capture_sessions
+    from perpflow.venue.depth import DepthFeed, synthetic_updates, updates_from_snapshots
+    from perpflow.venue.markets import filter_value
+    from perpflow.venue.venue import Venue
+
+    if args.depth == "synthetic":  # an hour of 100 ms diffs around each pair's last price
+        venue = Venue(Path(args.datadir))
+        sources = {}
+        for i, sym in enumerate(s for s in venue.specs if "_" not in s):
+            cur = venue.current(sym)
+            if cur is not None:
+                tick = float(filter_value(sym, "PRICE_FILTER", "tickSize"))
+                sources[sym] = synthetic_updates(cur[0], tick=tick, n=36_000, seed=i)
+    else:
+        rows = pd.read_parquet(args.depth)
+        sources = {sym: updates_from_snapshots(capture_sessions(g)[0])
+                   for sym, g in rows.groupby("symbol")}  # fmt: skip
+    return DepthFeed(sources, speed=args.depth_speed, skip_every=args.depth_skip_every)
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from perpflow.data.record import run_recorder
+
+    stats = asyncio.run(run_recorder(
+        args.exchange, Path(args.store), args.symbols, venue_url=args.venue_url,
+        duration=args.duration, levels=args.levels, cadence=args.cadence,
+        flush_seconds=args.flush_seconds, status_every=args.status_every,
+    ))  # fmt: skip
+    print(f"recorded {stats.snapshots} snapshots, {stats.diffs} diff levels, {stats.resyncs} "
+          f"re-syncs, {stats.reconnects} reconnects into {args.store}")
+    return 0
+
+
 def _cmd_collect_liquidations(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -500,6 +542,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--liquidation-speed", type=float, default=None,
                            help="replay stored liquidations from the first subscriber, N x fast "
                                 "(default: on the replay clock in replay mode, 1x otherwise)")  # fmt: skip
+            p.add_argument("--depth", default=None,
+                           help="stream <symbol>@depth diffs: 'synthetic' or a snapshots parquet")
+            p.add_argument("--depth-speed", type=float, default=1.0)
+            p.add_argument("--depth-skip-every", type=int, default=0,
+                           help="withhold every Nth depth message (sequence-gap drill)")
         else:
             p.add_argument("command", nargs=argparse.REMAINDER, help="-- command {overlay} ...")
 
@@ -647,6 +694,18 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("--pairs", nargs="*", default=None, help="default: the backtest's pairs")
     vf.add_argument("--out", required=True)
     vf.set_defaults(func=_cmd_validate_freqai)
+
+    rec = sub.add_parser("record", help="record order books (ccxt.pro) into the event store")
+    rec.add_argument("--exchange", default="binance")
+    rec.add_argument("--symbols", nargs="+", required=True, help="unified, e.g. BTC/USDT:USDT")
+    rec.add_argument("--store", default="user_data/data/binance/store")
+    rec.add_argument("--venue-url", default=None, help="record from the local exchange instead")
+    rec.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
+    rec.add_argument("--levels", type=int, default=25)
+    rec.add_argument("--cadence", type=float, default=1.0, help="seconds between snapshots")
+    rec.add_argument("--flush-seconds", type=float, default=1.0, help="at most this much is lost on kill -9")
+    rec.add_argument("--status-every", type=float, default=30.0)
+    rec.set_defaults(func=_cmd_record)
 
     hm = sub.add_parser("heatmap", help="resting liquidity over price and time (PNG + HTML)")
     hm.add_argument("--book", required=True, help="snapshots parquet (ts, symbol, bid_px_0, bid_sz_0, ...)")

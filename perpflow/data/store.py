@@ -27,18 +27,20 @@ def _validate(df: pd.DataFrame, kind: str) -> None:
         )
 
 
-def write_events(root: Path, kind: str, df: pd.DataFrame) -> list[Path]:
-    """Write events partitioned by exchange/symbol/day; returns the part files written."""
+def write_events(root: Path, kind: str, df: pd.DataFrame, *, time_col: str = "ts_event") -> list[Path]:
+    """Write events partitioned by exchange/symbol/day of `time_col`; returns the part files
+    written. Samples taken by the recorder (book snapshots) pass `ts_recv`: a resting book keeps
+    the exchange time of its last update, so only the sampling time tells two snapshots apart."""
     if df.empty:
         return []
     _validate(df, kind)
-    df = df.sort_values("ts_event", kind="stable")
-    day = df["ts_event"].dt.strftime("%Y-%m-%d")
+    df = df.sort_values(time_col, kind="stable")
+    day = df[time_col].dt.strftime("%Y-%m-%d")
     written = []
     for (ex, sym, d), part in df.groupby([df["exchange"], df["symbol"], day], sort=True):
         folder = Path(root) / kind / f"exchange={ex}" / f"symbol={sym}" / f"date={d}"
         folder.mkdir(parents=True, exist_ok=True)
-        first = int(part["ts_event"].iloc[0].value // 1_000_000)
+        first = int(part[time_col].iloc[0].value // 1_000_000)
         path = folder / f"part-{first}-{len(part)}.parquet"
         if path.exists():  # the same batch again: already stored, never rewritten
             continue

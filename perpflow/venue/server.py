@@ -58,13 +58,26 @@ def _feed(venue: Venue, liquidations: pd.DataFrame | None, speed: float | None):
 def build_app(
     datadir: Path, *, mode: str = "history", runway: timedelta = timedelta(days=1),
     clock: Callable[[], float] = time.time, liquidations: pd.DataFrame | None = None,
-    liquidation_speed: float | None = None, replay_date: str | None = None,
+    liquidation_speed: float | None = None, replay_date: str | None = None, depth=None,
 ) -> web.Application:  # fmt: skip
     """The aiohttp application answering Binance USDT-M REST calls from `datadir`, and the
-    market websocket replaying `liquidations` (perpflow store records) as forceOrder streams."""
+    market websocket replaying `liquidations` (perpflow store records) as forceOrder streams
+    and `depth` (a `perpflow.venue.depth.DepthFeed`) as `<symbol>@depth` diff streams, whose
+    books also answer REST depth for their symbols."""
     venue = Venue(datadir, mode=mode, runway=runway, clock=clock, replay_date=replay_date)
     routes = _routes(venue)
-    hub = StreamHub(_feed(venue, liquidations, liquidation_speed), clock=clock)
+    hub = StreamHub(_feed(venue, liquidations, liquidation_speed), clock=clock, depth=depth)
+    if depth is not None:
+        rest_depth = routes["/fapi/v1/depth"]
+
+        def replayed_depth(q: dict) -> dict:
+            sym = str(q.get("symbol", "")).upper()
+            if sym not in depth.books:
+                return rest_depth(q)
+            hub.start_depth()
+            return depth.snapshot(sym, int(q.get("limit") or 500))
+
+        routes["/fapi/v1/depth"] = replayed_depth
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if is_websocket(request):
@@ -104,11 +117,11 @@ class VenueServer:
         self, datadir: Path, *, mode: str = "history", host: str = "127.0.0.1", port: int = 0,
         runway: timedelta = timedelta(days=1), clock: Callable[[], float] = time.time,
         liquidations: pd.DataFrame | None = None, liquidation_speed: float | None = None,
-        replay_date: str | None = None,
+        replay_date: str | None = None, depth=None,
     ):  # fmt: skip
         self.app = build_app(
             Path(datadir), mode=mode, runway=runway, clock=clock, liquidations=liquidations,
-            liquidation_speed=liquidation_speed, replay_date=replay_date,
+            liquidation_speed=liquidation_speed, replay_date=replay_date, depth=depth,
         )  # fmt: skip
         self.host, self.port = host, port
         self._loop = asyncio.new_event_loop()
@@ -178,12 +191,12 @@ class VenueServer:
 def serve(
     datadir: Path, *, host: str = "127.0.0.1", port: int = 8999, mode: str = "history",
     runway_days: float = 1.0, liquidations: pd.DataFrame | None = None,
-    liquidation_speed: float | None = None,
+    liquidation_speed: float | None = None, depth=None,
 ) -> None:  # fmt: skip
     """Serve until Ctrl-C (the `perpflow venue serve` command)."""
     app = build_app(
         Path(datadir), mode=mode, runway=timedelta(days=runway_days), liquidations=liquidations,
-        liquidation_speed=liquidation_speed,
+        liquidation_speed=liquidation_speed, depth=depth,
     )  # fmt: skip
     print(f"perpflow local exchange ({mode}) on http://{host}:{port}  data: {datadir}")
     print(f"point Freqtrade at it with: perpflow config overlay --venue-url http://{host}:{port}")

@@ -87,6 +87,13 @@ class LiquidationFeed:
         return self._next >= len(self.due_ms)
 
 
+def _norm(stream) -> str:
+    """Stream name as the hub keys it: lower case, update-speed suffix dropped
+    (`BTCUSDT@depth@100ms` -> `btcusdt@depth`)."""
+    s = str(stream).lower()
+    return s.split("@100ms")[0].split("@500ms")[0].split("@250ms")[0]
+
+
 def _key_of(msg: dict) -> tuple:
     o = msg["o"]
     return event_key(o["s"], o["T"], o["S"], float(o["ap"]), float(o["l"]))
@@ -96,8 +103,9 @@ class StreamHub:
     """Websocket connections, their subscriptions, and the delivery ledger."""
 
     def __init__(self, feed: LiquidationFeed | None = None,
-                 clock: Callable[[], float] = time.time):  # fmt: skip
+                 clock: Callable[[], float] = time.time, depth=None):  # fmt: skip
         self.feed = feed
+        self.depth = depth  # perpflow.venue.depth.DepthFeed: <symbol>@depth diff streams
         self.clock = clock
         self.sockets: dict[web.WebSocketResponse, set[str]] = {}
         self.delivered: list[tuple] = []  # (key, connection count it went to)
@@ -110,7 +118,7 @@ class StreamHub:
         ws = web.WebSocketResponse(heartbeat=None)
         await ws.prepare(request)
         path_stream = request.path.rsplit("/ws/", 1)[-1] if "/ws/" in request.path else ""
-        subs = {path_stream.lower()} if "@" in path_stream else set()
+        subs = {_norm(path_stream)} if "@" in path_stream else set()
         self.sockets[ws] = subs
         self.connections += 1
         if subs:
@@ -127,11 +135,11 @@ class StreamHub:
     async def _on_request(self, ws: web.WebSocketResponse, req: dict) -> None:
         method, params, rid = req.get("method"), req.get("params") or [], req.get("id")
         if method == "SUBSCRIBE":
-            self.sockets[ws].update(str(p).lower() for p in params)
+            self.sockets[ws].update(_norm(p) for p in params)
             await ws.send_json({"result": None, "id": rid})
             self._ensure_pump()
         elif method == "UNSUBSCRIBE":
-            self.sockets[ws].difference_update(str(p).lower() for p in params)
+            self.sockets[ws].difference_update(_norm(p) for p in params)
             await ws.send_json({"result": None, "id": rid})
         elif method == "LIST_SUBSCRIPTIONS":
             await ws.send_json({"result": sorted(self.sockets[ws]), "id": rid})
@@ -149,16 +157,43 @@ class StreamHub:
 
     # --- publishing --------------------------------------------------------------------
     def _ensure_pump(self) -> None:
-        if self.feed is not None and self._task is None:
-            if not self.feed.started:  # a feed "from now" starts with its first subscriber
-                self.feed.start(int(self.clock() * 1000))
+        if (self.feed is not None or self.depth is not None) and self._task is None:
+            now = int(self.clock() * 1000)
+            if self.feed is not None and not self.feed.started:  # "from now": first subscriber
+                self.feed.start(now)
+            if self.depth is not None and self.depth.start_ms is None:
+                self.depth.start(now)
             self._task = asyncio.get_running_loop().create_task(self._pump())
 
+    def start_depth(self) -> None:
+        """Start the depth schedule now (the REST snapshot may be asked before any subscription)."""
+        if self.depth is not None and self.depth.start_ms is None:
+            self.depth.start(int(self.clock() * 1000))
+
     async def _pump(self) -> None:
-        while not self.feed.finished:
-            for msg in self.feed.pop_due(int(self.clock() * 1000)):
-                await self._publish(msg)
+        while not ((self.feed is None or self.feed.finished)
+                   and (self.depth is None or self.depth.finished)):  # fmt: skip
+            now = int(self.clock() * 1000)
+            if self.feed is not None:
+                for msg in self.feed.pop_due(now):
+                    await self._publish(msg)
+            if self.depth is not None:
+                for stream, msg, send in self.depth.pop_due(now):
+                    if send:
+                        await self._send(stream, msg)
             await asyncio.sleep(PUMP_SECONDS)
+
+    async def _send(self, stream: str, msg: dict) -> int:
+        """Send `msg` to every connection subscribed to `stream`; returns how many got it."""
+        sent = 0
+        for ws, subs in list(self.sockets.items()):
+            if stream in subs and not ws.closed:
+                try:
+                    await ws.send_json(msg)
+                    sent += 1
+                except ConnectionError:
+                    continue
+        return sent
 
     async def _publish(self, msg: dict) -> None:
         stream = msg["o"]["s"].lower() + "@forceorder"
