@@ -188,6 +188,21 @@ class StructureFilter(_Frozen):
     )
 
 
+class BookFilter(_Frozen):
+    """Order-book support for sweep entries, from recorded books (`perpflow record`): a long
+    needs top-10 imbalance >= `min_imbalance` toward the bids and no void wider than
+    `max_void_bps` among the bids (price would fall through it); a short mirrored. A candle
+    whose last recorded book is older than `max_staleness_seconds` at its close, or that has
+    none, blocks these entries (logged once). Off by default: it needs recorded history."""
+
+    enabled: bool = False
+    store: str | None = Field(None, description="event store root (default <datadir>/store)")
+    exchange: str = "binance"
+    min_imbalance: float = Field(0.0, ge=-1, le=1)
+    max_void_bps: float = Field(10.0, gt=0, description="widest allowed gap between adjacent levels")
+    max_staleness_seconds: float = Field(30.0, gt=0)
+
+
 class FiltersConfig(_Frozen):
     funding: FundingFilter = FundingFilter()
     open_interest: OpenInterestFilter = OpenInterestFilter()
@@ -196,6 +211,7 @@ class FiltersConfig(_Frozen):
     regime: RegimeFilter = RegimeFilter()
     structure: StructureFilter = StructureFilter()
     liquidations: LiquidationFilter = LiquidationFilter()
+    book: BookFilter = BookFilter()
 
 
 class HyperoptConfig(_Frozen):

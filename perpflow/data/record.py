@@ -67,13 +67,9 @@ class BookRecorder:
         original = self.ex.handle_order_book
 
         def tap(client, message):
+            # one append per message; exploded into rows at flush time (the hot path stays short)
             if isinstance(message, dict) and message.get("e") == "depthUpdate":
-                recv = time.time() * 1000
-                for side, key in (("bid", "b"), ("ask", "a")):
-                    for price, size in message.get(key) or []:
-                        self._diffs.append((message.get("s"), message.get("E"), recv, message.get("U"),
-                                            message.get("u"), message.get("pu"), side, float(price),
-                                            float(size)))  # fmt: skip
+                self._diffs.append((time.time() * 1000, message))
             return original(client, message)
 
         self.ex.handle_order_book = tap
@@ -138,8 +134,7 @@ class BookRecorder:
             self._snaps = []
             files += len(write_events(self.root, "book", _times(df), time_col="ts_recv"))
         if self._diffs:
-            d = pd.DataFrame(self._diffs, columns=["symbol", "ts_event", "ts_recv", "U", "u", "pu",
-                                                   "side", "price", "size"])  # fmt: skip
+            d = _diff_rows(self._diffs)
             self._diffs = []
             self.stats.diffs += len(d)
             files += len(write_events(self.root, "book_diffs", _times(d.assign(exchange=self.exchange_id))))
@@ -156,8 +151,8 @@ class BookRecorder:
     def status(self, elapsed: float) -> str:
         lag = np.percentile(self.stats.lag_ms[-1000:], 50) if self.stats.lag_ms else float("nan")
         return (f"book: {self.stats.snapshots} snapshots ({self.stats.snapshots / elapsed:.1f}/s), "
-                f"{self.stats.diffs + len(self._diffs)} diff levels "
-                f"({(self.stats.diffs + len(self._diffs)) / elapsed:.0f}/s), lag p50 {lag:.0f} ms, "
+                f"{self.stats.diffs} diff levels stored "
+                f"({self.stats.diffs / elapsed:.0f}/s), lag p50 {lag:.0f} ms, "
                 f"resyncs {self.stats.resyncs}, reconnects {self.stats.reconnects}, files {self.stats.files}")  # fmt: skip
 
     async def run(self, stop: asyncio.Event) -> RecordStats:
@@ -188,6 +183,22 @@ class BookRecorder:
             self.flush()
         logger.info(self.status(max(time.monotonic() - t0, 1e-9)))
         return self.stats
+
+
+def _diff_rows(received: list[tuple[float, dict]]) -> pd.DataFrame:
+    """One row per level of each diff message: symbol, ts_event (E), ts_recv, U, u, pu, side,
+    price, size."""
+    msgs = pd.DataFrame([m for _, m in received])
+    msgs["ts_recv"] = [t for t, _ in received]
+    parts = []
+    for side, key in (("bid", "b"), ("ask", "a")):
+        levels = msgs[["s", "E", "ts_recv", "U", "u", "pu", key]].explode(key).dropna(subset=[key])
+        if levels.empty:
+            continue
+        pq = np.array(levels[key].tolist(), dtype="float64").reshape(-1, 2)
+        parts.append(levels.drop(columns=key).assign(side=side, price=pq[:, 0], size=pq[:, 1]))
+    out = pd.concat(parts, ignore_index=True).rename(columns={"s": "symbol", "E": "ts_event"})
+    return out[["symbol", "ts_event", "ts_recv", "U", "u", "pu", "side", "price", "size"]]
 
 
 def _times(df: pd.DataFrame) -> pd.DataFrame:

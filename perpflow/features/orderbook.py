@@ -138,6 +138,7 @@ def snapshot_features(book: Book, *, decay_bps: float = 10.0, breadth_bps: float
         with np.errstate(invalid="ignore", divide="ignore"):
             out[f"cliff_{side}"] = np.clip(1 - depth / prev, 0, None)
         out[f"breadth_{side}"] = (np.abs(dist) <= breadth_bps).sum(axis=1)
+    out["mid"] = mid
     frame = pd.DataFrame(out)
     for side in ("bid", "ask"):
         frame.loc[np.isinf(frame[f"void_{side}_bps"]), f"void_{side}_bps"] = np.nan
@@ -203,7 +204,7 @@ def trade_flow_between(book: Book, trades: pd.DataFrame, *, chunk: int = 50_000)
 
 MEAN_COLUMNS = ("imb_10", "imb_25", "imb_w", "micro_dev_bps", "vw_spread_bps", "void_bid_bps",
                 "void_ask_bps", "wall_bid", "wall_ask", "breadth_bid", "breadth_ask")  # fmt: skip
-LAST_COLUMNS = ("imb_10", "imb_25", "depth_bid", "depth_ask", "wall_bid_bps", "wall_ask_bps")
+LAST_COLUMNS = ("imb_10", "imb_25", "depth_bid", "depth_ask", "wall_bid_bps", "wall_ask_bps", "mid")
 MAX_COLUMNS = ("cliff_bid", "cliff_ask", "void_bid_bps", "void_ask_bps")
 SUM_COLUMNS = ("depth_delta", "traded_bid", "traded_ask", "cancel_bid", "cancel_ask",
                "refill_bid", "refill_ask")  # fmt: skip
@@ -213,14 +214,14 @@ def per_candle(snaps: pd.DataFrame, dates: pd.Series, timeframe: str) -> pd.Data
     """Aggregate snapshot rows (`ts` plus feature columns) into the candles opening at `dates`:
     snapshots with open <= ts < open + timeframe. A candle's row is knowable at its close, as
     Freqtrade's candle is. Columns: `book_<col>_mean` / `_last` / `_max` / `_sum`, the count
-    `book_snapshots`, `book_breadth_cv` (instability of breadth within the candle) and
+    `book_snapshots` and time `book_last_ts` of the last snapshot, `book_breadth_cv` (instability of breadth within the candle) and
     `book_cancel_to_trade` (cancelled over traded, both sides); NaN for candles with no book."""
     tf = pd.Timedelta(timeframe)
     opens = pd.to_datetime(dates, utc=True)
     key = pd.to_datetime(snaps["ts"], utc=True).dt.floor(tf)
     g = snaps.assign(_open=key).groupby("_open")
     have = set(snaps.columns)
-    parts = {"book_snapshots": g.size()}
+    parts = {"book_snapshots": g.size(), "book_last_ts": g["ts"].max()}
     for cols, how in ((MEAN_COLUMNS, "mean"), (LAST_COLUMNS, "last"), (MAX_COLUMNS, "max"),
                       (SUM_COLUMNS, "sum")):  # fmt: skip
         for c in cols:
@@ -237,3 +238,16 @@ def per_candle(snaps: pd.DataFrame, dates: pd.Series, timeframe: str) -> pd.Data
     out = agg.reindex(pd.DatetimeIndex(opens))
     out.index = dates.index
     return out
+
+
+def cross_venue(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Divergence of two venues' per-candle book features (same candles, `per_candle` output
+    plus each venue's mid in `mid`): `xv_imb_diff` (top-10 imbalance a - b), `xv_mid_bps`
+    (mid a over mid b, in bps), `xv_depth_ratio` (top-25 depth a / b, both sides)."""
+    depth_a = a["book_depth_bid_last"] + a["book_depth_ask_last"]
+    depth_b = b["book_depth_bid_last"] + b["book_depth_ask_last"]
+    return pd.DataFrame({
+        "xv_imb_diff": a["book_imb_10_last"] - b["book_imb_10_last"],
+        "xv_mid_bps": (a["mid"] / b["mid"] - 1) * 1e4,
+        "xv_depth_ratio": depth_a / depth_b.where(depth_b > 0),
+    }, index=a.index)  # fmt: skip

@@ -30,8 +30,9 @@ from perpflow.features.swings import confirmed_swings
 from perpflow.features.volatility import atr
 from perpflow.features.volume_profile import anchored_poc, anchored_value_area, rolling_profile
 from perpflow.risk.conviction import conviction
+from perpflow.strategy.book_signals import BOOK_COLUMNS, book_on_candles
 from perpflow.strategy.failclosed import warn_once
-from perpflow.strategy.liquidation_signals import LIQ_COLUMNS, liquidations_on_candles
+from perpflow.strategy.liquidation_signals import LIQ_COLUMNS, exchange_symbol, liquidations_on_candles
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ SIGNAL_COLUMNS = (
     "oi_change", "oi_z", "price_z", "oi_regime", "conviction_long", "conviction_short",
     "session_block", "tod_sin", "tod_cos", "dow_sin", "dow_cos",
     "ok_funding_long", "ok_funding_short", "ok_oi_long", "ok_oi_short", "ok_session", "ok_macro",
-    "ok_regime", "ok_structure_long", "ok_structure_short", *LIQ_COLUMNS,
+    "ok_regime", "ok_structure_long", "ok_structure_short", *LIQ_COLUMNS, *BOOK_COLUMNS,
 )  # fmt: skip
 OI_COLUMNS = ("oi_change", "oi_z", "price_z", "oi_regime")
 FUNDING_COLUMNS = ("funding_z", "funding_rate_last", "funding_interval_h")
@@ -155,7 +156,10 @@ def populate_sweep_indicators(
         out[col] = oi[col].to_numpy()
     liq = liquidations_on_candles(df, pair=pair, cfg=cfg, timeframe=timeframe,
                                   root=liquidation_store)  # fmt: skip
-    out = pd.concat([out, liq.set_axis(out.index)], axis=1)
+    book_root = Path(cfg.filters.book.store) if cfg.filters.book.store else liquidation_store
+    book = book_on_candles(df, pair=pair, cfg=cfg, timeframe=timeframe, root=book_root,
+                           symbol=exchange_symbol(pair))  # fmt: skip
+    out = pd.concat([out, liq.set_axis(out.index), book.set_axis(out.index)], axis=1)
     _add_gates(out, cfg, pair)
     out["conviction_long"] = conviction(out, long=True).to_numpy()
     out["conviction_short"] = conviction(out, long=False).to_numpy()
@@ -275,12 +279,14 @@ def sweep_entries(df: pd.DataFrame, cfg: PerpflowConfig) -> tuple[pd.Series, pd.
     k = sweep_kinds(df, cfg)
     tradable = df["ok_macro"] & (df["volume"] > 0) & df["atr"].notna()
     common = tradable & df["ok_session"] & df["ok_regime"]
+    book_long = df["ok_book_long"].astype(bool) if "ok_book_long" in df else True
+    book_short = df["ok_book_short"].astype(bool) if "ok_book_short" in df else True
     long = (
-        (k["sweep_low"] | k["pool_sweep_low"]) & df["ok_structure_long"] & common
+        (k["sweep_low"] | k["pool_sweep_low"]) & df["ok_structure_long"] & common & book_long
         | df["liq_reversal_long"] & tradable  # its own timing: the handoff windows
     ) & df["ok_funding_long"] & df["ok_oi_long"]
     short = (
-        (k["sweep_high"] | k["pool_sweep_high"]) & df["ok_structure_short"] & common
+        (k["sweep_high"] | k["pool_sweep_high"]) & df["ok_structure_short"] & common & book_short
         | df["liq_reversal_short"] & tradable
     ) & df["ok_funding_short"] & df["ok_oi_short"]
     return long.fillna(False).astype(bool), short.fillna(False).astype(bool)

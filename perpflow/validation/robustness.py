@@ -12,7 +12,7 @@ from freqtrade.misc import deep_merge_dicts
 from perpflow.config import PerpflowConfig, PerpflowConfigError, load_perpflow_config
 from perpflow.validation.study import Variant
 
-SKIP = {"validation"}  # the study's own knobs are not strategy parameters
+SKIP = {"validation", "ai"}  # study knobs, and LiquiditySweepAI's vote (not a LiquiditySweep knob)
 
 
 def numeric_parameters(cfg: PerpflowConfig) -> dict[str, float]:
@@ -24,6 +24,8 @@ def numeric_parameters(cfg: PerpflowConfig) -> dict[str, float]:
             path = f"{prefix}.{key}" if prefix else key
             if path.split(".")[0] in SKIP:
                 continue
+            if isinstance(value, dict) and value.get("enabled") is False:
+                continue  # a switched-off filter's knobs change nothing: not perturbed
             if isinstance(value, dict) and not key.endswith("session_trail"):
                 walk(value, path)
             elif isinstance(value, int | float) and not isinstance(value, bool):

@@ -74,12 +74,16 @@ def synthetic_updates(mid: float, *, tick: float, step: float = 0.001, n: int = 
                 a.append((best_b, round(float(rng.gamma(2.0, 0.5)), 3)))
         # changes sit at or behind each side's best, and a tick move turns the old best of one
         # side into the other's: the book never crosses
-        for side, book in ((b, book_b), (a, book_a)):
+        for side, book, far in ((b, book_b, min), (a, book_a, max)):
             for p, q in side:
                 book.pop(p, None) if q == 0 else book.__setitem__(p, q)
             if not book:  # never empty a side: put back the last level touched
                 book[side[-1][0]] = 1.0
                 side.append((side[-1][0], 1.0))
+            while len(book) > 2 * levels:  # levels leaving the exchange's depth window: deleted
+                gone = far(book)
+                del book[gone]
+                side.append((gone, 0.0))
         out.append(Update((i + 1) * every_ms, b, a))
     return bids, asks, out
 

@@ -1,0 +1,66 @@
+"""Book recorder throughput and memory against a local flood.
+
+The local exchange floods `<symbol>@depth` diffs for the demo pairs (synthetic books, replayed
+N x fast); `perpflow record` runs as its own process with a 1 s flush interval and 0.1 s
+snapshots. Reported: diff messages per second the recorder stored (from its `book_diffs`
+records), snapshots written, re-syncs, and the recorder process's peak RSS (`wait4`). Goal
+(issue 5): >= 20,000 messages/s with a flush interval <= 1 s; memory flat over a 10-minute run
+(`BENCH_RECORDER_SECONDS=600`; default 60 s).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SYMBOLS = {"BTCUSDT": ("BTC/USDT:USDT", 100_000.0, 0.1), "ETHUSDT": ("ETH/USDT:USDT", 3_000.0, 0.01),
+           "SOLUSDT": ("SOL/USDT:USDT", 150.0, 0.01)}  # fmt: skip
+
+
+def main(seconds: float | None = None, speed: float = 100.0) -> dict:
+    import pandas as pd
+
+    from perpflow.data.store import read_events
+    from perpflow.venue.depth import DepthFeed, synthetic_updates
+    from perpflow.venue.server import VenueServer
+
+    seconds = seconds or float(os.environ.get("BENCH_RECORDER_SECONDS", 60))
+    n = int(seconds * 10 * speed * 1.2)  # 100 ms updates, played `speed` x fast, with margin
+    feed = DepthFeed({sym: synthetic_updates(mid, tick=tick, n=n, seed=i)
+                      for i, (sym, (_, mid, tick)) in enumerate(SYMBOLS.items())}, speed=speed)  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp, VenueServer(REPO / "user_data/data/demo", depth=feed) as venue:
+        store = Path(tmp) / "store"
+        cmd = [sys.executable, "-m", "perpflow.cli", "record", "--venue-url", venue.url, "--symbols",
+               *(v[0] for v in SYMBOLS.values()), "--store", str(store), "--cadence", "0.1",
+               "--flush-seconds", "1", "--status-every", "3600"]  # fmt: skip
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        time.sleep(seconds)
+        os.kill(proc.pid, signal.SIGTERM)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out = proc.stdout.read().decode()
+        if proc.returncode != 0:
+            raise SystemExit(f"recorder failed:\n{out[-3000:]}")
+        diffs = read_events(store, "book_diffs")
+        book = read_events(store, "book")
+        gaps = read_events(store, "book_gaps")
+    messages = diffs.groupby(["symbol", "u"]).ngroups
+    span = (pd.to_datetime(diffs["ts_recv"]).max() - pd.to_datetime(diffs["ts_recv"]).min()).total_seconds()
+    rate = messages / max(span, 1e-9)
+    offered = 10 * speed * len(SYMBOLS)
+    print(f"recorder vs local flood, {len(SYMBOLS)} symbols x {10 * speed:.0f} diffs/s offered "
+          f"({offered:,.0f}/s), {seconds:.0f} s, flush 1 s:")
+    print(f"  stored {messages:,} diff messages: {rate:,.0f}/s ({rate / offered:.0%} of offered; goal >= 20,000/s)"
+          f" {'OK' if rate >= 20_000 else 'BELOW GOAL'}")
+    print(f"  {len(book):,} snapshots, {len(gaps)} gap records; recorder peak RSS {usage.ru_maxrss / 1024:.0f} MB")
+    return {"rate": rate, "offered": offered, "peak_rss_mb": usage.ru_maxrss / 1024, "snapshots": len(book)}
+
+
+if __name__ == "__main__":
+    main()
