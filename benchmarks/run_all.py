@@ -11,6 +11,7 @@ import bench_backtest  # noqa: E402
 import bench_features  # noqa: E402
 import bench_freqai  # noqa: E402
 import bench_orderbook  # noqa: E402
+import bench_recorder  # noqa: E402
 import bench_study  # noqa: E402
 
 if __name__ == "__main__":
@@ -19,6 +20,9 @@ if __name__ == "__main__":
     print()
     print("== order-book kernels and order flow ==")
     bench_orderbook.main()
+    print()
+    print("== book recorder vs a local flood ==")
+    bench_recorder.main(speed=800)
     print()
     print("== LiquiditySweep vs SampleStrategy backtest ==")
     bench_backtest.main()
