@@ -206,23 +206,28 @@ class LiquidationCollector:
         return self.stats
 
 
+def pro_client(exchange_id: str, venue_url: str | None = None):
+    """A ccxt.pro client for perpetual swaps: the real exchange, or the local exchange (which
+    speaks Binance's API) at `venue_url`."""
+    import ccxt.pro
+
+    if exchange_id not in ccxt.pro.exchanges:
+        raise SystemExit(f"unknown exchange {exchange_id!r}; ccxt.pro knows e.g. binance, bybit, okx")
+    if not venue_url:
+        return getattr(ccxt.pro, exchange_id)({"options": {"defaultType": "swap"}})
+    if exchange_id != "binance":
+        raise SystemExit("the local exchange speaks Binance's API: use --exchange binance")
+    from perpflow.venue.overlay import ccxt_config
+
+    return ccxt.pro.binance(ccxt_config(venue_url))
+
+
 async def run_collector(exchange_id: str, store_root: Path, *, symbols: list[str] | None = None,
                         venue_url: str | None = None, duration: float | None = None,
                         ) -> CollectStats:  # fmt: skip
     """Build the ccxt.pro client (against the local exchange when `venue_url` is given), collect
     for `duration` seconds or until Ctrl-C, and close cleanly."""
-    import ccxt.pro
-
-    if exchange_id not in ccxt.pro.exchanges:
-        raise SystemExit(f"unknown exchange {exchange_id!r}; ccxt.pro knows e.g. binance, bybit, okx")
-    config: dict = {"options": {"defaultType": "swap"}}
-    if venue_url:
-        if exchange_id != "binance":
-            raise SystemExit("the local exchange speaks Binance's API: use --exchange binance")
-        from perpflow.venue.overlay import ccxt_config
-
-        config = ccxt_config(venue_url)
-    ex = getattr(ccxt.pro, exchange_id)(config)
+    ex = pro_client(exchange_id, venue_url)
     stop = asyncio.Event()
     try:
         await ex.load_markets()

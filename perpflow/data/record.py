@@ -217,18 +217,9 @@ async def run_recorder(exchange_id: str, store_root: Path, symbols: list[str], *
     `duration` seconds or until SIGTERM/Ctrl-C, flush and close."""
     import signal
 
-    import ccxt.pro
+    from perpflow.data.collect import pro_client
 
-    if exchange_id not in ccxt.pro.exchanges:
-        raise SystemExit(f"unknown exchange {exchange_id!r}; ccxt.pro knows e.g. binance, bybit, okx")
-    config: dict = {"options": {"defaultType": "swap"}}
-    if venue_url:
-        if exchange_id != "binance":
-            raise SystemExit("the local exchange speaks Binance's API: use --exchange binance")
-        from perpflow.venue.overlay import ccxt_config
-
-        config = ccxt_config(venue_url)
-    ex = getattr(ccxt.pro, exchange_id)(config)
+    ex = pro_client(exchange_id, venue_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

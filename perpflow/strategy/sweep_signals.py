@@ -32,7 +32,11 @@ from perpflow.features.volume_profile import anchored_poc, anchored_value_area, 
 from perpflow.risk.conviction import conviction
 from perpflow.strategy.book_signals import BOOK_COLUMNS, book_on_candles
 from perpflow.strategy.failclosed import warn_once
-from perpflow.strategy.liquidation_signals import LIQ_COLUMNS, exchange_symbol, liquidations_on_candles
+from perpflow.strategy.liquidation_signals import (
+    LIQ_COLUMNS,
+    exchange_symbol,
+    liquidations_on_candles,
+)
 
 logger = logging.getLogger(__name__)
 
