@@ -6,8 +6,11 @@ Binance's `pu` chain). The recorder adds what a research store needs:
   `bid_sz_0`, ..., the book's `nonce`), with the exchange time of its last update (`ts_event`)
   and the local time it was sampled (`ts_recv`);
 - `book_diffs` records: every diff message as received (`U`, `u`, `pu`, side, price, size), for
-  cancel and refill analysis finer than the snapshots;
-- `book_gaps` records: each stretch without a trustworthy book, with its reason: `sequence` (a
+  cancel and refill analysis finer than the snapshots; a break in their `pu` chain (a withheld
+  message, a reconnect) is recorded as a `diff chain` gap of stream `diffs`;
+- `trades` records: every public trade (Binance: `aggTrade`), id, side, price, amount;
+- `book_gaps` records: each stretch without a trustworthy book or trade stream (`stream`), with
+  its reason: `sequence` (a
   broken `pu` chain: ccxt raises, the recorder re-subscribes, ccxt re-syncs from a fresh REST
   snapshot) or `connection` (dropped; reconnect with backoff 0.1 s doubling to 30 s).
 Files are written with the store's atomic writes (temp file, then rename) every `flush_seconds`,
@@ -36,6 +39,7 @@ logger = logging.getLogger(__name__)
 class RecordStats:
     snapshots: int = 0
     diffs: int = 0
+    trades: int = 0
     resyncs: int = 0
     reconnects: int = 0
     gaps: list[dict] = field(default_factory=list)
@@ -48,15 +52,17 @@ class BookRecorder:
 
     def __init__(self, exchange, store_root: Path, symbols: list[str], *, levels: int = 25,
                  cadence: float = 1.0, flush_seconds: float = 1.0, status_every: float = 30.0,
-                 max_backoff: float = 30.0):  # fmt: skip
+                 max_backoff: float = 30.0, trades: bool = True):  # fmt: skip
         self.ex, self.root, self.symbols = exchange, Path(store_root), symbols
+        self.record_trades = trades
         self.levels, self.cadence, self.flush_seconds = levels, cadence, flush_seconds
         self.status_every, self.max_backoff = status_every, max_backoff
         self.exchange_id = exchange.id
         self.stats = RecordStats()
         self._snaps: list[dict] = []
         self._diffs: list[tuple] = []
-        self._gap_since: dict[str, tuple[int, str]] = {}
+        self._trades: list[tuple] = []
+        self._gap_since: dict[tuple[str, str], tuple[int, str]] = {}  # (symbol, stream)
         self._ids = {s: exchange.market(s)["id"] for s in symbols}
         self._by_id = {v: k for k, v in self._ids.items()}
         self._tap_diffs()
@@ -66,24 +72,35 @@ class BookRecorder:
         """Keep every raw diff message ccxt.pro handles (wraps this client's own handler)."""
         original = self.ex.handle_order_book
 
+        last_u: dict[str, tuple[int, float]] = {}  # exchange symbol -> (last u, received ms)
+
         def tap(client, message):
             # one append per message; exploded into rows at flush time (the hot path stays short)
             if isinstance(message, dict) and message.get("e") == "depthUpdate":
-                self._diffs.append((time.time() * 1000, message))
+                now = time.time() * 1000
+                self._diffs.append((now, message))
+                sym, prev = message.get("s"), last_u.get(message.get("s"))
+                if prev is not None and message.get("pu") != prev[0]:  # diffs missed in between
+                    self.stats.gaps.append({"symbol": sym, "start_ms": int(prev[1]), "end_ms": int(now),
+                                            "reason": "diff chain", "stream": "diffs"})  # fmt: skip
+                    # snapshots sampled since then lacked the missed update: drop those not yet written
+                    self._snaps = [r for r in self._snaps
+                                   if r["symbol"] != sym or r["ts_recv"] <= prev[1]]  # fmt: skip
+                last_u[sym] = (message.get("u"), now)
             return original(client, message)
 
         self.ex.handle_order_book = tap
 
-    def _gap_open(self, symbol: str, reason: str) -> None:
-        self._gap_since.setdefault(symbol, (int(time.time() * 1000), reason))
+    def _gap_open(self, symbol: str, reason: str, stream: str = "book") -> None:
+        self._gap_since.setdefault((symbol, stream), (int(time.time() * 1000), reason))
 
-    def _gap_close(self, symbol: str) -> None:
-        if symbol in self._gap_since:
-            start, reason = self._gap_since.pop(symbol)
+    def _gap_close(self, symbol: str, stream: str = "book") -> None:
+        if (symbol, stream) in self._gap_since:
+            start, reason = self._gap_since.pop((symbol, stream))
             gap = {"symbol": self._ids[symbol], "start_ms": start, "end_ms": int(time.time() * 1000),
-                   "reason": reason}  # fmt: skip
+                   "reason": reason, "stream": stream}  # fmt: skip
             self.stats.gaps.append(gap)
-            logger.warning("%s: book gap of %.1f s (%s), re-synced", symbol,
+            logger.warning("%s: %s gap of %.1f s (%s), resumed", symbol, stream,
                            (gap["end_ms"] - start) / 1000, reason)  # fmt: skip
 
     async def _watch(self, symbol: str, stop: asyncio.Event) -> None:
@@ -104,13 +121,38 @@ class BookRecorder:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
 
+    async def _watch_trades(self, symbol: str, stop: asyncio.Event) -> None:
+        """Every public trade of `symbol` (Binance: the aggTrade stream), kept once each."""
+        params = {"name": "aggTrade"} if self.exchange_id == "binance" else {}
+        backoff, seen = 0.1, set()
+        while not stop.is_set():
+            try:
+                trades = await self.ex.watch_trades(symbol, params=params)
+                self._gap_close(symbol, "trades")
+                backoff = 0.1
+                recv = time.time() * 1000
+                for t in trades:
+                    if t["id"] in seen:
+                        continue
+                    seen.add(t["id"])
+                    self._trades.append((self._ids[symbol], t["timestamp"], recv, str(t["id"]), t["side"],
+                                         float(t["price"]), float(t["amount"])))  # fmt: skip
+                if len(seen) > 100_000:  # ids only need to cover a reconnect's overlap
+                    seen = set(list(seen)[-10_000:])
+            except ccxt.NetworkError as exc:
+                self.stats.reconnects += 1
+                self._gap_open(symbol, "connection", "trades")
+                logger.info("%s trades: connection lost (%s); retry in %.1f s", symbol, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+
     def sample(self) -> int:
         """Append the top levels of every synced book; returns how many were taken."""
         now = time.time() * 1000
         taken = 0
         for sym in self.symbols:
             ob = self.ex.orderbooks.get(sym)
-            if ob is None or ob.get("nonce") is None or sym in self._gap_since or not ob["bids"]:
+            if ob is None or ob.get("nonce") is None or (sym, "book") in self._gap_since or not ob["bids"]:
                 continue
             row = {"exchange": self.exchange_id, "symbol": self._ids[sym],
                    "ts_event": ob.get("timestamp") or now, "ts_recv": now, "nonce": ob["nonce"]}  # fmt: skip
@@ -137,7 +179,14 @@ class BookRecorder:
             d = _diff_rows(self._diffs)
             self._diffs = []
             self.stats.diffs += len(d)
-            files += len(write_events(self.root, "book_diffs", _times(d.assign(exchange=self.exchange_id))))
+            files += len(write_events(self.root, "book_diffs", _times(d.assign(exchange=self.exchange_id)),
+                                      time_col="ts_recv"))  # fmt: skip
+        if self._trades:
+            t = pd.DataFrame(self._trades, columns=["symbol", "ts_event", "ts_recv", "id", "side",
+                                                    "price", "amount"]).assign(exchange=self.exchange_id)  # fmt: skip
+            self._trades = []
+            self.stats.trades += len(t)
+            files += len(write_events(self.root, "trades", _times(t), time_col="ts_recv"))
         if self.stats.gaps:
             g = pd.DataFrame(self.stats.gaps).assign(exchange=self.exchange_id)
             g["ts_event"], g["ts_recv"] = g["start_ms"], g["end_ms"]
@@ -152,12 +201,14 @@ class BookRecorder:
         lag = np.percentile(self.stats.lag_ms[-1000:], 50) if self.stats.lag_ms else float("nan")
         return (f"book: {self.stats.snapshots} snapshots ({self.stats.snapshots / elapsed:.1f}/s), "
                 f"{self.stats.diffs} diff levels stored "
-                f"({self.stats.diffs / elapsed:.0f}/s), lag p50 {lag:.0f} ms, "
+                f"({self.stats.diffs / elapsed:.0f}/s), {self.stats.trades} trades, lag p50 {lag:.0f} ms, "
                 f"resyncs {self.stats.resyncs}, reconnects {self.stats.reconnects}, files {self.stats.files}")  # fmt: skip
 
     async def run(self, stop: asyncio.Event) -> RecordStats:
         """Record until `stop` is set; the last buffers are flushed before returning."""
         watchers = [asyncio.ensure_future(self._watch(s, stop)) for s in self.symbols]
+        if self.record_trades:
+            watchers += [asyncio.ensure_future(self._watch_trades(s, stop)) for s in self.symbols]
         t0 = last_flush = last_status = time.monotonic()
         try:
             while not stop.is_set():

@@ -34,11 +34,24 @@ def book_root(cfg: PerpflowConfig, datadir: str | Path | None) -> Path | None:
 
 
 def load_books(root: Path | None, exchange: str, symbol: str, since: pd.Timestamp) -> pd.DataFrame:
-    """Recorded snapshots of one symbol from `since`'s day on (empty frame if none)."""
+    """Recorded snapshots of one symbol from `since`'s day on (empty frame if none), without
+    those taken inside a recorded gap (a snapshot sampled just before the recorder learnt that a
+    diff was missed may already be on disk; the gap record marks it untrustworthy)."""
     if root is None or not Path(root).exists():
         return pd.DataFrame()
     files = event_files(root, "book", exchange=exchange, symbol=symbol, since=since)
-    return read_parts(files) if files else pd.DataFrame()
+    if not files:
+        return pd.DataFrame()
+    books = read_parts(files)
+    gap_files = event_files(root, "book_gaps", exchange=exchange, symbol=symbol, since=since)
+    if gap_files:
+        gaps = read_parts(gap_files)
+        t = books["ts_recv"].to_numpy()
+        bad = np.zeros(len(books), dtype=bool)
+        for start, end in zip(gaps["ts_event"].to_numpy(), gaps["ts_recv"].to_numpy(), strict=True):
+            bad |= (t >= start) & (t <= end)
+        books = books[~bad]
+    return books
 
 
 def book_on_candles(df: pd.DataFrame, *, pair: str, cfg: PerpflowConfig, timeframe: str,

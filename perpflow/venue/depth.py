@@ -1,5 +1,5 @@
-"""Order-book replay for the local exchange: Binance USDT-M `<symbol>@depth@100ms` diff streams
-and a REST depth snapshot consistent with them.
+"""Order-book replay for the local exchange: Binance USDT-M `<symbol>@depth@100ms` diff streams,
+`<symbol>@aggTrade` for the trades behind them, and a REST depth snapshot consistent with both.
 
 Written by hand: no library serves an exchange's depth stream from stored data. Per symbol the
 feed holds the exchange's book (price -> size per side) and a schedule of diff updates. An update
@@ -18,6 +18,7 @@ so a client must detect the broken `pu` chain and resync: the drill for sequence
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,11 +29,13 @@ from perpflow.venue.book import synth_book
 
 @dataclass
 class Update:
-    """One diff: due offset from the feed's start (ms), levels to set (size 0 = delete)."""
+    """One diff: due offset from the feed's start (ms), levels to set (size 0 = delete), and the
+    trades that caused it (price, size, buyer is maker = an aggressive seller)."""
 
     offset_ms: int
     bids: list[tuple[float, float]]
     asks: list[tuple[float, float]]
+    trades: list[tuple[float, float, bool]] = field(default_factory=list)
 
 
 @dataclass
@@ -63,15 +66,26 @@ def synthetic_updates(mid: float, *, tick: float, step: float = 0.001, n: int = 
                 price = round(best + sign * k * tick, 10)
                 size = 0.0 if rng.random() < 0.15 else round(float(rng.gamma(2.0, 0.5)), 3)
                 side.append((price, size))
+        trades: list[tuple[float, float, bool]] = []
         if rng.random() < 0.05:  # price ticks: the best ask is lifted or the best bid is hit
             if rng.random() < 0.5:
                 best_a = min(book_a)
+                trades.append((best_a, book_a[best_a], False))
                 a.append((best_a, 0.0))
                 b.append((best_a, round(float(rng.gamma(2.0, 0.5)), 3)))
             else:
                 best_b = max(book_b)
+                trades.append((best_b, book_b[best_b], True))
                 b.append((best_b, 0.0))
                 a.append((best_b, round(float(rng.gamma(2.0, 0.5)), 3)))
+        elif rng.random() < 0.3:  # a trade into the touch that leaves part of the level
+            sell = rng.random() < 0.5
+            book, side = (book_b, b) if sell else (book_a, a)
+            best = max(book) if sell else min(book)
+            qty = round(book[best] * float(rng.uniform(0.05, 0.6)), 3)
+            if qty > 0:
+                trades.append((best, qty, sell))
+                side.append((best, round(book[best] - qty, 3) or 0.0))
         # changes sit at or behind each side's best, and a tick move turns the old best of one
         # side into the other's: the book never crosses
         for side, book, far in ((b, book_b, min), (a, book_a, max)):
@@ -84,7 +98,7 @@ def synthetic_updates(mid: float, *, tick: float, step: float = 0.001, n: int = 
                 gone = far(book)
                 del book[gone]
                 side.append((gone, 0.0))
-        out.append(Update((i + 1) * every_ms, b, a))
+        out.append(Update((i + 1) * every_ms, b, a, trades))
     return bids, asks, out
 
 
@@ -129,6 +143,8 @@ class DepthFeed:
         self.start_ms: int | None = None
         self.sent = 0
         self.withheld: list[tuple[str, int]] = []  # (symbol, u) not sent (skip drill)
+        self.trade_id = 0
+        self.trades_sent: deque = deque(maxlen=1_000_000)  # (symbol, id, price, qty, maker): ledger
 
     def start(self, now_ms: int) -> None:
         self.start_ms = now_ms
@@ -159,6 +175,13 @@ class DepthFeed:
                 send = not (self.skip_every and self.sent % self.skip_every == 0)
                 if not send:
                     self.withheld.append((sym, last))
+                for price, qty, maker in up.trades:  # aggTrade messages, never withheld
+                    self.trade_id += 1
+                    out.append((sym.lower() + "@aggtrade", {
+                        "e": "aggTrade", "E": due, "s": sym, "a": self.trade_id, "p": f"{price:.10g}",
+                        "q": f"{qty:.10g}", "f": self.trade_id, "l": self.trade_id, "T": due, "m": maker,
+                    }, True))  # fmt: skip
+                    self.trades_sent.append((sym, self.trade_id, price, qty, maker))
                 out.append((sym.lower() + "@depth", msg, send))
         return out
 
