@@ -75,3 +75,16 @@ def test_cross_venue_columns():
     x = cross_venue(a, b).iloc[0]
     assert np.isclose(x["xv_imb_diff"], 0.3) and np.isclose(x["xv_mid_bps"], 5.0)
     assert x["xv_depth_ratio"] == 2.0
+
+
+def test_recorded_trades_give_cancel_to_trade(tmp_path):
+    root = _store(tmp_path, bid_size=3.0)
+    ts = pd.date_range(DATES[0] + pd.Timedelta("5s"), periods=60, freq="30s", tz="UTC")
+    write_events(root, "trades", pd.DataFrame({
+        "exchange": "binance", "symbol": "BTCUSDT", "ts_event": ts, "ts_recv": ts,
+        "id": [str(i) for i in range(60)], "side": "sell", "price": 99.99, "amount": 0.5,
+    }), time_col="ts_recv")  # fmt: skip
+    g = _gate(root)
+    # sizes never change in this book, so nothing was cancelled: ratio 0 wherever trades printed
+    assert (g["book_cancel_to_trade"] == 0).all()
+    assert "book_ctt_pre_open" in g.columns

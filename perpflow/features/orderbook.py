@@ -251,3 +251,35 @@ def cross_venue(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
         "xv_mid_bps": (a["mid"] / b["mid"] - 1) * 1e4,
         "xv_depth_ratio": depth_a / depth_b.where(depth_b > 0),
     }, index=a.index)  # fmt: skip
+
+
+def pre_open_cancel_to_trade(agg: pd.DataFrame, dates: pd.Series, *, minutes: int = 30) -> pd.Series:
+    """Cancel-to-trade ratio over the `minutes` before the latest London (08:00) or New York
+    (09:30) open, carried until the next one: the pre-open spoofing read. Reads `per_candle`
+    output (`book_cancel_*_sum`, `book_traded_*_sum`) of candles that closed before the open;
+    NaN before the first open seen or when nothing traded in the window."""
+    from perpflow.features.sessions import HANDOFF_OPENS
+
+    utc = pd.to_datetime(dates, utc=True)
+    cancelled = (agg["book_cancel_bid_sum"] + agg["book_cancel_ask_sum"]).fillna(0.0).to_numpy()
+    traded = (agg["book_traded_bid_sum"] + agg["book_traded_ask_sum"]).fillna(0.0).to_numpy()
+    in_window = np.zeros(len(utc), dtype=bool)
+    window_id = np.full(len(utc), -1, dtype="int64")
+    for k, (tz, open_min) in enumerate(HANDOFF_OPENS):
+        local = utc.dt.tz_convert(tz)
+        to_open = ((open_min - (local.dt.hour * 60 + local.dt.minute)) % 1440).to_numpy()
+        w = (to_open > 0) & (to_open <= minutes)  # candles opening in [open - minutes, open)
+        day = local.dt.normalize().astype("int64").to_numpy() // 86_400_000_000_000
+        in_window |= w
+        window_id = np.where(w, day * 2 + k, window_id)
+    frame = pd.DataFrame({"id": window_id, "c": np.where(in_window, cancelled, 0.0),
+                          "t": np.where(in_window, traded, 0.0)})  # fmt: skip
+    sums = frame[in_window].groupby("id")[["c", "t"]].sum()
+    ratio = (sums["c"] / sums["t"].where(sums["t"] > 0)).rename("ratio")
+    # the reading becomes known when the window's last candle closes: the first candle after it
+    last_row = frame[in_window].reset_index().groupby("id")["index"].max()
+    at = (last_row + 1).to_numpy()
+    known = at < len(utc)  # a window ending on the last row is not known yet
+    out = np.full(len(utc), np.nan)
+    out[at[known]] = ratio.reindex(last_row.index).to_numpy()[known]
+    return pd.Series(pd.Series(out).ffill().to_numpy(), index=dates.index, name="book_ctt_pre_open")

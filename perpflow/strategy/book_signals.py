@@ -17,14 +17,21 @@ import pandas as pd
 
 from perpflow.config import PerpflowConfig
 from perpflow.data.store import event_files, read_parts
-from perpflow.features.orderbook import book_from_wide, per_candle, snapshot_features
+from perpflow.features.orderbook import (
+    book_from_wide,
+    per_candle,
+    pre_open_cancel_to_trade,
+    snapshot_features,
+    trade_flow_between,
+)
 from perpflow.strategy.failclosed import warn_once
 
 logger = logging.getLogger(__name__)
 
 BOOK_COLUMNS = ("book_imb_10_last", "book_imb_w_mean", "book_void_bid_bps_max",
-                "book_void_ask_bps_max", "book_snapshots", "book_fresh", "ok_book_long",
-                "ok_book_short")  # fmt: skip
+                "book_void_ask_bps_max", "book_snapshots", "book_cancel_to_trade",
+                "book_ctt_pre_open", "book_fresh", "ok_book_long", "ok_book_short")  # fmt: skip
+VALUE_COLUMNS = BOOK_COLUMNS[:7]
 
 
 def book_root(cfg: PerpflowConfig, datadir: str | Path | None) -> Path | None:
@@ -54,6 +61,15 @@ def load_books(root: Path | None, exchange: str, symbol: str, since: pd.Timestam
     return books
 
 
+def _recorded_trades(root: Path, exchange: str, symbol: str, since) -> pd.DataFrame | None:
+    """Recorded public trades (`perpflow record`) as ts, side, amount, price; None if none."""
+    files = event_files(root, "trades", exchange=exchange, symbol=symbol, since=since)
+    if not files:
+        return None
+    t = read_parts(files)
+    return pd.DataFrame({"ts": t["ts_recv"], "side": t["side"], "amount": t["amount"], "price": t["price"]})
+
+
 def book_on_candles(df: pd.DataFrame, *, pair: str, cfg: PerpflowConfig, timeframe: str,
                     root: Path | None, symbol: str) -> pd.DataFrame:  # fmt: skip
     """`BOOK_COLUMNS` for the candles of `df` (index kept)."""
@@ -69,12 +85,20 @@ def book_on_candles(df: pd.DataFrame, *, pair: str, cfg: PerpflowConfig, timefra
         out["ok_book_long"] = out["ok_book_short"] = False
         return out
     snaps = rows.sort_values("ts_recv", kind="stable").rename(columns={"ts_recv": "ts"})
-    agg = per_candle(snapshot_features(book_from_wide(snaps.drop(columns=["symbol"]))), df["date"], timeframe)
+    book = book_from_wide(snaps.drop(columns=["symbol"]))
+    feats = snapshot_features(book)
+    trades = _recorded_trades(root, b.exchange, symbol, df["date"].min())
+    if trades is not None:  # cancels and refills need the trades between snapshots
+        feats = pd.concat([feats, trade_flow_between(book, trades).drop(columns="ts")], axis=1)
+    agg = per_candle(feats, df["date"], timeframe)
+    if "book_cancel_to_trade" in agg:
+        agg["book_ctt_pre_open"] = pre_open_cancel_to_trade(agg, df["date"]).to_numpy()
     close = pd.to_datetime(df["date"], utc=True) + pd.Timedelta(timeframe)
     age = (close - pd.to_datetime(agg["book_last_ts"], utc=True)).dt.total_seconds()
     fresh = age <= b.max_staleness_seconds
-    for col in BOOK_COLUMNS[:5]:
-        out[col] = agg[col].to_numpy()
+    for col in VALUE_COLUMNS:
+        if col in agg:
+            out[col] = agg[col].to_numpy()
     out["book_fresh"] = fresh.to_numpy()
     imb = out["book_imb_10_last"]
     out["ok_book_long"] = (fresh & (imb >= b.min_imbalance) & (out["book_void_bid_bps_max"] <= b.max_void_bps)).to_numpy()

@@ -182,3 +182,25 @@ def test_order_flow_known_answers_and_parity():
 
     for cut in (1, 2, 3):
         assert_truncation_parity(fn, dates.to_frame("date"), cut)
+
+
+def test_pre_open_cancel_to_trade_reading_and_parity():
+    from perpflow.features.orderbook import pre_open_cancel_to_trade
+
+    # winter: London opens 08:00 UTC; 5m candles 07:00..09:00
+    dates = pd.Series(pd.date_range("2026-01-15 07:00", periods=25, freq="5min", tz="UTC"))
+    n = len(dates)
+    agg = pd.DataFrame({"book_cancel_bid_sum": np.ones(n), "book_cancel_ask_sum": np.ones(n),
+                        "book_traded_bid_sum": np.ones(n), "book_traded_ask_sum": np.zeros(n)})  # fmt: skip
+    window = (dates >= "2026-01-15 07:30") & (dates < "2026-01-15 08:00")
+    agg.loc[window, "book_cancel_bid_sum"] = 5.0  # heavy cancelling in the 30 min before the open
+    r = pre_open_cancel_to_trade(agg, dates)
+    first = int(np.flatnonzero(dates == pd.Timestamp("2026-01-15 08:00", tz="UTC"))[0])
+    assert r.iloc[:first].isna().all(), "unknown until the window's last candle has closed"
+    assert r.iloc[first] == pytest.approx((5 + 1) / 1) and r.iloc[first:].nunique() == 1
+
+    def fn(d):
+        return pre_open_cancel_to_trade(agg.iloc[: len(d)], d["date"]).to_frame()
+
+    for cut in (5, 12, 13, 20):
+        assert_truncation_parity(fn, dates.to_frame("date"), cut)
