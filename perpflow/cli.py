@@ -56,7 +56,7 @@ def _cmd_venue_serve(args: argparse.Namespace) -> int:
     serve(
         Path(args.datadir), host=args.host, port=args.port, mode=args.mode,
         runway_days=args.runway_days, liquidations=_load_liquidations(args.liquidations),
-        liquidation_speed=args.liquidation_speed,
+        liquidation_speed=args.liquidation_speed, depth=_load_depth(args),
     )  # fmt: skip
     return 0
 
