@@ -185,3 +185,16 @@ def test_sigterm_flushes(datadir, tmp_path):
     book = read_events(store, "book")
     assert len(book) >= 10, "the 30 s flush interval never came: SIGTERM flushed the buffer"
     assert "snapshots" in out
+
+
+def test_venue_serve_command_passes_the_depth_feed(datadir, monkeypatch):
+    import perpflow.venue.server as server_mod
+    from perpflow.cli import main
+
+    seen = {}
+    monkeypatch.setattr(server_mod, "serve", lambda *a, **kw: seen.update(kw))
+    assert main(["venue", "serve", "--datadir", str(datadir), "--depth", "synthetic",
+                 "--depth-speed", "5", "--depth-skip-every", "7"]) == 0  # fmt: skip
+    feed = seen["depth"]
+    assert isinstance(feed, DepthFeed) and MARKET in feed.books
+    assert feed.speed == 5 and feed.skip_every == 7 and len(feed.books[MARKET].updates) > 1000
