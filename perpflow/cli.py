@@ -73,14 +73,14 @@ def _load_depth(args: argparse.Namespace):
     from perpflow.venue.markets import filter_value
     from perpflow.venue.venue import Venue
 
-    if args.depth == "synthetic":  # an hour of 100 ms diffs around each pair's last price
+    if args.depth == "synthetic":  # --depth-minutes of 100 ms diffs around each pair's last price
         venue = Venue(Path(args.datadir))
         sources = {}
         for i, sym in enumerate(s for s in venue.specs if "_" not in s):
             cur = venue.current(sym)
             if cur is not None:
                 tick = float(filter_value(sym, "PRICE_FILTER", "tickSize"))
-                sources[sym] = synthetic_updates(cur[0], tick=tick, n=36_000, seed=i)
+                sources[sym] = synthetic_updates(cur[0], tick=tick, n=int(args.depth_minutes * 600), seed=i)
     else:
         rows = pd.read_parquet(args.depth)
         sources = {sym: updates_from_snapshots(capture_sessions(g)[0])
@@ -545,6 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--depth", default=None,
                            help="stream <symbol>@depth diffs: 'synthetic' or a snapshots parquet")
             p.add_argument("--depth-speed", type=float, default=1.0)
+            p.add_argument("--depth-minutes", type=float, default=60.0,
+                           help="synthetic depth: minutes of 100 ms diffs (at 1x speed)")
             p.add_argument("--depth-skip-every", type=int, default=0,
                            help="withhold every Nth depth message (sequence-gap drill)")
         else:

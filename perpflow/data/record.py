@@ -276,7 +276,17 @@ async def run_recorder(exchange_id: str, store_root: Path, symbols: list[str], *
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await ex.load_markets()
+        backoff = 0.5
+        while True:  # the exchange may not be reachable yet: retry with backoff, like a drop
+            try:
+                await ex.load_markets()
+                break
+            except ccxt.NetworkError as exc:
+                if stop.is_set():
+                    raise SystemExit(f"{exchange_id}: not reachable ({exc}); stopped") from None
+                logger.warning("%s not reachable (%s); retry in %.1f s", exchange_id, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
         unknown = [s for s in symbols if s not in ex.markets]
         if unknown:
             raise SystemExit(f"{exchange_id}: unknown symbol(s) {unknown} (use unified symbols, "
