@@ -46,12 +46,14 @@ def main(seconds: float | None = None, speed: float = 100.0) -> dict:
         cmd = [sys.executable, "-m", "perpflow.cli", "record", "--venue-url", venue.url, "--symbols",
                *(v[0] for v in SYMBOLS.values()), "--store", str(store), "--cadence", "0.1",
                "--flush-seconds", "1", "--status-every", "3600"]  # fmt: skip
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        time.sleep(seconds)
-        os.kill(proc.pid, signal.SIGTERM)
-        _, status, usage = os.wait4(proc.pid, 0)
+        log = Path(tmp) / "recorder.log"  # a file, not a pipe nobody reads while it runs
+        with log.open("w") as fh:
+            proc = subprocess.Popen(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
+            time.sleep(seconds)
+            os.kill(proc.pid, signal.SIGTERM)
+            _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
-        out = proc.stdout.read().decode()
+        out = log.read_text()
         if proc.returncode != 0:
             raise SystemExit(f"recorder failed:\n{out[-3000:]}")
         diffs = _columns(store, "book_diffs", ["symbol", "u", "ts_recv"])  # 10 min = millions of rows
