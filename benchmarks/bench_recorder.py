@@ -23,6 +23,14 @@ SYMBOLS = {"BTCUSDT": ("BTC/USDT:USDT", 100_000.0, 0.1), "ETHUSDT": ("ETH/USDT:U
            "SOLUSDT": ("SOL/USDT:USDT", 150.0, 0.01)}  # fmt: skip
 
 
+def _rss_mb(pid: int) -> float:
+    """Current resident set size of a process (Linux /proc), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _columns(store: Path, kind: str, columns: list[str]):
     """Only `columns` of every part file of `kind` (pyarrow dataset scan)."""
     import pyarrow.dataset as ds
@@ -49,7 +57,10 @@ def main(seconds: float | None = None, speed: float = 100.0) -> dict:
         log = Path(tmp) / "recorder.log"  # a file, not a pipe nobody reads while it runs
         with log.open("w") as fh:
             proc = subprocess.Popen(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
-            time.sleep(seconds)
+            rss, t0 = [], time.monotonic()
+            while time.monotonic() - t0 < seconds:  # current RSS every 10 s: growth or a spike?
+                time.sleep(min(10.0, max(0.0, seconds - (time.monotonic() - t0))))
+                rss.append(_rss_mb(proc.pid))
             os.kill(proc.pid, signal.SIGTERM)
             _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -68,7 +79,9 @@ def main(seconds: float | None = None, speed: float = 100.0) -> dict:
     print(f"  stored {messages:,} diff messages: {rate:,.0f}/s ({rate / offered:.0%} of offered; goal >= 20,000/s)"
           f" {'OK' if rate >= 20_000 else 'BELOW GOAL'}")
     print(f"  {len(book):,} snapshots, {len(gaps)} gap records; recorder peak RSS {usage.ru_maxrss / 1024:.0f} MB")
-    return {"rate": rate, "offered": offered, "peak_rss_mb": usage.ru_maxrss / 1024, "snapshots": len(book)}
+    print("  recorder RSS every 10 s (MB): " + " ".join(f"{r:.0f}" for r in rss))
+    return {"rate": rate, "offered": offered, "peak_rss_mb": usage.ru_maxrss / 1024, "snapshots": len(book),
+            "rss_mb": rss}  # fmt: skip
 
 
 if __name__ == "__main__":
