@@ -26,9 +26,24 @@ from pandas import DataFrame
 from perpflow.ai.features import EVENT_COLUMN, ai_features
 from perpflow.ai.targets import TARGET_COLUMN, event_outcome
 from perpflow.ai.vote import ensemble_vote
-from perpflow.data.files import read_optional
+from perpflow.data.files import pair_file
 
 logger = logging.getLogger(__name__)
+
+_HISTORY: dict[str, tuple[int, pd.DataFrame]] = {}
+
+
+def _stored_history(path) -> pd.DataFrame | None:
+    """The data dir's series at `path`, re-read only when the file changed (live analysis asks
+    for it every candle)."""
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+    cached = _HISTORY.get(str(path))
+    if cached is None or cached[0] != mtime:
+        cached = _HISTORY[str(path)] = (mtime, pd.read_feather(path))
+    return cached[1]
 
 
 class LiquiditySweepAI(LiquiditySweep):
@@ -62,8 +77,7 @@ class LiquiditySweepAI(LiquiditySweep):
         recent = super()._series(pair, timeframe, candle_type, enabled)
         if recent is None or not self._live():
             return recent
-        name = f"{timeframe}-{candle_type.value}"
-        stored = read_optional(self.config["datadir"], pair, name)
+        stored = _stored_history(pair_file(self.config["datadir"], pair, f"{timeframe}-{candle_type.value}"))
         if stored is None or stored.empty:
             return recent
         both = pd.concat([stored, recent], ignore_index=True)

@@ -74,6 +74,27 @@ def read_parts(files: list[Path], base: pd.DataFrame | None = None) -> pd.DataFr
     return df.drop_duplicates().sort_values("ts_event", kind="stable").reset_index(drop=True)
 
 
+# (store, kind, exchange, symbol) -> (part files already read, their events). A live bot
+# re-analyses every candle: parts are never rewritten, so only parts written since are read.
+_READ: dict[tuple[str, str, str, str], tuple[set[Path], pd.DataFrame]] = {}
+
+
+def read_new_parts(root: Path, kind: str, *, exchange: str, symbol: str,
+                   since: pd.Timestamp | None) -> pd.DataFrame:  # fmt: skip
+    """Events of `kind` of one symbol from `since`'s UTC day on, reading only the part files this
+    process has not read before (`read_parts`' order and duplicate rules)."""
+    key = (str(root), kind, exchange, symbol)
+    seen, events = _READ.get(key, (set(), None))
+    files = event_files(root, kind, exchange=exchange, symbol=symbol, since=since)
+    new = [f for f in files if f not in seen]
+    if new or events is None:
+        events = read_parts(new, events)
+        _READ[key] = (seen | set(new), events)
+    if since is not None and len(events):
+        events = events[events["ts_event"] >= pd.Timestamp(since).floor("D")]
+    return events
+
+
 def read_events(root: Path, kind: str, *, exchange: str | None = None,
                 symbol: str | None = None, since: pd.Timestamp | None = None) -> pd.DataFrame:  # fmt: skip
     """All stored events of `kind` (optionally one exchange/symbol, and only day partitions from

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from perpflow.config import PerpflowConfig
-from perpflow.data.store import event_files, read_parts
+from perpflow.data.store import read_new_parts
 from perpflow.features.orderbook import (
     book_from_wide,
     per_candle,
@@ -34,25 +34,17 @@ BOOK_COLUMNS = ("book_imb_10_last", "book_imb_w_mean", "book_void_bid_bps_max",
 VALUE_COLUMNS = BOOK_COLUMNS[:7]
 
 
-def book_root(cfg: PerpflowConfig, datadir: str | Path | None) -> Path | None:
-    if cfg.filters.book.store:
-        return Path(cfg.filters.book.store)
-    return Path(datadir) / "store" if datadir else None
-
-
 def load_books(root: Path | None, exchange: str, symbol: str, since: pd.Timestamp) -> pd.DataFrame:
     """Recorded snapshots of one symbol from `since`'s day on (empty frame if none), without
     those taken inside a recorded gap (a snapshot sampled just before the recorder learnt that a
     diff was missed may already be on disk; the gap record marks it untrustworthy)."""
     if root is None or not Path(root).exists():
         return pd.DataFrame()
-    files = event_files(root, "book", exchange=exchange, symbol=symbol, since=since)
-    if not files:
+    books = read_new_parts(root, "book", exchange=exchange, symbol=symbol, since=since)
+    if books.empty:
         return pd.DataFrame()
-    books = read_parts(files)
-    gap_files = event_files(root, "book_gaps", exchange=exchange, symbol=symbol, since=since)
-    if gap_files:
-        gaps = read_parts(gap_files)
+    gaps = read_new_parts(root, "book_gaps", exchange=exchange, symbol=symbol, since=since)
+    if len(gaps):
         t = books["ts_recv"].to_numpy()
         bad = np.zeros(len(books), dtype=bool)
         for start, end in zip(gaps["ts_event"].to_numpy(), gaps["ts_recv"].to_numpy(), strict=True):
@@ -63,10 +55,9 @@ def load_books(root: Path | None, exchange: str, symbol: str, since: pd.Timestam
 
 def _recorded_trades(root: Path, exchange: str, symbol: str, since) -> pd.DataFrame | None:
     """Recorded public trades (`perpflow record`) as ts, side, amount, price; None if none."""
-    files = event_files(root, "trades", exchange=exchange, symbol=symbol, since=since)
-    if not files:
+    t = read_new_parts(root, "trades", exchange=exchange, symbol=symbol, since=since)
+    if t.empty:
         return None
-    t = read_parts(files)
     return pd.DataFrame({"ts": t["ts_recv"], "side": t["side"], "amount": t["amount"], "price": t["price"]})
 
 

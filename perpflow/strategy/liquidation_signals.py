@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from perpflow.config import PerpflowConfig
-from perpflow.data.store import covered_candles, event_files, read_coverage, read_parts
+from perpflow.data.store import covered_candles, read_coverage, read_new_parts
 from perpflow.features.liquidations import liquidation_features
 from perpflow.features.sessions import handoff_window
 from perpflow.strategy.failclosed import warn_once
@@ -43,26 +43,13 @@ def store_root(cfg: PerpflowConfig, datadir: str | Path | None) -> Path | None:
     return Path(datadir) / "store" if datadir else None
 
 
-# (store, exchange, symbol) -> (part files already read, their events). A live bot re-analyses
-# every candle: only part files written since the last call are read.
-_EVENTS: dict[tuple[str, str, str], tuple[set[Path], pd.DataFrame]] = {}
-
-
 def load_liquidations(root: Path | None, exchange: str, symbol: str,
                       since: pd.Timestamp) -> tuple[pd.DataFrame, np.ndarray]:  # fmt: skip
     """Stored events of one symbol from `since`'s day on, and the stream's coverage spans."""
     empty = pd.DataFrame(columns=["ts_event", "side", "price", "notional"])
     if root is None or not Path(root).exists():
         return empty, np.empty((0, 2), dtype="int64")
-    key = (str(root), exchange, symbol)
-    seen, events = _EVENTS.get(key, (set(), None))
-    files = event_files(root, "liquidations", exchange=exchange, symbol=symbol, since=since)
-    new = [f for f in files if f not in seen]
-    if new or events is None:
-        events = read_parts(new, events)
-        _EVENTS[key] = (seen | set(new), events)
-    if since is not None and len(events):
-        events = events[events["ts_event"] >= pd.Timestamp(since).floor("D")]
+    events = read_new_parts(root, "liquidations", exchange=exchange, symbol=symbol, since=since)
     return (events if len(events) else empty), read_coverage(root, "liquidation", exchange)
 
 
