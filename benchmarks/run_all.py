@@ -22,7 +22,7 @@ if __name__ == "__main__":
     bench_orderbook.main()
     print()
     print("== book recorder vs a local flood ==")
-    bench_recorder.main(speed=800)
+    bench_recorder.main(speed=600)
     print()
     print("== LiquiditySweep vs SampleStrategy backtest ==")
     bench_backtest.main()

@@ -69,7 +69,12 @@ def _load_depth(args: argparse.Namespace):
     import pandas as pd
 
     from perpflow.features.orderbook import capture_sessions
-    from perpflow.venue.depth import DepthFeed, synthetic_updates, updates_from_snapshots
+    from perpflow.venue.depth import (
+        DepthFeed,
+        raw_binance_capture,
+        synthetic_updates,
+        updates_from_snapshots,
+    )
     from perpflow.venue.markets import filter_value
     from perpflow.venue.venue import Venue
 
@@ -82,10 +87,34 @@ def _load_depth(args: argparse.Namespace):
                 tick = float(filter_value(sym, "PRICE_FILTER", "tickSize"))
                 sources[sym] = synthetic_updates(cur[0], tick=tick, n=int(args.depth_minutes * 600), seed=i)
     else:
-        rows = pd.read_parquet(args.depth)
-        sources = {sym: updates_from_snapshots(capture_sessions(g)[0])
-                   for sym, g in rows.groupby("symbol")}  # fmt: skip
+        rename = _depth_as(args.depth_as)
+        path = Path(args.depth)
+        if not path.exists():
+            raise SystemExit(f"--depth {path}: no such file (a snapshots parquet or a raw .jsonl.zst capture)")
+        if path.name.endswith(".jsonl.zst"):  # a raw Binance USDT-M capture, replayed verbatim
+            try:
+                sources = raw_binance_capture(path, rename)
+            except ValueError as exc:
+                raise SystemExit(f"--depth: {exc}") from None
+        else:
+            rows = pd.read_parquet(path)
+            sources = {rename.get(sym, sym): updates_from_snapshots(capture_sessions(g)[0])
+                       for sym, g in rows.groupby("symbol") if not rename or sym in rename}  # fmt: skip
+        missing = sorted(src for src, dst in rename.items() if dst not in sources)
+        if not sources or missing:
+            raise SystemExit(f"--depth {path}: {missing or 'no symbol'} not in this capture")
     return DepthFeed(sources, speed=args.depth_speed, skip_every=args.depth_skip_every)
+
+
+def _depth_as(pairs: list[str] | None) -> dict[str, str]:
+    """--depth-as SUSHIUSDT=BTCUSDT ...: serve a captured symbol as one of the venue's markets."""
+    out = {}
+    for item in pairs or []:
+        src, sep, dst = item.partition("=")
+        if not sep or not src or not dst:
+            raise SystemExit(f"--depth-as {item!r}: expected CAPTURED=SERVED, e.g. SUSHIUSDT=BTCUSDT")
+        out[src.upper()] = dst.upper()
+    return out
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
@@ -543,7 +572,11 @@ def build_parser() -> argparse.ArgumentParser:
                            help="replay stored liquidations from the first subscriber, N x fast "
                                 "(default: on the replay clock in replay mode, 1x otherwise)")  # fmt: skip
             p.add_argument("--depth", default=None,
-                           help="stream <symbol>@depth diffs: 'synthetic' or a snapshots parquet")
+                           help="stream <symbol>@depth diffs: 'synthetic', a snapshots parquet, or a "
+                                "raw Binance USDT-M capture (.jsonl.zst, replayed with its own update ids)")
+            p.add_argument("--depth-as", nargs="+", default=None, metavar="CAPTURED=SERVED",
+                           help="serve a captured symbol as one of the venue's markets, e.g. SUSHIUSDT=BTCUSDT "
+                                "(only these are served)")
             p.add_argument("--depth-speed", type=float, default=1.0)
             p.add_argument("--depth-minutes", type=float, default=60.0,
                            help="synthetic depth: minutes of 100 ms diffs (at 1x speed)")

@@ -34,11 +34,12 @@ def write_events(root: Path, kind: str, df: pd.DataFrame, *, time_col: str = "ts
     if df.empty:
         return []
     _validate(df, kind)
-    df = df.sort_values(time_col, kind="stable")
-    day = df[time_col].dt.strftime("%Y-%m-%d")
+    if not df[time_col].is_monotonic_increasing:
+        df = df.sort_values(time_col, kind="stable")
+    day = df[time_col].dt.floor("D")  # not strftime per row: the recorder writes every second
     written = []
     for (ex, sym, d), part in df.groupby([df["exchange"], df["symbol"], day], sort=True):
-        folder = Path(root) / kind / f"exchange={ex}" / f"symbol={sym}" / f"date={d}"
+        folder = Path(root) / kind / f"exchange={ex}" / f"symbol={sym}" / f"date={d:%Y-%m-%d}"
         folder.mkdir(parents=True, exist_ok=True)
         first = int(part[time_col].iloc[0].value // 1_000_000)
         path = folder / f"part-{first}-{len(part)}.parquet"

@@ -10,18 +10,28 @@ message's `u` (size "0" deletes a level). REST `GET /fapi/v1/depth` answers the 
 with `lastUpdateId` = the last applied `u`, so ccxt.pro's sync (snapshot, buffered diffs, `pu`
 chain) works as against Binance.
 
-Sources: `synthetic_updates` (a random walk around a price, deterministic per seed) and
-`updates_from_snapshots` (consecutive snapshot rows, e.g. the real captures, turned into the
-diffs between them). `skip_every=N` withholds every Nth message from subscribers (still applied),
-so a client must detect the broken `pu` chain and resync: the drill for sequence gaps.
+Sources: `synthetic_updates` (a random walk around a price, deterministic per seed),
+`updates_from_snapshots` (consecutive snapshot rows, e.g. the derived captures, turned into the
+diffs between them) and `raw_binance_capture` (a cryptofeed raw capture's REST snapshot, diffs
+with their real update ids, and aggTrades, replayed verbatim). `skip_every=N` withholds every Nth
+message from subscribers (still applied), so a client must detect the broken `pu` chain and
+resync: the drill for sequence gaps.
+
+Messages are rendered to JSON text once, when due (level strings are formatted when the feed is
+built), so one venue process can flood a recorder with tens of thousands of diffs a second.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import random
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from perpflow.venue.book import synth_book
@@ -30,12 +40,16 @@ from perpflow.venue.book import synth_book
 @dataclass
 class Update:
     """One diff: due offset from the feed's start (ms), levels to set (size 0 = delete), and the
-    trades that caused it (price, size, buyer is maker = an aggressive seller)."""
+    trades that caused it (price, size, buyer is maker = an aggressive seller). `ids` = the
+    exchange's own (U, u) when replaying a raw capture (else the feed numbers them); `text` = the
+    levels as Binance's strings, filled in when the feed is built."""
 
     offset_ms: int
     bids: list[tuple[float, float]]
     asks: list[tuple[float, float]]
     trades: list[tuple[float, float, bool]] = field(default_factory=list)
+    ids: tuple[int, int] | None = None
+    text: tuple[list, list] | None = None
 
 
 @dataclass
@@ -45,61 +59,78 @@ class SymbolBook:
     updates: list[Update]
     last_u: int = 1000
     next_i: int = 0
-    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    steps: list[int] = field(default_factory=list)  # id increments per update (U..u span)
 
 
 def synthetic_updates(mid: float, *, tick: float, step: float = 0.001, n: int = 600,
                       every_ms: int = 100, levels: int = 50, seed: int = 0,
                       ) -> tuple[list, list, list[Update]]:  # fmt: skip
     """Initial bids/asks (`levels` a side) around `mid` and `n` diffs, one per `every_ms`: a few
-    resting sizes change, some levels empty and refill, and now and then price moves a tick."""
+    resting sizes change, some levels empty and refill, and now and then price moves a tick.
+
+    The walk runs on integer ticks with Python's `random` (a few hundred ns a draw, against a few
+    µs for a NumPy scalar draw), and sizes come from a pool of 4,096 rounded gamma draws: a
+    million updates take seconds, which the recorder flood benchmark needs."""
     bids, asks = synth_book(mid, tick=tick, step=step, min_qty=step, levels=levels, seed=seed)
-    rng = np.random.default_rng(seed)
-    book_b = {p: q for p, q in bids}
-    book_a = {p: q for p, q in asks}
+    rnd = random.Random(seed)
+    pool = [round(float(q), 3) or step for q in np.random.default_rng(seed).gamma(2.0, 0.5, 4096)]
+    px_cache: dict[int, float] = {}
+
+    def px(t: int) -> float:
+        p = px_cache.get(t)
+        if p is None:
+            p = px_cache[t] = round(t * tick, 10)
+        return p
+
+    book_b = {round(p / tick): q for p, q in bids}
+    book_a = {round(p / tick): q for p, q in asks}
     out = []
     for i in range(n):
-        b, a = [], []
-        for side, book, sign in ((b, book_b, -1), (a, book_a, 1)):
-            best = max(book) if sign < 0 else min(book)
-            for k in rng.integers(0, 30, size=rng.integers(1, 6)):
-                price = round(best + sign * k * tick, 10)
-                size = 0.0 if rng.random() < 0.15 else round(float(rng.gamma(2.0, 0.5)), 3)
-                side.append((price, size))
-        trades: list[tuple[float, float, bool]] = []
-        if rng.random() < 0.05:  # price ticks: the best ask is lifted or the best bid is hit
-            if rng.random() < 0.5:
-                best_a = min(book_a)
-                trades.append((best_a, book_a[best_a], False))
-                a.append((best_a, 0.0))
-                b.append((best_a, round(float(rng.gamma(2.0, 0.5)), 3)))
-            else:
-                best_b = max(book_b)
-                trades.append((best_b, book_b[best_b], True))
-                b.append((best_b, 0.0))
-                a.append((best_b, round(float(rng.gamma(2.0, 0.5)), 3)))
-        elif rng.random() < 0.3:  # a trade into the touch that leaves part of the level
-            sell = rng.random() < 0.5
-            book, side = (book_b, b) if sell else (book_a, a)
-            best = max(book) if sell else min(book)
-            qty = round(book[best] * float(rng.uniform(0.05, 0.6)), 3)
-            if qty > 0:
-                trades.append((best, qty, sell))
-                side.append((best, round(book[best] - qty, 3) or 0.0))
-        # changes sit at or behind each side's best, and a tick move turns the old best of one
-        # side into the other's: the book never crosses
-        for side, book, far in ((b, book_b, min), (a, book_a, max)):
-            for p, q in side:
-                book.pop(p, None) if q == 0 else book.__setitem__(p, q)
-            if not book:  # never empty a side: put back the last level touched
-                book[side[-1][0]] = 1.0
-                side.append((side[-1][0], 1.0))
-            while len(book) > 2 * levels:  # levels leaving the exchange's depth window: deleted
-                gone = far(book)
-                del book[gone]
-                side.append((gone, 0.0))
-        out.append(Update((i + 1) * every_ms, b, a, trades))
+        b, a, trades = _synthetic_step(book_b, book_a, rnd, pool, levels)
+        out.append(Update((i + 1) * every_ms, [(px(t), q) for t, q in b], [(px(t), q) for t, q in a],
+                          [(px(t), q, sell) for t, q, sell in trades]))  # fmt: skip
     return bids, asks, out
+
+
+def _synthetic_step(book_b: dict, book_a: dict, rnd: random.Random, pool: list[float], levels: int):
+    """One synthetic diff on integer-tick books (changed in place): (bid changes, ask changes,
+    trades as (tick, size, aggressive seller?))."""
+    rand, randrange, choice = rnd.random, rnd.randrange, rnd.choice
+    b: list[tuple[int, float]] = []
+    a: list[tuple[int, float]] = []
+    for side, book, sign in ((b, book_b, -1), (a, book_a, 1)):
+        best = max(book) if sign < 0 else min(book)
+        for _ in range(randrange(1, 6)):
+            side.append((best + sign * randrange(30), 0.0 if rand() < 0.15 else choice(pool)))
+    trades: list[tuple[int, float, bool]] = []
+    if rand() < 0.05:  # price ticks: the best ask is lifted or the best bid is hit
+        sell = rand() >= 0.5
+        book, gone, other = (book_b, b, a) if sell else (book_a, a, b)
+        best = max(book) if sell else min(book)
+        trades.append((best, book[best], sell))
+        gone.append((best, 0.0))
+        other.append((best, choice(pool)))
+    elif rand() < 0.3:  # a trade into the touch that leaves part of the level
+        sell = rand() < 0.5
+        book, side = (book_b, b) if sell else (book_a, a)
+        best = max(book) if sell else min(book)
+        qty = round(book[best] * (0.05 + 0.55 * rand()), 3)
+        if qty > 0:
+            trades.append((best, qty, sell))
+            side.append((best, round(book[best] - qty, 3) or 0.0))
+    # changes sit at or behind each side's best, and a tick move turns the old best of one side
+    # into the other's: the book never crosses
+    for side, book, far in ((b, book_b, min), (a, book_a, max)):
+        for t, q in side:
+            book.pop(t, None) if q == 0 else book.__setitem__(t, q)
+        if not book:  # never empty a side: put back the last level touched
+            book[side[-1][0]] = 1.0
+            side.append((side[-1][0], 1.0))
+        while len(book) > 2 * levels:  # levels leaving the exchange's depth window: deleted
+            gone_t = far(book)
+            del book[gone_t]
+            side.append((gone_t, 0.0))
+    return b, a, trades
 
 
 def updates_from_snapshots(rows: pd.DataFrame) -> tuple[list, list, list[Update]]:
@@ -125,21 +156,113 @@ def updates_from_snapshots(rows: pd.DataFrame) -> tuple[list, list, list[Update]
             diff.append(d)
         out.append(Update(int((t - t0).total_seconds() * 1000), diff[0], diff[1]))
         prev_b, prev_a = cur_b, cur_a
-    return sorted(side(recs[0], "bid").items(), reverse=True), sorted(side(recs[0], "ask").items()), out
+    return (
+        sorted(side(recs[0], "bid").items(), reverse=True),
+        sorted(side(recs[0], "ask").items()),
+        out,
+    )
+
+
+def raw_binance_capture(path: Path, rename: dict[str, str] | None = None,
+                        ) -> dict[str, tuple[list, list, list[Update]]]:  # fmt: skip
+    """Sources for `DepthFeed` from a cryptofeed raw capture of Binance USDT-M (zstd JSON lines:
+    the REST `/fapi/v1/depth` answers and the `depth@100ms` / `aggTrade` websocket messages).
+
+    Per symbol: the initial book is the captured REST snapshot; the diffs are the captured ones
+    from the first that covers the snapshot's `lastUpdateId` on, with their own `U`/`u`/`pu`, so a
+    client syncs on the exchange's real sequence; each captured aggTrade goes out with the first
+    diff at or after its event time. Offsets keep the capture's timing (event time `E`).
+    `rename` maps capture symbols to the venue's (e.g. SUSHIUSDT -> BTCUSDT). Needs `zstandard`."""
+    snaps, diffs, trades = _read_raw_capture(Path(path))
+    if not snaps:
+        raise ValueError(f"{path}: no Binance USDT-M REST depth snapshot in this capture")
+    rename = rename or {}
+    missing = sorted(set(rename) - set(snaps))
+    if missing:
+        raise ValueError(f"{path}: {missing} not in this capture (it has {sorted(snaps)})")
+    kept = {}
+    for sym, snap in snaps.items():
+        if rename and sym not in rename:
+            continue
+        last = snap["lastUpdateId"]
+        ds = [d for d in diffs.get(sym, []) if d["u"] >= last]
+        if not ds or ds[0]["U"] > last:
+            raise ValueError(f"{path}: {sym}'s diffs do not cover its REST snapshot (id {last})")
+        kept[sym] = (snap, ds)
+    t0 = min(ds[0]["E"] for _, ds in kept.values())
+    out = {}
+    for sym, (snap, ds) in kept.items():
+        pending = sorted(trades.get(sym, []), key=lambda t: t["E"])
+        ups, k = [], 0
+        for d in ds:
+            tr = []
+            while k < len(pending) and pending[k]["E"] <= d["E"]:
+                t = pending[k]
+                tr.append((float(t["p"]), float(t["q"]), bool(t["m"])))
+                k += 1
+            ups.append(Update(d["E"] - t0, [(float(p), float(q)) for p, q in d["b"]],
+                              [(float(p), float(q)) for p, q in d["a"]], tr, ids=(d["U"], d["u"], d["pu"])))  # fmt: skip
+        bids = [(float(p), float(q)) for p, q in snap["bids"]]
+        asks = [(float(p), float(q)) for p, q in snap["asks"]]
+        out[rename.get(sym, sym)] = (bids, asks, ups, snap["lastUpdateId"])
+    return out
+
+
+def _read_raw_capture(path: Path) -> tuple[dict, dict, dict]:
+    """Per exchange symbol: the first REST depth answer, the depthUpdate and the aggTrade events
+    of a cryptofeed raw capture."""
+    import zstandard
+
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such raw capture (cryptofeed .jsonl.zst)")
+    snaps: dict[str, dict] = {}
+    events: dict[str, dict[str, list[dict]]] = {"depthUpdate": {}, "aggTrade": {}}
+    with path.open("rb") as fh, zstandard.ZstdDecompressor().stream_reader(fh) as raw:
+        for line in io.TextIOWrapper(raw, encoding="utf-8"):
+            rec = json.loads(line)
+            if rec.get("t") == "http" and "/fapi/v1/depth?" in rec.get("url", ""):
+                sym = rec["url"].split("symbol=")[1].split("&")[0]
+                snaps.setdefault(sym, json.loads(rec["data"]))
+            elif rec.get("t") == "recv":
+                data = json.loads(rec["data"]).get("data", {})
+                if data.get("e") in events:
+                    events[data["e"]].setdefault(data["s"], []).append(data)
+    return snaps, events["depthUpdate"], events["aggTrade"]
+
+
+def _fmt_levels(levels: list[tuple[float, float]], cache: dict[float, str]) -> list[list[str]]:
+    """Levels as Binance's strings ("%.10g"), each distinct number formatted once."""
+    out = []
+    for p, q in levels:
+        sp = cache.get(p)
+        if sp is None:
+            sp = cache[p] = f"{p:.10g}"
+        sq = cache.get(q)
+        if sq is None:
+            sq = cache[q] = f"{q:.10g}"
+        out.append([sp, sq])
+    return out
 
 
 class DepthFeed:
-    """Books and diff schedules for some symbols; see the module docstring."""
+    """Books and diff schedules for some symbols; see the module docstring. A source is
+    `(bids, asks, updates)` or, from a raw capture, `(bids, asks, updates, lastUpdateId)`."""
 
-    def __init__(self, sources: dict[str, tuple[list, list, list[Update]]], *,
-                 speed: float = 1.0, skip_every: int = 0, seed: int = 0):  # fmt: skip
+    def __init__(self, sources: dict[str, tuple], *, speed: float = 1.0, skip_every: int = 0,
+                 seed: int = 0):  # fmt: skip
         if speed <= 0:
             raise ValueError(f"depth replay speed must be > 0, got {speed}")
         self.speed, self.skip_every = speed, skip_every
-        self.books = {
-            sym.upper(): SymbolBook(dict(b), dict(a), ups, rng=np.random.default_rng(seed))
-            for sym, (b, a, ups) in sources.items()
-        }  # fmt: skip
+        self.books = {}
+        cache: dict[float, str] = {}
+        for sym, (b, a, ups, *last) in sources.items():
+            for up in ups:
+                if up.text is None:
+                    up.text = (_fmt_levels(up.bids, cache), _fmt_levels(up.asks, cache))
+            steps = np.random.default_rng(seed).integers(0, 4, size=len(ups)).tolist()
+            self.books[sym.upper()] = SymbolBook(
+                dict(b), dict(a), ups, last[0] if last else 1000, steps=steps
+            )
         self.start_ms: int | None = None
         self.sent = 0
         self.withheld: list[tuple[str, int]] = []  # (symbol, u) not sent (skip drill)
@@ -153,23 +276,27 @@ class DepthFeed:
     def finished(self) -> bool:
         return all(b.next_i >= len(b.updates) for b in self.books.values())
 
-    def pop_due(self, now_ms: int) -> list[tuple[str, dict, bool]]:
-        """Apply every update due by `now_ms`; returns (stream, message, send?) per update."""
+    def pop_due(self, now_ms: int) -> list[tuple[str, str, bool]]:
+        """Apply every update due by `now_ms`; returns (stream, message JSON text, send?) per
+        message (aggTrades first, then the diff they caused)."""
         out = []
         for sym, book in self.books.items():
+            depth_stream, trade_stream = sym.lower() + "@depth", sym.lower() + "@aggtrade"
             while book.next_i < len(book.updates):
                 up = book.updates[book.next_i]
                 due = self.start_ms + int(up.offset_ms / self.speed)
                 if due > now_ms:
                     break
-                first = book.last_u + 1
-                last = first + int(book.rng.integers(0, 4))
+                if up.ids is not None:
+                    first, last, prev = up.ids
+                else:
+                    first, prev = book.last_u + 1, book.last_u
+                    last = first + book.steps[book.next_i]
                 for side, levels in ((book.bids, up.bids), (book.asks, up.asks)):
                     for p, q in levels:
                         side.pop(p, None) if q == 0 else side.__setitem__(p, q)
                 msg = {"e": "depthUpdate", "E": due, "T": due, "s": sym, "U": first, "u": last,
-                       "pu": book.last_u, "b": [[f"{p:.10g}", f"{q:.10g}"] for p, q in up.bids],
-                       "a": [[f"{p:.10g}", f"{q:.10g}"] for p, q in up.asks]}  # fmt: skip
+                       "pu": prev, "b": up.text[0], "a": up.text[1]}  # fmt: skip
                 book.last_u, book.next_i = last, book.next_i + 1
                 self.sent += 1
                 send = not (self.skip_every and self.sent % self.skip_every == 0)
@@ -177,12 +304,12 @@ class DepthFeed:
                     self.withheld.append((sym, last))
                 for price, qty, maker in up.trades:  # aggTrade messages, never withheld
                     self.trade_id += 1
-                    out.append((sym.lower() + "@aggtrade", {
+                    out.append((trade_stream, orjson.dumps({
                         "e": "aggTrade", "E": due, "s": sym, "a": self.trade_id, "p": f"{price:.10g}",
                         "q": f"{qty:.10g}", "f": self.trade_id, "l": self.trade_id, "T": due, "m": maker,
-                    }, True))  # fmt: skip
+                    }).decode(), True))  # fmt: skip
                     self.trades_sent.append((sym, self.trade_id, price, qty, maker))
-                out.append((sym.lower() + "@depth", msg, send))
+                out.append((depth_stream, orjson.dumps(msg).decode(), send))
         return out
 
     def snapshot(self, symbol: str, limit: int) -> dict:

@@ -115,7 +115,7 @@ class StreamHub:
 
     # --- connections -------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(heartbeat=None)
+        ws = web.WebSocketResponse(heartbeat=None, compress=False)  # as Binance: uncompressed
         await ws.prepare(request)
         path_stream = request.path.rsplit("/ws/", 1)[-1] if "/ws/" in request.path else ""
         subs = {_norm(path_stream)} if "@" in path_stream else set()
@@ -178,18 +178,19 @@ class StreamHub:
                 for msg in self.feed.pop_due(now):
                     await self._publish(msg)
             if self.depth is not None:
-                for stream, msg, send in self.depth.pop_due(now):
+                for stream, text, send in self.depth.pop_due(now):
                     if send:
-                        await self._send(stream, msg)
+                        await self._send(stream, text)
             await asyncio.sleep(PUMP_SECONDS)
 
-    async def _send(self, stream: str, msg: dict) -> int:
-        """Send `msg` to every connection subscribed to `stream`; returns how many got it."""
+    async def _send(self, stream: str, text: str) -> int:
+        """Send a message (JSON text) to every connection subscribed to `stream`; returns how
+        many got it."""
         sent = 0
         for ws, subs in list(self.sockets.items()):
             if stream in subs and not ws.closed:
                 try:
-                    await ws.send_json(msg)
+                    await ws.send_str(text)
                     sent += 1
                 except ConnectionError:
                     continue

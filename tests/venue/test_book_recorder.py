@@ -198,3 +198,77 @@ def test_venue_serve_command_passes_the_depth_feed(datadir, monkeypatch):
     feed = seen["depth"]
     assert isinstance(feed, DepthFeed) and MARKET in feed.books
     assert feed.speed == 5 and feed.skip_every == 7 and len(feed.books[MARKET].updates) > 1000
+
+
+def test_raw_binance_capture_replays_verbatim_through_ccxt_pro(datadir, tmp_path):
+    """The real 2021 Binance capture, served with its own update ids: the recorder syncs on the
+    exchange's real sequence, stores every diff id verbatim, and ends on the same top 20 levels
+    as the capture's independently rebuilt book (`derived/`)."""
+    from perpflow.venue.depth import raw_binance_capture
+
+    raw = shared_data_dir("raw/cryptofeed_sample_data") / "BINANCE_FUTURES.jsonl.zst"
+    sources = raw_binance_capture(raw, {"SUSHIUSDT": MARKET})
+    ups = sources[MARKET][2]
+    assert len(ups) > 200 and all(b.ids[2] == a.ids[1] for a, b in zip(ups, ups[1:], strict=False))
+    feed = DepthFeed(sources, speed=10.0)
+    with VenueServer(datadir, depth=feed) as server:
+        asyncio.run(_record(server, tmp_path, duration=5.0, cadence=0.1))
+    diffs = read_events(tmp_path, "book_diffs")
+    captured = {(up.ids[0], up.ids[1], up.ids[2]) for up in ups}
+    stored = set(zip(diffs["U"], diffs["u"], diffs["pu"], strict=True))
+    assert stored <= captured and len(stored) >= len(captured) - 5, "the exchange's own ids, verbatim"
+    book = read_events(tmp_path, "book")
+    assert book.iloc[-1]["nonce"] == ups[-1].ids[1]
+    derived = pd.read_parquet(raw.parent / "derived" / "binance_usdm_l2_top20_2021-07-22.parquet")
+    last = derived[derived["symbol"] == "SUSHIUSDT"].iloc[-1]
+    got = book.iloc[-1]
+    for side in ("bid", "ask"):
+        for k in ("px", "sz"):
+            np.testing.assert_allclose([got[f"{side}_{k}_{i}"] for i in range(20)],
+                                       [last[f"{side}_{k}_{i}"] for i in range(20)])  # fmt: skip
+    trades = read_events(tmp_path, "trades")
+    assert len(trades) == sum(len(up.trades) for up in ups) > 10
+
+
+def test_raw_capture_errors_name_the_file(tmp_path):
+    from perpflow.venue.depth import raw_binance_capture
+
+    with pytest.raises(FileNotFoundError, match="no-such.jsonl.zst"):
+        raw_binance_capture(tmp_path / "no-such.jsonl.zst")
+    import zstandard
+
+    empty = tmp_path / "empty.jsonl.zst"
+    empty.write_bytes(zstandard.ZstdCompressor().compress(b'{"t": "header"}\n'))
+    with pytest.raises(ValueError, match="empty.jsonl.zst: no Binance USDT-M REST depth snapshot"):
+        raw_binance_capture(empty)
+
+
+def test_same_second_iso8601_equals_ccxt():
+    import random
+
+    import ccxt
+
+    from perpflow.data.record import same_second_iso8601
+
+    fast, rnd = same_second_iso8601(ccxt.Exchange.iso8601), random.Random(1)
+    values = [rnd.randrange(0, 8_640_000_000_000_000) for _ in range(2000)]
+    values += [rnd.randrange(1_700_000_000_000, 1_700_000_005_000) for _ in range(2000)]
+    values += [0, 999, 1000, -1, None, "123", "x", 1.5, True, 253_402_300_799_999, 253_402_300_800_000]
+    assert [fast(v) for v in values] == [ccxt.Exchange.iso8601(v) for v in values]
+
+
+def test_venue_serve_replays_a_raw_capture_as_a_venue_market(datadir, monkeypatch):
+    import perpflow.venue.server as server_mod
+    from perpflow.cli import main
+
+    raw = shared_data_dir("raw/cryptofeed_sample_data") / "BINANCE_FUTURES.jsonl.zst"
+    seen = {}
+    monkeypatch.setattr(server_mod, "serve", lambda *a, **kw: seen.update(kw))
+    assert main(["venue", "serve", "--datadir", str(datadir), "--depth", str(raw),
+                 "--depth-as", "SUSHIUSDT=BTCUSDT"]) == 0  # fmt: skip
+    feed = seen["depth"]
+    assert list(feed.books) == [MARKET] and feed.books[MARKET].updates[0].ids is not None
+    with pytest.raises(SystemExit, match="NOPEUSDT"):
+        main(["venue", "serve", "--datadir", str(datadir), "--depth", str(raw), "--depth-as", "NOPEUSDT=BTCUSDT"])
+    with pytest.raises(SystemExit, match="CAPTURED=SERVED"):
+        main(["venue", "serve", "--datadir", str(datadir), "--depth", str(raw), "--depth-as", "SUSHIUSDT"])
