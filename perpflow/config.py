@@ -193,7 +193,9 @@ class BookFilter(_Frozen):
     needs top-10 imbalance >= `min_imbalance` toward the bids and no void wider than
     `max_void_bps` among the bids (price would fall through it); a short mirrored. A candle
     whose last recorded book is older than `max_staleness_seconds` at its close, or that has
-    none, blocks these entries (logged once). Off by default: it needs recorded history."""
+    none, blocks these entries (logged once). With `cross_exchange`, the second venue's book
+    must be fresh too, the two mids within `max_mid_gap_bps`, and (`cross_agreement`) its
+    imbalance toward the trade as well. Off by default: it needs recorded history."""
 
     enabled: bool = False
     store: str | None = Field(None, description="event store root (default <datadir>/store)")
@@ -201,6 +203,15 @@ class BookFilter(_Frozen):
     min_imbalance: float = Field(0.0, ge=-1, le=1)
     max_void_bps: float = Field(10.0, gt=0, description="widest allowed gap between adjacent levels")
     max_staleness_seconds: float = Field(30.0, gt=0)
+    cross_exchange: str | None = Field(
+        None, description="a second venue's recorded books (bybit, okx): divergence columns and gate"
+    )
+    max_mid_gap_bps: float = Field(
+        15.0, gt=0, description="block when the venues' mids differ more (one book is off)"
+    )
+    cross_agreement: bool = Field(
+        False, description="the second venue's imbalance must also lean toward the trade"
+    )
 
 
 class FiltersConfig(_Frozen):

@@ -19,17 +19,19 @@ ON = load_perpflow_config({"perpflow": {"filters": {"book": {
 DATES = pd.Series(pd.date_range("2026-03-02 13:00", periods=6, freq="5min", tz="UTC"))
 
 
-def _store(tmp_path, *, bid_size: float, gap_at: int | None = None, until_candle: int = 6):
+def _store(tmp_path, *, bid_size: float, gap_at: int | None = None, until_candle: int = 6,
+           exchange: str = "binance", symbol: str = "BTCUSDT", shift_bps: float = 0.0):  # fmt: skip
     """Books every 10 s: 25 levels a side 1 bp apart; bids `bid_size`, asks 1; optionally a
     50 bps hole in the bids from level `gap_at` on; nothing after candle `until_candle`."""
     ts = pd.date_range(DATES[0], DATES[0] + pd.Timedelta(minutes=5 * until_candle), freq="10s",
                        tz="UTC", inclusive="left")  # fmt: skip
-    rows = {"exchange": "binance", "symbol": "BTCUSDT", "ts_event": ts, "ts_recv": ts, "nonce": 1}
+    rows = {"exchange": exchange, "symbol": symbol, "ts_event": ts, "ts_recv": ts, "nonce": 1}
+    mid = 100 * (1 + shift_bps / 1e4)
     for i in range(25):
         hole = 0.005 if gap_at is not None and i >= gap_at else 0.0
-        rows[f"bid_px_{i}"] = 100 * (1 - 0.0001 * (i + 1) - hole)
+        rows[f"bid_px_{i}"] = mid * (1 - 0.0001 * (i + 1) - hole)
         rows[f"bid_sz_{i}"] = bid_size
-        rows[f"ask_px_{i}"] = 100 * (1 + 0.0001 * (i + 1))
+        rows[f"ask_px_{i}"] = mid * (1 + 0.0001 * (i + 1))
         rows[f"ask_sz_{i}"] = 1.0
     write_events(tmp_path, "book", pd.DataFrame(rows), time_col="ts_recv")
     return tmp_path
@@ -75,6 +77,37 @@ def test_cross_venue_columns():
     x = cross_venue(a, b).iloc[0]
     assert np.isclose(x["xv_imb_diff"], 0.3) and np.isclose(x["xv_mid_bps"], 5.0)
     assert x["xv_depth_ratio"] == 2.0
+
+
+def _cross(**kw):
+    book = {"enabled": True, "min_imbalance": 0.1, "max_void_bps": 5, "max_staleness_seconds": 30,
+            "cross_exchange": "bybit", "max_mid_gap_bps": 10, **kw}  # fmt: skip
+    return load_perpflow_config({"perpflow": {"filters": {"book": book}}})
+
+
+def test_cross_venue_divergence_gates_entries(tmp_path, caplog):
+    root = _store(tmp_path, bid_size=3.0)
+    with caplog.at_level(logging.WARNING):
+        missing = _gate(root, cfg=_cross())
+    assert not missing["ok_book_long"].any(), "no second venue recorded: blocked, not ignored"
+    assert "no recorded bybit books for BTCUSDT" in caplog.text
+    _store(root, bid_size=1.0, exchange="bybit", shift_bps=3.0, until_candle=4)  # balanced, mid 3 bps higher
+    g = _gate(root, cfg=_cross())
+    assert np.allclose(g["xv_imb_diff"].iloc[:4], 0.5) and np.allclose(g["xv_imb_other"].iloc[:4], 0.0)
+    assert np.allclose(g["xv_mid_bps"].iloc[:4], (1 / 1.0003 - 1) * 1e4)
+    assert np.allclose(g["xv_depth_ratio"].iloc[:4], 2.0)
+    assert g["ok_book_long"].tolist() == [True] * 4 + [False] * 2, "bybit stale after candle 4"
+    assert not _gate(root, cfg=_cross(max_mid_gap_bps=2))["ok_book_long"].any(), "mids 3 bps apart"
+    assert not _gate(root, cfg=_cross(cross_agreement=True))["ok_book_long"].any(), "bybit neutral"
+    for cut in (1, 3, 5):
+        assert_truncation_parity(lambda d: _gate(root, cfg=_cross(), dates=d["date"]), DATES.to_frame("date"), cut)
+
+
+def test_venue_symbols():
+    from perpflow.strategy.book_signals import venue_symbol
+
+    assert venue_symbol("BTCUSDT", "okx") == "BTC-USDT-SWAP"
+    assert venue_symbol("BTCUSDT", "bybit") == venue_symbol("BTCUSDT", "binance") == "BTCUSDT"
 
 
 def test_recorded_trades_give_cancel_to_trade(tmp_path):

@@ -188,15 +188,13 @@ class BookRecorder:
         taken = 0
         for sym in self.symbols:
             ob = self.ex.orderbooks.get(sym)
-            if (
-                ob is None
-                or ob.get("nonce") is None
-                or (sym, "book") in self._gap_since
-                or not ob["bids"]
-            ):
+            if ob is None or (sym, "book") in self._gap_since or not ob["bids"] or not ob["asks"]:
                 continue
-            row = {"exchange": self.exchange_id, "symbol": self._ids[sym],
-                   "ts_event": ob.get("timestamp") or now, "ts_recv": now, "nonce": ob["nonce"]}  # fmt: skip
+            nonce = ob.get("nonce")  # Binance: the last applied update id; ccxt leaves Bybit's unset
+            if nonce is None and self.exchange_id == "binance":  # not synced to a snapshot yet
+                continue
+            row = {"exchange": self.exchange_id, "symbol": self._ids[sym], "ts_event": ob.get("timestamp") or now,
+                   "ts_recv": now, "nonce": np.nan if nonce is None else nonce}  # fmt: skip
             for side, levels in (("bid", ob["bids"]), ("ask", ob["asks"])):
                 top = levels[: self.levels]
                 for i in range(self.levels):

@@ -241,14 +241,16 @@ def per_candle(snaps: pd.DataFrame, dates: pd.Series, timeframe: str) -> pd.Data
 
 
 def cross_venue(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
-    """Divergence of two venues' per-candle book features (same candles, `per_candle` output
-    plus each venue's mid in `mid`): `xv_imb_diff` (top-10 imbalance a - b), `xv_mid_bps`
+    """Divergence of two venues' per-candle book features (same candles, `per_candle` output;
+    the mid is `book_mid_last`, or `mid`): `xv_imb_diff` (top-10 imbalance a - b), `xv_mid_bps`
     (mid a over mid b, in bps), `xv_depth_ratio` (top-25 depth a / b, both sides)."""
     depth_a = a["book_depth_bid_last"] + a["book_depth_ask_last"]
     depth_b = b["book_depth_bid_last"] + b["book_depth_ask_last"]
+    mid_a = a["book_mid_last"] if "book_mid_last" in a else a["mid"]
+    mid_b = b["book_mid_last"] if "book_mid_last" in b else b["mid"]
     return pd.DataFrame({
         "xv_imb_diff": a["book_imb_10_last"] - b["book_imb_10_last"],
-        "xv_mid_bps": (a["mid"] / b["mid"] - 1) * 1e4,
+        "xv_mid_bps": (mid_a / mid_b - 1) * 1e4,
         "xv_depth_ratio": depth_a / depth_b.where(depth_b > 0),
     }, index=a.index)  # fmt: skip
 
