@@ -468,6 +468,40 @@ def _cmd_validate_freqai(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recorded_books(store: Path, args: argparse.Namespace):
+    """Snapshots of `args.symbol` recorded in an event store (`perpflow record`), as `ts` rows."""
+    import pandas as pd
+
+    from perpflow.strategy.book_signals import load_books
+
+    since = pd.Timestamp(args.since, tz="UTC") if args.since else pd.Timestamp(0, tz="UTC")
+    books = load_books(store, args.exchange, args.symbol, since)
+    if books.empty:
+        raise SystemExit(f"{store}: no recorded {args.exchange} books for {args.symbol} "
+                         f"(record them with `perpflow record`)")  # fmt: skip
+    books = books.rename(columns={"ts_recv": "ts"}).drop(columns=["ts_event"]).sort_values("ts", kind="stable")
+    return books[books["ts"] <= pd.Timestamp(args.until, tz="UTC")] if args.until else books
+
+
+def _heatmap_events(args: argparse.Namespace):
+    """--events: marks from a `perpflow label` parquet, or a CSV of ts,text; None if not given."""
+    import pandas as pd
+
+    if not args.events:
+        return None
+    ev = Path(args.events)
+    if not ev.exists():
+        raise SystemExit(f"--events {ev}: no such file (a `perpflow label` parquet, or a CSV of ts,text)")
+    if ev.suffix != ".parquet":
+        return pd.read_csv(ev)
+    from perpflow.validation.heatmap import events_from_labels
+
+    try:
+        return events_from_labels(pd.read_parquet(ev), args.pair, args.timeframe)
+    except ValueError as exc:
+        raise SystemExit(f"--events {ev}: {exc}") from None
+
+
 def _cmd_heatmap(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -476,8 +510,9 @@ def _cmd_heatmap(args: argparse.Namespace) -> int:
 
     src = Path(args.book)
     if not src.exists():
-        raise SystemExit(f"{src}: no such book file (parquet with ts, bid_px_0, bid_sz_0, ...)")
-    books = pd.read_parquet(src)
+        raise SystemExit(f"{src}: no such book file (parquet with ts, bid_px_0, bid_sz_0, ...) or event store")
+    store = src if src.is_dir() else None
+    books = _recorded_books(store, args) if store is not None else pd.read_parquet(src)
     rows = books[books["symbol"] == args.symbol] if "symbol" in books.columns else books
     if rows.empty:
         found = sorted(books["symbol"].unique()) if "symbol" in books.columns else []
@@ -489,14 +524,19 @@ def _cmd_heatmap(args: argparse.Namespace) -> int:
         print(f"{src}: {len(sessions)} separate captures of {args.symbol}; drawing --session {args.session}")
     book = book_from_wide(sessions[args.session])
 
-    def prints(path):
+    def prints(path, kind):
         if not path:
-            return None
+            if store is None or not (store / kind).exists():
+                return None
+            from perpflow.data.store import event_files, read_parts
+
+            f = read_parts(event_files(store, kind, exchange=args.exchange, symbol=args.symbol))
+            return f.rename(columns={"ts_event": "ts"}) if len(f) else None
         f = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
         return f[f["symbol"] == args.symbol] if "symbol" in f.columns else f
 
-    trades, liqs = prints(args.trades), prints(args.liquidations)
-    events = pd.read_csv(args.events) if args.events else None
+    trades, liqs = prints(args.trades, "trades"), prints(args.liquidations, "liquidations")
+    events = _heatmap_events(args)
     span = pd.to_datetime(book.ts, utc=True)
     title = (args.title or f"{args.symbol} resting liquidity, {span.min():%Y-%m-%d %H:%M:%S}"
              f"..{span.max():%H:%M:%S} UTC ({book.bid_px.shape[1]} levels a side)")  # fmt: skip
@@ -505,7 +545,8 @@ def _cmd_heatmap(args: argparse.Namespace) -> int:
                       liquidations=liqs, events=events, time_bins=args.time_bins,
                       price_bins=args.price_bins)  # fmt: skip
     page = heatmap_html(book, out / f"heatmap_{args.symbol}.html", title=title, trades=trades,
-                        liquidations=liqs, time_bins=args.time_bins, price_bins=args.price_bins)  # fmt: skip
+                        liquidations=liqs, events=events, time_bins=args.time_bins,
+                        price_bins=args.price_bins)  # fmt: skip
     print(f"{len(book)} snapshots; picture: {png}  interactive: {page}")
     return 0
 
@@ -743,12 +784,19 @@ def build_parser() -> argparse.ArgumentParser:
     rec.set_defaults(func=_cmd_record)
 
     hm = sub.add_parser("heatmap", help="resting liquidity over price and time (PNG + HTML)")
-    hm.add_argument("--book", required=True, help="snapshots parquet (ts, symbol, bid_px_0, bid_sz_0, ...)")
+    hm.add_argument("--book", required=True, help="snapshots parquet (ts, symbol, bid_px_0, bid_sz_0, ...), "
+                    "or an event store recorded by `perpflow record` (its trades and liquidations too)")
+    hm.add_argument("--exchange", default="binance", help="store: whose books")
+    hm.add_argument("--since", default=None, help="store: from this UTC time (e.g. 2026-11-26T10:00)")
+    hm.add_argument("--until", default=None, help="store: up to this UTC time")
     hm.add_argument("--symbol", required=True)
     hm.add_argument("--session", type=int, default=0, help="which capture, if the file holds several")
     hm.add_argument("--trades", default=None, help="trades CSV/parquet (ts, side, price, amount)")
     hm.add_argument("--liquidations", default=None, help="liquidations CSV/parquet (same columns)")
-    hm.add_argument("--events", default=None, help="CSV of ts,text lines to mark")
+    hm.add_argument("--events", default=None, help="a `perpflow label` parquet (liquidation-cluster moves, "
+                    "sweeps, entries with their outcome) or a CSV of ts,text lines to mark")
+    hm.add_argument("--pair", default=None, help="label parquet: this pair's events (e.g. BTC/USDT:USDT)")
+    hm.add_argument("--timeframe", default="5m", help="label parquet: candle timeframe")
     hm.add_argument("--time-bins", type=int, default=300)
     hm.add_argument("--price-bins", type=int, default=120)
     hm.add_argument("--title", default=None)

@@ -60,3 +60,52 @@ def test_heatmap_of_the_real_bybit_capture(tmp_path, capsys):
     with pytest.raises(SystemExit, match="--session 0..1"):
         main(["heatmap", "--book", str(d / "bybit_linear_l2_top20_2026-08-09.parquet"),
               "--symbol", "BTCUSDT", "--session", "5", "--out", str(tmp_path)])
+
+
+def _labels() -> pd.DataFrame:
+    """A `perpflow label`-shaped frame: events of two pairs, 5m candles opening 23:50..00:05."""
+    return pd.DataFrame({
+        "date": pd.to_datetime(["2025-12-31 23:55", "2025-12-31 23:55", "2025-12-31 23:55",
+                                "2025-12-31 23:55", "2025-12-31 23:50"], utc=True),
+        "pair": ["X/USDT:USDT"] * 4 + ["Y/USDT:USDT"],
+        "event": ["liq_cluster", "liq_cluster", "sweep", "entry", "entry"],
+        "liq_move": [1.0, 0.0, np.nan, np.nan, np.nan], "liq_move_dir": [-1.0, 0.0, np.nan, np.nan, np.nan],
+        "sweep_reversal": [np.nan, np.nan, 1.0, np.nan, np.nan], "tb_label": [np.nan, np.nan, np.nan, -1.0, 1.0],
+    })  # fmt: skip
+
+
+def test_events_from_labels_say_what_followed():
+    from perpflow.validation.heatmap import events_from_labels
+
+    ev = events_from_labels(_labels(), "X/USDT:USDT")
+    assert ev["text"].tolist() == ["liq cluster: moved >= 1.5 ATR down", "liq cluster: no 1.5 ATR move",
+                                   "sweep: reversed", "entry: stop first"]  # fmt: skip
+    assert (ev["ts"] == pd.Timestamp("2026-01-01", tz="UTC")).all(), "marked at the candle's close"
+    with pytest.raises(ValueError, match="perpflow label"):
+        events_from_labels(pd.DataFrame({"ts": [1]}))
+
+
+def test_heatmap_of_a_recorded_store_with_label_events(tmp_path, capsys):
+    from perpflow.data.store import write_events
+
+    w = _wide(n=3000)  # 5 minutes of 100 ms books around 2026-01-01 00:00
+    w["ts"] = w["ts"] - pd.Timedelta("2min")
+    rec = w.rename(columns={"ts": "ts_recv"}).assign(exchange="binance", symbol="XUSDT", nonce=1)
+    rec["ts_event"] = rec["ts_recv"]
+    write_events(tmp_path / "store", "book", rec, time_col="ts_recv")
+    trades = pd.DataFrame({"ts_event": pd.date_range("2025-12-31 23:59", periods=30, freq="2s", tz="UTC"),
+                           "side": ["buy", "sell"] * 15, "price": 100.0, "amount": 1.0,
+                           "exchange": "binance", "symbol": "XUSDT", "id": [str(i) for i in range(30)]})  # fmt: skip
+    trades["ts_recv"] = trades["ts_event"]
+    write_events(tmp_path / "store", "trades", trades)
+    _labels().to_parquet(tmp_path / "labels.parquet")
+    out = tmp_path / "plot"
+    assert main(["heatmap", "--book", str(tmp_path / "store"), "--symbol", "XUSDT", "--events",
+                 str(tmp_path / "labels.parquet"), "--pair", "X/USDT:USDT", "--out", str(out)]) == 0  # fmt: skip
+    assert "3000 snapshots" in capsys.readouterr().out
+    assert (out / "heatmap_XUSDT.png").stat().st_size > 10_000
+    page = (out / "heatmap_XUSDT.html").read_text()
+    assert "liq cluster: moved \\u003e= 1.5 ATR down" in page or "liq cluster: moved >= 1.5 ATR down" in page
+    assert "entry: target first" not in page, "the other pair's events are left out"
+    with pytest.raises(SystemExit, match="no recorded bybit books"):
+        main(["heatmap", "--book", str(tmp_path / "store"), "--symbol", "XUSDT", "--exchange", "bybit"])

@@ -65,6 +65,49 @@ def in_view(frame: pd.DataFrame | None, book: Book) -> pd.DataFrame | None:
     return frame[keep]
 
 
+def events_from_labels(labels: pd.DataFrame, pair: str | None = None, timeframe: str = "5m") -> pd.DataFrame:
+    """Marks (`ts`, `text`) from a `perpflow label` dataset: each event at its candle's close
+    (when it is known), with what followed: a liquidation cluster's >= 1.5 ATR move and its
+    direction (the brief's label), a sweep's reversal, an entry's triple-barrier result. Rows of
+    other pairs are left out when `pair` is given (label files hold several)."""
+    missing = [c for c in ("date", "event") if c not in labels.columns]
+    if missing:
+        raise ValueError(f"label data lacks {missing}: make it with `perpflow label`")
+    rows = labels if pair is None or "pair" not in labels else labels[labels["pair"] == pair]
+    text = pd.Series("", index=rows.index, dtype=object)
+    liq = rows["event"] == "liq_cluster"
+    if liq.any():
+        moved = rows.get("liq_move", pd.Series(np.nan, index=rows.index))
+        way = rows.get("liq_move_dir", pd.Series(0, index=rows.index)).map({1: " up", -1: " down"}).fillna("")
+        text[liq] = np.where(moved[liq].isna(), "liq cluster (data ends)",
+                             np.where(moved[liq] == 1, "liq cluster: moved >= 1.5 ATR" + way[liq],
+                                      "liq cluster: no 1.5 ATR move"))  # fmt: skip
+    sweep = rows["event"] == "sweep"
+    if sweep.any():
+        rev = rows.get("sweep_reversal", pd.Series(np.nan, index=rows.index))[sweep]
+        text[sweep] = np.where(rev == 1, "sweep: reversed", np.where(rev == 0, "sweep: no reversal", "sweep"))
+    entry = rows["event"] == "entry"
+    if entry.any():
+        tb = rows.get("tb_label", pd.Series(np.nan, index=rows.index))[entry]
+        text[entry] = "entry: " + tb.map({1: "target first", -1: "stop first", 0: "timed out"}).fillna("open")
+    ts = pd.to_datetime(rows["date"], utc=True) + pd.Timedelta(timeframe)
+    return pd.DataFrame({"ts": ts, "text": text}).reset_index(drop=True)
+
+
+def events_in_span(events: pd.DataFrame | None, book: Book) -> pd.DataFrame | None:
+    """The marks inside the book's time span (counted in the log when some are not)."""
+    if events is None or events.empty:
+        return events
+    ts = pd.to_datetime(events["ts"], utc=True)
+    span = pd.to_datetime(book.ts, utc=True)
+    keep = (ts >= span.min()) & (ts <= span.max())
+    if (~keep).any():
+        logger.info("heatmap: %d of %d events outside the book's time span, not drawn", int((~keep).sum()), len(events))
+    kept = events[keep].assign(ts=ts[keep])
+    # several events of one candle close share a line: one label, texts joined
+    return kept.groupby("ts", sort=True)["text"].agg(lambda t: "\n".join(map(str, t))).reset_index()
+
+
 def _mid(book: Book) -> tuple[pd.DatetimeIndex, np.ndarray]:
     return pd.DatetimeIndex(pd.to_datetime(book.ts, utc=True)), (book.bid_px[:, 0] + book.ask_px[:, 0]) / 2
 
@@ -75,6 +118,7 @@ def heatmap_png(book: Book, path: Path, *, title: str, trades: pd.DataFrame | No
     """Write the PNG; `trades`/`liquidations` need ts, price, amount, side; `events` ts, text."""
     g = liquidity_grid(book, time_bins=time_bins, price_bins=price_bins)
     trades, liquidations = in_view(trades, book), in_view(liquidations, book)
+    events = events_in_span(events, book)
     fig, ax = plt.subplots(figsize=(13, 6.5))
     ax.set_facecolor("black")  # empty price bins read as no liquidity, as on Bookmap
     size = np.where(g["size"] > 0, g["size"], np.nan)
@@ -109,8 +153,8 @@ def heatmap_png(book: Book, path: Path, *, title: str, trades: pd.DataFrame | No
 
 
 def heatmap_html(book: Book, path: Path, *, title: str, trades: pd.DataFrame | None = None,
-                 liquidations: pd.DataFrame | None = None, time_bins: int = 300,
-                 price_bins: int = 120) -> Path:  # fmt: skip
+                 liquidations: pd.DataFrame | None = None, events: pd.DataFrame | None = None,
+                 time_bins: int = 300, price_bins: int = 120) -> Path:  # fmt: skip
     """Write the interactive HTML (zoom, hover values), plotly loaded from its CDN."""
     import plotly.graph_objects as go
 
@@ -131,6 +175,11 @@ def heatmap_html(book: Book, path: Path, *, title: str, trades: pd.DataFrame | N
                         "size": 5 + 20 * (frame["amount"] / frame["amount"].max()) ** 0.5},
                 text=[f"{'buy' if b else 'sell'} {a}" for b, a in zip(buy, frame["amount"], strict=True)],
             ))  # fmt: skip
+    events = events_in_span(events, book)
+    for e in events.itertuples() if events is not None else ():
+        fig.add_vline(x=pd.Timestamp(e.ts).to_pydatetime(), line={"color": "#facc15", "dash": "dash", "width": 1})
+        fig.add_annotation(x=pd.Timestamp(e.ts).to_pydatetime(), y=1, yref="paper", text=e.text.replace("\n", "<br>"), showarrow=False,
+                           textangle=-90, xanchor="left", yanchor="top", font={"color": "#facc15", "size": 10})  # fmt: skip
     fig.update_layout(title=title, template="plotly_dark", yaxis_title="price")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.write_html(path, include_plotlyjs="cdn")
