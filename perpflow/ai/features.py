@@ -79,5 +79,17 @@ def ai_features(frame: pd.DataFrame, cfg: PerpflowConfig) -> pd.DataFrame:
         })  # fmt: skip
         # no liquidations in a covered window is a real 0 share, not unknown
         f["%-liq_long_share"] = f["%-liq_long_share"].where(notional.isna() | (notional > 0), 0.5)
+    if flt.book.enabled:  # recorded order books (`perpflow record`), read toward the setup's side
+        toward = np.where(side < 0, -1.0, 1.0)
+        f.update({
+            "%-book_imb_10": frame["book_imb_10_last"] * toward,
+            "%-book_imb_w": frame["book_imb_w_mean"] * toward,
+            "%-book_void_bps": np.where(side < 0, frame["book_void_ask_bps_max"], frame["book_void_bid_bps_max"]),
+            "%-book_cancel_to_trade": frame["book_cancel_to_trade"],
+            "%-book_ctt_pre_open": frame["book_ctt_pre_open"],
+        })  # fmt: skip
+        if flt.book.cross_exchange:
+            f.update({"%-book_xv_imb_diff": frame["xv_imb_diff"] * toward, "%-book_xv_mid_bps": frame["xv_mid_bps"],
+                      "%-book_xv_depth_ratio": frame["xv_depth_ratio"]})  # fmt: skip
     out = pd.DataFrame(f, index=frame.index)
     return out.astype("float64").replace([np.inf, -np.inf], np.nan)

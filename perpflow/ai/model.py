@@ -31,6 +31,8 @@ FAMILIES = {  # feature prefix -> (what is missing, how to fix it)
     "%-oi": ("open interest", "import it (`perpflow import metrics`) or set "
              "perpflow.filters.open_interest.enabled=false"),
     "%-price_z": ("open interest", "import it or set perpflow.filters.open_interest.enabled=false"),
+    "%-book": ("recorded order books", "record them (`perpflow record`) or set "
+               "perpflow.filters.book.enabled=false"),
 }  # fmt: skip
 
 

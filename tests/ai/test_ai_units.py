@@ -212,3 +212,40 @@ def test_second_model_votes_inside_the_ensemble_and_pickles():
     assert imp.sort_values("permutation", ascending=False)["feature"].iloc[0] == "%-f2"
     with pytest.raises(ValueError, match="second_model.type"):
         fit_second("svm", dd)
+
+
+def _book_store(root, dates: pd.Series) -> None:
+    """Recorded books every 30 s over `dates`: bids 3x the asks (imbalance +0.5), 1 bp apart."""
+    from perpflow.data.store import write_events
+
+    ts = pd.date_range(dates.min(), dates.max() + pd.Timedelta("5min"), freq="30s", tz="UTC", inclusive="left")
+    rows = {"exchange": "binance", "symbol": "BTCUSDT", "ts_event": ts, "ts_recv": ts, "nonce": 1}
+    for i in range(25):
+        rows.update({f"bid_px_{i}": 100 * (1 - 1e-4 * (i + 1)), f"bid_sz_{i}": 3.0,
+                     f"ask_px_{i}": 100 * (1 + 1e-4 * (i + 1)), f"ask_sz_{i}": 1.0})  # fmt: skip
+    write_events(root, "book", pd.DataFrame(rows), time_col="ts_recv")
+
+
+def test_book_features_enter_the_model_toward_the_setup_side(tmp_path):
+    book_cfg = load_perpflow_config({"perpflow": {**CFG.model_dump(mode="json", exclude_none=True),
+                                                  "filters": {**CFG.filters.model_dump(mode="json", exclude_none=True),
+                                                              "book": {"enabled": True, "store": str(tmp_path)}}}})  # fmt: skip
+    df = random_candles(600, seed=5)
+    _book_store(tmp_path, df["date"])
+
+    def feats(d):
+        ind = populate_sweep_indicators(d, pair="BTC/USDT:USDT", cfg=book_cfg, timeframe="5m",
+                                        funding=None, open_interest=None)  # fmt: skip
+        return ai_features(ind, book_cfg)
+
+    f = feats(df)
+    assert {"%-book_imb_10", "%-book_void_bps", "%-book_cancel_to_trade"} <= set(f.columns)
+    side = f[EVENT_COLUMN]
+    assert (side != 0).any()
+    np.testing.assert_allclose(f.loc[side > 0, "%-book_imb_10"], 0.5)
+    np.testing.assert_allclose(f.loc[side < 0, "%-book_imb_10"], -0.5, err_msg="bid-heavy book is against a short")
+    assert not any(c.startswith("%-book") for c in _features(df).columns), "book filter off -> no book features"
+    for cut in (200, 450):
+        assert_truncation_parity(feats, df, cut)
+    with pytest.raises(TrainingDataError, match="recorded order books.*perpflow record"):
+        check_training_inputs(f.assign(**{"%-book_imb_10": np.nan}, date=df["date"]), ["%-book_imb_10"], "BTC/USDT:USDT")
