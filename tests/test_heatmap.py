@@ -109,3 +109,15 @@ def test_heatmap_of_a_recorded_store_with_label_events(tmp_path, capsys):
     assert "entry: target first" not in page, "the other pair's events are left out"
     with pytest.raises(SystemExit, match="no recorded bybit books"):
         main(["heatmap", "--book", str(tmp_path / "store"), "--symbol", "XUSDT", "--exchange", "bybit"])
+
+
+def test_grid_snaps_to_the_tick_and_carries_the_book_between_snapshots():
+    w = _wide(n=5)  # 5 snapshots, levels 0.01 apart: coarser than 120 price bins, sparser than 20 time bins
+    book = Book(utc_ns(w["ts"]), *(w[[f"{s}_{k}_{i}" for i in range(10)]].to_numpy()
+                                   for s, k in (("bid", "px"), ("bid", "sz"), ("ask", "px"), ("ask", "sz"))))  # fmt: skip
+    g = liquidity_grid(book, time_bins=20, price_bins=120)
+    widths = np.diff(g["p_edges"])
+    np.testing.assert_allclose(widths, widths[0])
+    assert widths[0] >= 0.0099, "one bin per tick, no empty stripes between ticks"
+    assert not np.isnan(g["size"]).all(axis=1).any(), "every time bin shows a book"
+    np.testing.assert_allclose(np.nansum(g["size"], axis=1)[-1], w.filter(like="_sz_").iloc[-1].sum())

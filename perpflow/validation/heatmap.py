@@ -30,11 +30,18 @@ logger = logging.getLogger(__name__)
 def liquidity_grid(book: Book, *, time_bins: int = 300, price_bins: int = 120,
                    price_range: tuple[float, float] | None = None) -> dict:  # fmt: skip
     """Resting size summed per (time bin, price bin), averaged over the snapshots in each time
-    bin. Returns `t_edges` (datetime64), `p_edges`, `size` (time_bins, price_bins)."""
+    bin. Returns `t_edges` (datetime64), `p_edges`, `size` (time_bins, price_bins); when the
+    price range spans fewer ticks than `price_bins`, one bin per tick instead. A time bin with no
+    snapshot repeats the last one seen."""
     ts = pd.DatetimeIndex(pd.to_datetime(book.ts, utc=True)).as_unit("ns").asi8
     px = np.concatenate([book.bid_px, book.ask_px], axis=1)
     sz = np.concatenate([book.bid_sz, book.ask_sz], axis=1)
     lo, hi = price_range or (np.nanmin(px), np.nanmax(px))
+    steps = np.diff(np.unique(px[np.isfinite(px)]))
+    tick = float(steps[steps > 0].min()) if (steps > 0).any() else 0.0
+    if tick > 0 and (hi - lo) / price_bins < tick:  # finer bins than the tick leave empty stripes:
+        price_bins = max(1, int(round((hi - lo) / tick)) + 1)  # one bin per tick, centred on it
+        lo, hi = lo - tick / 2, hi + tick / 2
     t_edges = np.linspace(ts.min(), ts.max() + 1, time_bins + 1)
     p_edges = np.linspace(lo, hi, price_bins + 1)
     ti = np.clip(np.searchsorted(t_edges, ts, side="right") - 1, 0, time_bins - 1)
@@ -45,6 +52,9 @@ def liquidity_grid(book: Book, *, time_bins: int = 300, price_bins: int = 120,
     size = np.bincount(flat, weights=sz[ok], minlength=time_bins * price_bins)
     counts = np.bincount(ti, minlength=time_bins).astype("float64")
     grid = size.reshape(time_bins, price_bins) / np.where(counts > 0, counts, np.nan)[:, None]
+    # a time bin without a snapshot shows the book as last seen (it rests until the next one)
+    last_seen = np.maximum.accumulate(np.where(counts > 0, np.arange(time_bins), 0))
+    grid = grid[last_seen]
     return {"t_edges": pd.to_datetime(t_edges.astype("int64"), utc=True), "p_edges": p_edges,
             "size": grid}  # fmt: skip
 
