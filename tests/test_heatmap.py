@@ -112,7 +112,9 @@ def test_heatmap_of_a_recorded_store_with_label_events(tmp_path, capsys):
 
 
 def test_grid_snaps_to_the_tick_and_carries_the_book_between_snapshots():
-    w = _wide(n=5)  # 5 snapshots, levels 0.01 apart: coarser than 120 price bins, sparser than 20 time bins
+    w = _wide(n=5)  # 5 snapshots, levels on a 0.01 tick: coarser than 120 price bins, sparser than 20 time bins
+    px = w.filter(regex="_px_").columns
+    w[px] = w[px].round(2)
     book = Book(utc_ns(w["ts"]), *(w[[f"{s}_{k}_{i}" for i in range(10)]].to_numpy()
                                    for s, k in (("bid", "px"), ("bid", "sz"), ("ask", "px"), ("ask", "sz"))))  # fmt: skip
     g = liquidity_grid(book, time_bins=20, price_bins=120)
