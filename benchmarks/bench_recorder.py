@@ -48,12 +48,11 @@ def _columns(store: Path, kind: str, columns: list[str]):
 def main(seconds: float | None = None, speed: float = 100.0) -> dict:
     import pandas as pd
 
-    from perpflow.venue.depth import DepthFeed, synthetic_updates
+    from perpflow.venue.depth import DepthFeed, synthetic_stream
     from perpflow.venue.server import VenueServer
 
     seconds = seconds or float(os.environ.get("BENCH_RECORDER_SECONDS", 60))
-    n = int(seconds * 10 * speed * 1.2)  # 100 ms updates, played `speed` x fast, with margin
-    feed = DepthFeed({sym: synthetic_updates(mid, tick=tick, n=n, seed=i)
+    feed = DepthFeed({sym: synthetic_stream(mid, tick=tick, seed=i)  # endless: made as they fall due
                       for i, (sym, (_, mid, tick)) in enumerate(SYMBOLS.items())}, speed=speed)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp, VenueServer(REPO / "user_data/data/demo", depth=feed) as venue:
         store = Path(tmp) / "store"

@@ -72,7 +72,7 @@ def _load_depth(args: argparse.Namespace):
     from perpflow.venue.depth import (
         DepthFeed,
         raw_binance_capture,
-        synthetic_updates,
+        synthetic_stream,
         updates_from_snapshots,
     )
     from perpflow.venue.markets import filter_value
@@ -85,7 +85,7 @@ def _load_depth(args: argparse.Namespace):
             cur = venue.current(sym)
             if cur is not None:
                 tick = float(filter_value(sym, "PRICE_FILTER", "tickSize"))
-                sources[sym] = synthetic_updates(cur[0], tick=tick, n=int(args.depth_minutes * 600), seed=i)
+                sources[sym] = synthetic_stream(cur[0], tick=tick, n=int(args.depth_minutes * 600), seed=i)
     else:
         rename = _depth_as(args.depth_as)
         path = Path(args.depth)

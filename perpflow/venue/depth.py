@@ -27,6 +27,7 @@ import io
 import json
 import random
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,12 +55,22 @@ class Update:
 
 @dataclass
 class SymbolBook:
+    """One symbol's book at the exchange and what is still to come: `updates` when the schedule
+    was given as a list (None for a stream), `source` the iterator over it, `pending` the next
+    update (peeked)."""
+
     bids: dict[float, float]
     asks: dict[float, float]
-    updates: list[Update]
+    updates: list[Update] | None
+    source: Iterator[Update]
     last_u: int = 1000
-    next_i: int = 0
-    steps: list[int] = field(default_factory=list)  # id increments per update (U..u span)
+    pending: Update | None = None
+    rnd: random.Random = field(default_factory=lambda: random.Random(0))  # id spans (U..u)
+
+    def peek(self) -> Update | None:
+        if self.pending is None:
+            self.pending = next(self.source, None)
+        return self.pending
 
 
 def synthetic_updates(mid: float, *, tick: float, step: float = 0.001, n: int = 600,
@@ -67,10 +78,19 @@ def synthetic_updates(mid: float, *, tick: float, step: float = 0.001, n: int = 
                       ) -> tuple[list, list, list[Update]]:  # fmt: skip
     """Initial bids/asks (`levels` a side) around `mid` and `n` diffs, one per `every_ms`: a few
     resting sizes change, some levels empty and refill, and now and then price moves a tick.
+    The list form of `synthetic_stream`."""
+    bids, asks, stream = synthetic_stream(mid, tick=tick, step=step, n=n, every_ms=every_ms, levels=levels, seed=seed)
+    return bids, asks, list(stream)
+
+
+def synthetic_stream(mid: float, *, tick: float, step: float = 0.001, n: int | None = None,
+                     every_ms: int = 100, levels: int = 50, seed: int = 0,
+                     ) -> tuple[list, list, Iterator[Update]]:  # fmt: skip
+    """As `synthetic_updates`, but the diffs are made as the feed asks for them (`n` None:
+    without end), so a long flood holds no schedule in memory.
 
     The walk runs on integer ticks with Python's `random` (a few hundred ns a draw, against a few
-    µs for a NumPy scalar draw), and sizes come from a pool of 4,096 rounded gamma draws: a
-    million updates take seconds, which the recorder flood benchmark needs."""
+    µs for a NumPy scalar draw), and sizes come from a pool of 4,096 rounded gamma draws."""
     bids, asks = synth_book(mid, tick=tick, step=step, min_qty=step, levels=levels, seed=seed)
     rnd = random.Random(seed)
     pool = [round(float(q), 3) or step for q in np.random.default_rng(seed).gamma(2.0, 0.5, 4096)]
@@ -79,17 +99,22 @@ def synthetic_updates(mid: float, *, tick: float, step: float = 0.001, n: int = 
     def px(t: int) -> float:
         p = px_cache.get(t)
         if p is None:
+            if len(px_cache) > 100_000:  # a long walk: keep the cache bounded
+                px_cache.clear()
             p = px_cache[t] = round(t * tick, 10)
         return p
 
-    book_b = {round(p / tick): q for p, q in bids}
-    book_a = {round(p / tick): q for p, q in asks}
-    out = []
-    for i in range(n):
-        b, a, trades = _synthetic_step(book_b, book_a, rnd, pool, levels)
-        out.append(Update((i + 1) * every_ms, [(px(t), q) for t, q in b], [(px(t), q) for t, q in a],
-                          [(px(t), q, sell) for t, q, sell in trades]))  # fmt: skip
-    return bids, asks, out
+    def updates() -> Iterator[Update]:
+        book_b = {round(p / tick): q for p, q in bids}
+        book_a = {round(p / tick): q for p, q in asks}
+        i = 0
+        while n is None or i < n:
+            b, a, trades = _synthetic_step(book_b, book_a, rnd, pool, levels)
+            i += 1
+            yield Update(i * every_ms, [(px(t), q) for t, q in b], [(px(t), q) for t, q in a],
+                         [(px(t), q, sell) for t, q, sell in trades])  # fmt: skip
+
+    return bids, asks, updates()
 
 
 def _synthetic_step(book_b: dict, book_a: dict, rnd: random.Random, pool: list[float], levels: int):
@@ -246,7 +271,8 @@ def _fmt_levels(levels: list[tuple[float, float]], cache: dict[float, str]) -> l
 
 class DepthFeed:
     """Books and diff schedules for some symbols; see the module docstring. A source is
-    `(bids, asks, updates)` or, from a raw capture, `(bids, asks, updates, lastUpdateId)`."""
+    `(bids, asks, updates)` or, from a raw capture, `(bids, asks, updates, lastUpdateId)`;
+    `updates` is a list (rendered up front) or an iterator (`synthetic_stream`, made as due)."""
 
     def __init__(self, sources: dict[str, tuple], *, speed: float = 1.0, skip_every: int = 0,
                  seed: int = 0):  # fmt: skip
@@ -254,15 +280,14 @@ class DepthFeed:
             raise ValueError(f"depth replay speed must be > 0, got {speed}")
         self.speed, self.skip_every = speed, skip_every
         self.books = {}
-        cache: dict[float, str] = {}
-        for sym, (b, a, ups, *last) in sources.items():
-            for up in ups:
-                if up.text is None:
-                    up.text = (_fmt_levels(up.bids, cache), _fmt_levels(up.asks, cache))
-            steps = np.random.default_rng(seed).integers(0, 4, size=len(ups)).tolist()
-            self.books[sym.upper()] = SymbolBook(
-                dict(b), dict(a), ups, last[0] if last else 1000, steps=steps
-            )
+        self._cache: dict[float, str] = {}  # number -> Binance's string
+        for i, (sym, (b, a, ups, *last)) in enumerate(sources.items()):
+            if isinstance(ups, list):  # a schedule: render its messages' levels now, not when due
+                for up in ups:
+                    self._render(up)
+            self.books[sym.upper()] = SymbolBook(dict(b), dict(a), ups if isinstance(ups, list) else None,
+                                                 iter(ups), last[0] if last else 1000,
+                                                 rnd=random.Random(seed * 1000 + i))  # fmt: skip
         self.start_ms: int | None = None
         self.sent = 0
         self.withheld: list[tuple[str, int]] = []  # (symbol, u) not sent (skip drill)
@@ -274,7 +299,14 @@ class DepthFeed:
 
     @property
     def finished(self) -> bool:
-        return all(b.next_i >= len(b.updates) for b in self.books.values())
+        return all(b.peek() is None for b in self.books.values())
+
+    def _render(self, up: Update) -> None:
+        """Fill `up.text`: its levels as Binance's strings, each distinct number formatted once."""
+        if up.text is None:
+            if len(self._cache) > 1_000_000:  # an endless stream: keep the cache bounded
+                self._cache.clear()
+            up.text = (_fmt_levels(up.bids, self._cache), _fmt_levels(up.asks, self._cache))
 
     def pop_due(self, now_ms: int) -> list[tuple[str, str, bool]]:
         """Apply every update due by `now_ms`; returns (stream, message JSON text, send?) per
@@ -282,22 +314,22 @@ class DepthFeed:
         out = []
         for sym, book in self.books.items():
             depth_stream, trade_stream = sym.lower() + "@depth", sym.lower() + "@aggtrade"
-            while book.next_i < len(book.updates):
-                up = book.updates[book.next_i]
+            while (up := book.peek()) is not None:
                 due = self.start_ms + int(up.offset_ms / self.speed)
                 if due > now_ms:
                     break
+                self._render(up)
                 if up.ids is not None:
                     first, last, prev = up.ids
                 else:
                     first, prev = book.last_u + 1, book.last_u
-                    last = first + book.steps[book.next_i]
+                    last = first + book.rnd.randrange(4)
                 for side, levels in ((book.bids, up.bids), (book.asks, up.asks)):
                     for p, q in levels:
                         side.pop(p, None) if q == 0 else side.__setitem__(p, q)
                 msg = {"e": "depthUpdate", "E": due, "T": due, "s": sym, "U": first, "u": last,
                        "pu": prev, "b": up.text[0], "a": up.text[1]}  # fmt: skip
-                book.last_u, book.next_i = last, book.next_i + 1
+                book.last_u, book.pending = last, None
                 self.sent += 1
                 send = not (self.skip_every and self.sent % self.skip_every == 0)
                 if not send:
