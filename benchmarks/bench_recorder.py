@@ -53,7 +53,7 @@ def main(seconds: float | None = None, speed: float = 100.0) -> dict:
 
     seconds = seconds or float(os.environ.get("BENCH_RECORDER_SECONDS", 60))
     feed = DepthFeed({sym: synthetic_stream(mid, tick=tick, seed=i)  # endless: made as they fall due
-                      for i, (sym, (_, mid, tick)) in enumerate(SYMBOLS.items())}, speed=speed)  # fmt: skip
+                      for i, (sym, (_, mid, tick)) in enumerate(SYMBOLS.items())}, speed=speed, ledger=0)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp, VenueServer(REPO / "user_data/data/demo", depth=feed) as venue:
         store = Path(tmp) / "store"
         cmd = [sys.executable, "-m", "perpflow.cli", "record", "--venue-url", venue.url, "--symbols",

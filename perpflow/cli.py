@@ -125,10 +125,11 @@ def _cmd_record(args: argparse.Namespace) -> int:
     stats = asyncio.run(run_recorder(
         args.exchange, Path(args.store), args.symbols, venue_url=args.venue_url,
         duration=args.duration, levels=args.levels, cadence=args.cadence,
-        flush_seconds=args.flush_seconds, status_every=args.status_every,
+        flush_seconds=args.flush_seconds, status_every=args.status_every, liquidations=args.liquidations,
     ))  # fmt: skip
-    print(f"recorded {stats.snapshots} snapshots, {stats.diffs} diff levels, {stats.resyncs} "
-          f"re-syncs, {stats.reconnects} reconnects into {args.store}")
+    liq = f", {stats.liquidations} liquidations" if args.liquidations else ""
+    print(f"recorded {stats.snapshots} snapshots, {stats.diffs} diff levels, {stats.trades} trades{liq}, "
+          f"{stats.resyncs} re-syncs, {stats.reconnects} reconnects into {args.store}")
     return 0
 
 
@@ -781,6 +782,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--cadence", type=float, default=1.0, help="seconds between snapshots")
     rec.add_argument("--flush-seconds", type=float, default=1.0, help="at most this much is lost on kill -9")
     rec.add_argument("--status-every", type=float, default=30.0)
+    rec.add_argument("--liquidations", action="store_true",
+                     help="also record the symbols' liquidations (as `perpflow collect liquidations`)")
     rec.set_defaults(func=_cmd_record)
 
     hm = sub.add_parser("heatmap", help="resting liquidity over price and time (PNG + HTML)")

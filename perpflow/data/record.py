@@ -21,6 +21,7 @@ and Ctrl-C flush first. Buffers are emptied at every flush, so memory stays flat
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class RecordStats:
     gaps: list[dict] = field(default_factory=list)
     files: int = 0
     lag_ms: list[float] = field(default_factory=list)
+    liquidations: int = 0
 
 
 class BookRecorder:
@@ -67,6 +69,7 @@ class BookRecorder:
         self._trades: list[tuple] = []
         self._gap_since: dict[tuple[str, str], tuple[int, str]] = {}  # (symbol, stream)
         self._ids = {s: exchange.market(s)["id"] for s in symbols}
+        self._next_sample: dict[str, float] = {}  # unified symbol -> ms epoch its next snapshot is due
         self._by_id = {v: k for k, v in self._ids.items()}
         self._tap_diffs()
 
@@ -94,6 +97,12 @@ class BookRecorder:
                     self._snaps = [r for r in self._snaps
                                    if r["symbol"] != sym or r["ts_recv"] <= prev[1]]  # fmt: skip
                 last_u[sym] = (message["u"], now)
+                result = original(client, message)
+                unified = self._by_id.get(sym)
+                if unified is not None and now >= self._next_sample.get(unified, 0.0):
+                    # a flood keeps ccxt's receive loop busy and the timer late: sample here
+                    self._sample_one(unified, now)
+                return result
             return original(client, message)
 
         self.ex.handle_order_book = tap
@@ -182,29 +191,33 @@ class BookRecorder:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
 
-    def sample(self) -> int:
-        """Append the top levels of every synced book; returns how many were taken."""
+    def sample(self, *, due_only: bool = False) -> int:
+        """Append the top levels of every synced book (`due_only`: of those whose cadence has
+        come round); returns how many were taken."""
         now = time.time() * 1000
-        taken = 0
-        for sym in self.symbols:
-            ob = self.ex.orderbooks.get(sym)
-            if ob is None or (sym, "book") in self._gap_since or not ob["bids"] or not ob["asks"]:
-                continue
-            nonce = ob.get("nonce")  # Binance: the last applied update id; ccxt leaves Bybit's unset
-            if nonce is None and self.exchange_id == "binance":  # not synced to a snapshot yet
-                continue
-            row = {"exchange": self.exchange_id, "symbol": self._ids[sym], "ts_event": ob.get("timestamp") or now,
-                   "ts_recv": now, "nonce": np.nan if nonce is None else nonce}  # fmt: skip
-            for side, levels in (("bid", ob["bids"]), ("ask", ob["asks"])):
-                top = levels[: self.levels]
-                for i in range(self.levels):
-                    px, sz = (top[i][0], top[i][1]) if i < len(top) else (np.nan, np.nan)
-                    row[f"{side}_px_{i}"], row[f"{side}_sz_{i}"] = px, sz
-            self._snaps.append(row)
-            self.stats.lag_ms.append(now - row["ts_event"])
-            taken += 1
-        self.stats.snapshots += taken
-        return taken
+        return sum(self._sample_one(sym, now) for sym in self.symbols
+                   if not due_only or now >= self._next_sample.get(sym, 0.0))  # fmt: skip
+
+    def _sample_one(self, sym: str, now: float) -> bool:
+        """Append the top levels of `sym`'s book if it is synced; True if one was taken."""
+        ob = self.ex.orderbooks.get(sym)
+        if ob is None or (sym, "book") in self._gap_since or not ob["bids"] or not ob["asks"]:
+            return False
+        nonce = ob.get("nonce")  # Binance: the last applied update id; ccxt leaves Bybit's unset
+        if nonce is None and self.exchange_id == "binance":  # not synced to a snapshot yet
+            return False
+        row = {"exchange": self.exchange_id, "symbol": self._ids[sym], "ts_event": ob.get("timestamp") or now,
+               "ts_recv": now, "nonce": np.nan if nonce is None else nonce}  # fmt: skip
+        for side, levels in (("bid", ob["bids"]), ("ask", ob["asks"])):
+            top = levels[: self.levels]
+            for i in range(self.levels):
+                px, sz = (top[i][0], top[i][1]) if i < len(top) else (np.nan, np.nan)
+                row[f"{side}_px_{i}"], row[f"{side}_sz_{i}"] = px, sz
+        self._snaps.append(row)
+        self.stats.lag_ms.append(now - row["ts_event"])
+        self.stats.snapshots += 1
+        self._next_sample[sym] = now + self.cadence * 1000
+        return True
 
     # --- storage ---------------------------------------------------------------------------
     def flush(self) -> int:
@@ -254,7 +267,7 @@ class BookRecorder:
                 for w in watchers:
                     if w.done() and w.exception() is not None:
                         raise w.exception()
-                self.sample()
+                self.sample(due_only=True)  # books that moved were sampled as their diffs came
                 now = time.monotonic()
                 if now - last_flush >= self.flush_seconds:
                     self.flush()
@@ -262,8 +275,10 @@ class BookRecorder:
                 if now - last_status >= self.status_every:
                     logger.info(self.status(now - t0))
                     last_status = now
+                soonest = min(self._next_sample.values(), default=time.time() * 1000 + self.cadence * 1000)
+                wait = min(self.cadence, self.flush_seconds, max(0.02, soonest / 1000 - time.time()))
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=self.cadence)
+                    await asyncio.wait_for(stop.wait(), timeout=wait)
                 except TimeoutError:
                     pass
         finally:
@@ -313,9 +328,10 @@ def _times(df: pd.DataFrame) -> pd.DataFrame:
 async def run_recorder(exchange_id: str, store_root: Path, symbols: list[str], *,
                        venue_url: str | None = None, duration: float | None = None,
                        levels: int = 25, cadence: float = 1.0, flush_seconds: float = 1.0,
-                       status_every: float = 30.0) -> RecordStats:  # fmt: skip
+                       status_every: float = 30.0, liquidations: bool = False) -> RecordStats:  # fmt: skip
     """Build the ccxt.pro client (the local exchange when `venue_url` is given), record for
-    `duration` seconds or until SIGTERM/Ctrl-C, flush and close."""
+    `duration` seconds or until SIGTERM/Ctrl-C, flush and close. `liquidations`: the same
+    client also runs `perpflow.data.collect.LiquidationCollector` for the symbols."""
     import signal
 
     from perpflow.data.collect import pro_client
@@ -337,6 +353,9 @@ async def run_recorder(exchange_id: str, store_root: Path, symbols: list[str], *
                 logger.warning("%s not reachable (%s); retry in %.1f s", exchange_id, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
+        # the market list is thousands of long-lived dicts: keep them out of every collection
+        # pass (a recorder allocates per message, so collections run constantly under load)
+        gc.freeze()
         unknown = [s for s in symbols if s not in ex.markets]
         if unknown:
             raise SystemExit(f"{exchange_id}: unknown symbol(s) {unknown} (use unified symbols, "
@@ -344,9 +363,18 @@ async def run_recorder(exchange_id: str, store_root: Path, symbols: list[str], *
         rec = BookRecorder(ex, store_root, symbols, levels=levels, cadence=cadence,
                            flush_seconds=flush_seconds, status_every=status_every)  # fmt: skip
         task = asyncio.ensure_future(rec.run(stop))
+        collector = None
+        if liquidations:
+            from perpflow.data.collect import LiquidationCollector
+
+            collector = LiquidationCollector(ex, store_root, symbols=symbols)
+            liq_task = asyncio.ensure_future(collector.run(stop))
         if duration is not None:
             loop.call_later(duration, stop.set)
-        return await task
+        stats = await task
+        if collector is not None:
+            stats.liquidations = (await liq_task).stored
+        return stats
     finally:
         await ex.close()
 

@@ -275,7 +275,7 @@ class DepthFeed:
     `updates` is a list (rendered up front) or an iterator (`synthetic_stream`, made as due)."""
 
     def __init__(self, sources: dict[str, tuple], *, speed: float = 1.0, skip_every: int = 0,
-                 seed: int = 0):  # fmt: skip
+                 seed: int = 0, ledger: int = 1_000_000):  # fmt: skip
         if speed <= 0:
             raise ValueError(f"depth replay speed must be > 0, got {speed}")
         self.speed, self.skip_every = speed, skip_every
@@ -292,7 +292,9 @@ class DepthFeed:
         self.sent = 0
         self.withheld: list[tuple[str, int]] = []  # (symbol, u) not sent (skip drill)
         self.trade_id = 0
-        self.trades_sent: deque = deque(maxlen=1_000_000)  # (symbol, id, price, qty, maker): ledger
+        # (symbol, id, price, qty, maker) of the last `ledger` trades sent, for tests; a flood
+        # benchmark passes 0 (a million live tuples slow every garbage collection)
+        self.trades_sent: deque = deque(maxlen=ledger)
 
     def start(self, now_ms: int) -> None:
         self.start_ms = now_ms

@@ -272,3 +272,24 @@ def test_venue_serve_replays_a_raw_capture_as_a_venue_market(datadir, monkeypatc
         main(["venue", "serve", "--datadir", str(datadir), "--depth", str(raw), "--depth-as", "NOPEUSDT=BTCUSDT"])
     with pytest.raises(SystemExit, match="CAPTURED=SERVED"):
         main(["venue", "serve", "--datadir", str(datadir), "--depth", str(raw), "--depth-as", "SUSHIUSDT"])
+
+
+def test_record_command_also_records_liquidations(datadir, tmp_path):
+    """One `perpflow record --liquidations` process, one ccxt.pro client: books, trades and the
+    symbol's liquidations (the local exchange's forceOrder stream) all land in the store."""
+    ts = pd.Timestamp("2025-10-22 09:36", tz="UTC") + pd.to_timedelta(np.arange(40) * 50, unit="ms")
+    liqs = pd.DataFrame({"exchange": "binance", "symbol": "BTCUSDT", "side": ["buy", "sell"] * 20,
+                         "price": 100_000.0 + np.arange(40), "qty": 0.01 * (1 + np.arange(40)),
+                         "ts_event": ts, "ts_recv": ts})  # fmt: skip
+    liqs["notional"] = liqs["price"] * liqs["qty"]
+    store = tmp_path / "store"
+    with VenueServer(datadir, depth=_feed(n=3000), liquidations=liqs, liquidation_speed=1.0) as server:
+        cmd = [sys.executable, "-m", "perpflow.cli", "record", "--venue-url", server.url, "--symbols", SYMBOL,
+               "--store", str(store), "--duration", "6", "--liquidations"]  # fmt: skip
+        out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+        heard = [k for k, n in server.hub.delivered if n]  # due before the liquidation subscription: unheard
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    got = read_events(store, "liquidations")
+    assert len(got) == len(heard) >= 35 and set(got["symbol"]) == {"BTCUSDT"}, "every one sent was stored"
+    assert f"{len(heard)} liquidations" in out.stdout
+    assert len(read_events(store, "book")) >= 3 and len(read_events(store, "trades")) > 0
