@@ -56,7 +56,7 @@ def main() -> dict:
     ceiling = gbs * 1e9 / bytes_per_snapshot
     book = _book(N)
     t_imb = _best(lambda: (_imb(_top(book.bid_sz, 10), _top(book.ask_sz, 10)), _imb(book.bid_sz, book.ask_sz)))
-    t_all = _best(lambda: snapshot_features(book), repeats=1)
+    t_all = _best(lambda: snapshot_features(book), repeats=3)
     print(f"memory bandwidth (copy, 1 thread): {gbs:.1f} GB/s -> reading {bytes_per_snapshot} B per "
           f"25-level snapshot once: {ceiling / 1e6:.1f} M snapshots/s ceiling")
     print(f"  imbalance top 10 + top 25, {N:,} snapshots: {N / t_imb / 1e6:5.1f} M/s "

@@ -145,6 +145,8 @@ def test_real_captured_books(name, symbol):
     dates = pd.Series(pd.date_range(f["ts"].min().floor("10s"), f["ts"].max(), freq="10s"))
     agg = per_candle(f, dates, "10s")
     assert agg["book_snapshots"].sum() == len(f)
+    # blocks of 7 rows (row-to-row columns across every block edge) give the one-pass answer
+    pd.testing.assert_frame_equal(snapshot_features(book, chunk=7), snapshot_features(book, chunk=10**9))
 
 
 def test_order_flow_equals_freqtrade_on_real_trades():
