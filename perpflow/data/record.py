@@ -6,16 +6,21 @@ Binance's `pu` chain). The recorder adds what a research store needs:
   `bid_sz_0`, ..., the book's `nonce`), with the exchange time of its last update (`ts_event`)
   and the local time it was sampled (`ts_recv`);
 - `book_diffs` records: every diff message as received (`U`, `u`, `pu`, side, price, size), for
-  cancel and refill analysis finer than the snapshots; a break in their `pu` chain (a withheld
-  message, a reconnect) is recorded as a `diff chain` gap of stream `diffs`;
+  cancel and refill analysis finer than the snapshots (Binance's depthUpdate; Bybit's orderbook
+  deltas and snapshots in the same form, see `_bybit_diff`); a break in their `pu` chain (a
+  withheld message, a reconnect) is recorded as a `diff chain` gap of stream `diffs`;
 - `trades` records: every public trade (Binance: `aggTrade`), id, side, price, amount;
 - `book_gaps` records: each stretch without a trustworthy book or trade stream (`stream`), with
-  its reason: `sequence` (a
-  broken `pu` chain: ccxt raises, the recorder re-subscribes, ccxt re-syncs from a fresh REST
+  its reason: `sequence` (a broken `pu` chain: ccxt raises, the recorder re-subscribes, ccxt re-syncs from a fresh REST
   snapshot) or `connection` (dropped; reconnect with backoff 0.1 s doubling to 30 s).
 Files are written with the store's atomic writes (temp file, then rename) every `flush_seconds`,
 so a `kill -9` loses at most one flush interval and never leaves a half-written part; SIGTERM
 and Ctrl-C flush first. Buffers are emptied at every flush, so memory stays flat.
+
+Speed (written by hand, as ccxt.pro has no switch for it): on Binance plain depth and trade
+events skip ccxt's generic dispatcher, ccxt's per-message datetime formatting is cached per
+second, and under load books are sampled as their diffs arrive; see `_fast_dispatch`,
+`same_second_iso8601` and `benchmarks/bench_recorder.py` (24,000 messages/s sustained).
 """
 
 from __future__ import annotations
@@ -80,8 +85,13 @@ class BookRecorder:
 
         last_u: dict[str, tuple[int, float]] = {}  # exchange symbol -> (last u, received ms)
 
+        bybit = self.exchange_id == "bybit"
+
         def tap(client, message):
             # one append per message; exploded into rows at flush time (the hot path stays short)
+            raw = message
+            if bybit and isinstance(message, dict) and "data" in message:
+                message = _bybit_diff(message)
             if isinstance(message, dict) and message.get("e") == "depthUpdate":
                 now = time.time() * 1000
                 sym = message["s"]
@@ -97,13 +107,13 @@ class BookRecorder:
                     self._snaps = [r for r in self._snaps
                                    if r["symbol"] != sym or r["ts_recv"] <= prev[1]]  # fmt: skip
                 last_u[sym] = (message["u"], now)
-                result = original(client, message)
+                result = original(client, raw)
                 unified = self._by_id.get(sym)
                 if unified is not None and now >= self._next_sample.get(unified, 0.0):
                     # a flood keeps ccxt's receive loop busy and the timer late: sample here
                     self._sample_one(unified, now)
                 return result
-            return original(client, message)
+            return original(client, raw)
 
         self.ex.handle_order_book = tap
         if self.exchange_id == "binance":
@@ -288,6 +298,16 @@ class BookRecorder:
             self.flush()
         logger.info(self.status(max(time.monotonic() - t0, 1e-9)))
         return self.stats
+
+
+def _bybit_diff(message: dict) -> dict:
+    """A Bybit `orderbook.<depth>.<SYMBOL>` message in Binance's diff form: `U` = `u` = Bybit's
+    update id, `pu` = `u` - 1 for a delta (Bybit numbers deltas consecutively) and -1 for a
+    snapshot (it replaces the book; after a first one it also marks a broken chain)."""
+    d = message["data"]
+    u = d["u"]
+    return {"e": "depthUpdate", "s": d["s"], "E": message.get("ts") or message.get("cts"), "U": u, "u": u,
+            "pu": u - 1 if message.get("type") == "delta" else -1, "b": d.get("b", []), "a": d.get("a", [])}  # fmt: skip
 
 
 def _diff_rows(symbol: str, received: list[tuple[float, dict]]) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """Bybit books through ccxt.pro's own Bybit handlers, offline: the real 2026-08-09 capture's
 frames are handed to a real `ccxt.pro.bybit` client (markets from the captured instrument list),
 and the recorder samples its books. Every sampled top 20 equals the capture's independently
-rebuilt book (`derived/`) at the same update, and the records land in the store as Bybit's."""
+rebuilt book (`derived/`) at the same update, every raw delta is kept with Bybit's update ids,
+and the records land in the store as Bybit's."""
 
 from __future__ import annotations
 
@@ -54,9 +55,10 @@ def test_bybit_books_recorded_through_ccxt_pro_equal_the_capture(tmp_path):
         ex = await _offline_bybit(capture)
         rec = BookRecorder(ex, tmp_path, SYMBOLS, levels=20)
         client = ex.client("wss://stream.bybit.com/v5/public/linear")
-        checked = 0
+        checked, levels = 0, 0
         for msg in _frames(capture):
             ex.handle_message(client, msg)
+            levels += len(msg["data"]["b"]) + len(msg["data"]["a"])
             sym = msg["data"]["s"]
             if sym not in ("BTCUSDT", "ETHUSDT"):
                 continue
@@ -71,10 +73,18 @@ def test_bybit_books_recorded_through_ccxt_pro_equal_the_capture(tmp_path):
             checked += 1
         rec.flush()
         await ex.close()
-        return checked
+        return checked, levels
 
-    checked = asyncio.run(run())
+    checked, levels = asyncio.run(run())
     assert checked > 500
+    # every raw delta and snapshot level is stored, with Bybit's update ids; the second
+    # BTC and ETH snapshots (a new connection in the capture) break the chain: recorded as gaps
+    diffs = read_events(tmp_path, "book_diffs")
+    assert len(diffs) == levels and set(diffs["exchange"]) == {"bybit"}
+    deltas = diffs[diffs["pu"] >= 0]
+    assert (deltas["pu"] == deltas["u"] - 1).all() and (diffs["U"] == diffs["u"]).all()
+    gaps = read_events(tmp_path, "book_gaps")
+    assert sorted(gaps.loc[gaps["reason"] == "diff chain", "symbol"]) == ["BTCUSDT", "ETHUSDT"]
     book = read_events(tmp_path, "book")
     assert set(book["exchange"]) == {"bybit"} and set(book["symbol"]) == {"BTCUSDT", "ETHUSDT"}
     assert (book["bid_px_0"] < book["ask_px_0"]).all() and book["nonce"].isna().all()
