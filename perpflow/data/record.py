@@ -226,7 +226,11 @@ class BookRecorder:
         self._snaps.append(row)
         self.stats.lag_ms.append(now - row["ts_event"])
         self.stats.snapshots += 1
-        self._next_sample[sym] = now + self.cadence * 1000
+        # on the cadence's grid, so sampling at the first message after each due time does not
+        # drift; slots missed while the loop was busy are skipped, not made up in a burst
+        step = self.cadence * 1000
+        due = self._next_sample.get(sym, now) + step
+        self._next_sample[sym] = due if due > now else now + step
         return True
 
     # --- storage ---------------------------------------------------------------------------
