@@ -1,6 +1,7 @@
 """The `perpflow` command: one subcommand per script-like job.
 
 perpflow demo-data [--outdir DIR] [--days N] [--seed S]
+perpflow demo-books --start 2026-06-01 --end 2026-06-15 [--datadir DIR]
 perpflow venue serve [--datadir DIR] [--port P] [--mode history|replay]
 perpflow venue run [--datadir DIR] [--mode ...] -- COMMAND ... {overlay} ...
 perpflow config overlay --venue-url URL [--out FILE]
@@ -30,6 +31,20 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 
     summary = generate_demo_market(Path(args.outdir), days=args.days, seed=args.seed, progress=True)
     print(f"SYNTHETIC demo market written to {args.outdir}: {summary}")
+    return 0
+
+
+def _cmd_demo_books(args: argparse.Namespace) -> int:
+    from perpflow.data.demo_books import write_demo_books
+
+    try:
+        n = write_demo_books(Path(args.datadir), args.pairs, start=args.start, end=args.end,
+                             exchanges=tuple(args.exchanges), store=Path(args.store) if args.store else None)  # fmt: skip
+    except (ValueError, FileNotFoundError) as exc:
+        raise SystemExit(f"demo-books: {exc}") from None
+    where = args.store or Path(args.datadir) / "store"
+    print(f"SYNTHETIC books: {n:,} records for {len(args.pairs)} pair(s) on {', '.join(args.exchanges)} "
+          f"into {where} (try them with perpflow.filters.book.enabled=true)")
     return 0
 
 
@@ -596,6 +611,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=150)
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(func=_cmd_demo_data)
+
+    dbk = sub.add_parser("demo-books", help="SYNTHETIC recorded books for the demo market (try filters.book)")
+    dbk.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR))
+    dbk.add_argument("--pairs", nargs="+", default=["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"])
+    dbk.add_argument("--start", required=True, help="UTC, e.g. 2026-06-01")
+    dbk.add_argument("--end", required=True, help="UTC, exclusive")
+    dbk.add_argument("--exchanges", nargs="+", default=["binance", "bybit"])
+    dbk.add_argument("--store", default=None, help="event store root (default <datadir>/store)")
+    dbk.set_defaults(func=_cmd_demo_books)
 
     venue = sub.add_parser("venue", help="the local Binance USDT-M compatible exchange")
     vsub = venue.add_subparsers(dest="venue_cmd", required=True)
