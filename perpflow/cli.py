@@ -542,12 +542,15 @@ def _cmd_heatmap(args: argparse.Namespace) -> int:
 
     def prints(path, kind):
         if not path:
-            if store is None or not (store / kind).exists():
+            if store is None:
                 return None
-            from perpflow.data.store import event_files, read_parts
+            from perpflow.data.store import read_new_parts
 
-            f = read_parts(event_files(store, kind, exchange=args.exchange, symbol=args.symbol))
-            return f.rename(columns={"ts_event": "ts"}) if len(f) else None
+            f = read_new_parts(store, kind, exchange=args.exchange, symbol=args.symbol, since=None)
+            f = f.rename(columns={"ts_event": "ts"})
+            if "amount" not in f.columns and "qty" in f.columns:  # liquidations are stored with qty
+                f = f.rename(columns={"qty": "amount"})
+            return f if len(f) else None
         f = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
         return f[f["symbol"] == args.symbol] if "symbol" in f.columns else f
 

@@ -76,6 +76,7 @@ class BookRecorder:
         self._ids = {s: exchange.market(s)["id"] for s in symbols}
         self._next_sample: dict[str, float] = {}  # unified symbol -> ms epoch its next snapshot is due
         self._by_id = {v: k for k, v in self._ids.items()}
+        exchange.iso8601 = same_second_iso8601(exchange.iso8601)  # every exchange's handlers call it
         self._tap_diffs()
 
     # --- capture ---------------------------------------------------------------------------
@@ -142,7 +143,6 @@ class BookRecorder:
             return general(client, message)
 
         ex.handle_message = handle_message
-        ex.iso8601 = same_second_iso8601(ex.iso8601)
 
     def _gap_open(self, symbol: str, reason: str, stream: str = "book") -> None:
         self._gap_since.setdefault((symbol, stream), (int(time.time() * 1000), reason))

@@ -352,8 +352,7 @@ class DepthFeed:
         bids = sorted(book.bids.items(), reverse=True)[:limit]
         asks = sorted(book.asks.items())[:limit]
         return {"lastUpdateId": book.last_u, "E": self.start_ms or 0, "T": self.start_ms or 0,
-                "bids": [[f"{p:.10g}", f"{q:.10g}"] for p, q in bids],
-                "asks": [[f"{p:.10g}", f"{q:.10g}"] for p, q in asks]}  # fmt: skip
+                "bids": _fmt_levels(bids, self._cache), "asks": _fmt_levels(asks, self._cache)}  # fmt: skip
 
     def top(self, symbol: str, levels: int) -> tuple[list, list, int]:
         """The current top `levels` of a book and its last update id (for tests)."""
