@@ -174,19 +174,43 @@ def write_overlay(venue_url: str, out: Path, extra: dict | None = None) -> Path:
 
 
 def _cmd_venue_run(args: argparse.Namespace) -> int:
-    """Start the venue, write the overlay, run the command with `{overlay}` replaced, stop."""
+    """Start the venue, write the overlay, run the command with `{overlay}` replaced, stop.
+    With --start the venue replays from that stored instant and the command runs on the same
+    simulated clock (`perpflow.venue.simclock`), at --speed and with --skip-idle."""
     from perpflow.venue.server import VenueServer
 
     command = [c for c in args.command if c != "--"]
     if not command:
         print("perpflow venue run: give a command after --", file=sys.stderr)
         return 2
-    with VenueServer(Path(args.datadir), mode=args.mode, port=0) as venue:
-        with tempfile.TemporaryDirectory(prefix="perpflow-venue-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="perpflow-venue-") as tmp:
+        clock, env = _sim_clock(args, Path(tmp))
+        kwargs = {"clock": clock.time, "replay_date": args.start} if clock else {}
+        mode = "replay" if clock else args.mode
+        with VenueServer(Path(args.datadir), mode=mode, port=0, **kwargs) as venue:
             overlay = write_overlay(venue.url, Path(tmp) / "config.venue.json")
             command = [c.replace("{overlay}", str(overlay)) for c in command]
+            if clock:
+                command = [sys.executable, "-m", "perpflow.venue.simclock", *command]
             logging.getLogger(__name__).info("venue %s; running %s", venue.url, " ".join(command))
-            return subprocess.call(command)
+            return subprocess.call(command, env=env)
+
+
+def _sim_clock(args: argparse.Namespace, tmp: Path):
+    """The shared clock and child environment for `venue run --start` (None, None without)."""
+    if not args.start:
+        return None, None
+    import os
+
+    import pandas as pd
+
+    from perpflow.venue.simclock import ENV, SimClock
+
+    origin = pd.Timestamp(args.start, tz="UTC") if pd.Timestamp(args.start).tzinfo is None \
+        else pd.Timestamp(args.start).tz_convert("UTC")  # fmt: skip
+    clock = SimClock.create(tmp / "clock", origin_ns=origin.value, speed=args.speed,
+                            skip_idle=args.skip_idle)  # fmt: skip
+    return clock, {**os.environ, ENV: clock.spec.to_env()}
 
 
 def _cmd_plot_structure(args: argparse.Namespace) -> int:
@@ -652,6 +676,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--depth-skip-every", type=int, default=0,
                            help="withhold every Nth depth message (sequence-gap drill)")
         else:
+            p.add_argument("--start", default=None,
+                           help="replay from this stored UTC instant, the command on the same "
+                                "simulated clock (e.g. 2026-06-10T00:00)")
+            p.add_argument("--speed", type=float, default=1.0, help="with --start: clock speed")
+            p.add_argument("--skip-idle", action="store_true",
+                           help="with --start: the command's idle waits pass at once")
             p.add_argument("command", nargs=argparse.REMAINDER, help="-- command {overlay} ...")
 
     plot = sub.add_parser("plot", help="pictures of what the features see")
