@@ -46,9 +46,10 @@ def _freqtrade() -> str:
 
 def run_variant(variant: Variant, *, study_dir: Path, datadir: Path, venue_overlay: Path,
                 pairs: list[str], strategy: str = "LiquiditySweep",
-                config: Path | None = None) -> dict:  # fmt: skip
+                config: Path | None = None, export: str = "trades") -> dict:  # fmt: skip
     """Run one variant (or return its stored result): trades go to
-    `<study>/variants/<id>/trades.parquet`, status and timings to `result.json`."""
+    `<study>/variants/<id>/trades.parquet`, status and timings to `result.json`; `export`
+    "signals" also keeps the signal candles in the result (Freqtrade's `--export signals`)."""
     vdir = Path(study_dir) / "variants" / variant.id
     done = vdir / "result.json"
     if done.exists():
@@ -84,7 +85,7 @@ def run_variant(variant: Variant, *, study_dir: Path, datadir: Path, venue_overl
             return result
         result["params"] = json.loads(params.read_text()).get("params", {})
     proc = _run([_freqtrade(), "backtesting", *common, "--strategy-path", str(strategy_path),
-                 "--timerange", variant.timerange, "--export", "trades", "--cache", "none"],
+                 "--timerange", variant.timerange, "--export", export, "--cache", "none"],
                 vdir / "freqtrade.log")  # fmt: skip
     result["returncode"] = proc.returncode
     if proc.returncode == 0:
@@ -129,7 +130,7 @@ def _starting_balance(bt_dir: Path) -> float:
 
 def run_study(variants: list[Variant], *, study_dir: Path, datadir: Path, pairs: list[str],
               workers: int = 2, progress: bool = True, config: Path | None = None,
-              ) -> pd.DataFrame:  # fmt: skip
+              export: str = "trades") -> pd.DataFrame:  # fmt: skip
     """Run all variants (finished ones are read back, not rerun) against one local exchange
     over `datadir`; returns and stores `<study>/results.parquet` (one row per variant)."""
     from tqdm import tqdm
@@ -145,7 +146,8 @@ def run_study(variants: list[Variant], *, study_dir: Path, datadir: Path, pairs:
         results = []
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             futures = [pool.submit(run_variant, v, study_dir=study_dir, datadir=Path(datadir),
-                                   venue_overlay=overlay, pairs=pairs, config=config)
+                                   venue_overlay=overlay, pairs=pairs, config=config,
+                                   export=export)
                        for v in variants]  # fmt: skip
             for fut in tqdm(as_completed(futures), total=len(futures), desc="variants",
                             unit="run", disable=not progress):  # fmt: skip
