@@ -6,6 +6,7 @@ import copy
 import hashlib
 import json
 import logging
+from decimal import Decimal
 
 import ccxt
 import numpy as np
@@ -13,11 +14,12 @@ import pandas as pd
 import pytest
 
 from perpflow.cli import main
-from perpflow.venue.markets import SNAPSHOT, MarketBook, load_snapshot
+from perpflow.venue.markets import SNAPSHOT, MarketBook, load_snapshot, spec_filter
 from perpflow.venue.overlay import ccxt_config
 from perpflow.venue.server import VenueServer
-from perpflow.venue.spec_derive import decimals, derive_spec
+from perpflow.venue.spec_derive import decimals, derive_spec, stored_perpetuals
 from perpflow.venue.user_markets import USER_MARKETS, import_markets
+from tests.conftest import shared_data_dir
 from tests.venue.renamed_market import write_renamed_market
 
 BCH, LTC = "BCH/USDT:USDT", "LTC/USDT:USDT"
@@ -169,6 +171,30 @@ def test_prices_without_a_grid_get_a_tick_of_five_to_six_significant_figures(tmp
     df.assign(close=np.nan).to_feather(path)
     with pytest.raises(ValueError, match="FOO_USDT_USDT-5m-futures.feather: no positive prices"):
         derive_spec("FOO_USDT_USDT", path)
+
+
+def test_on_real_binance_data_derived_grids_match_the_real_specs():
+    """Six real Binance perps (../shared/data): derived as if unknown, each tick equals the real
+    one and no step is coarser (SOL's volumes are 0.01-granular since 2025-04, finer than the
+    snapshot's step 1)."""
+    root = shared_data_dir("binance/futures")
+    snapshot, seen = MarketBook.snapshot(), []
+    for prefix, path in stored_perpetuals(root).items():
+        spec, _ = derive_spec(prefix, path)
+        real = snapshot[spec["symbol"]]
+        for ftype, key in (("PRICE_FILTER", "tickSize"), ("LOT_SIZE", "stepSize")):
+            got, want = (
+                Decimal(spec_filter(spec, ftype, key)),
+                Decimal(spec_filter(real, ftype, key)),
+            )
+            assert got == want if key == "tickSize" else got <= want, (
+                spec["symbol"],
+                key,
+                got,
+                want,
+            )
+        seen.append(spec["symbol"])
+    assert len(seen) == 6
 
 
 # --- imported specs -----------------------------------------------------------------------
