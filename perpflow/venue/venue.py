@@ -214,7 +214,9 @@ class Venue:
             self.spec(sym)
             return [sym]
         stored = self.store.stored_prefixes("futures")  # one listing, however many markets
-        return [s for s in self.specs if s not in self.dated and self.specs.file_prefix(s) in stored]
+        return [
+            s for s in self.specs if s not in self.dated and self.specs.file_prefix(s) in stored
+        ]
 
     def book_ticker(self, q: dict):
         out = []
