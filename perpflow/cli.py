@@ -4,6 +4,7 @@ perpflow demo-data [--outdir DIR] [--days N] [--seed S]
 perpflow demo-books --start 2026-06-01 --end 2026-06-15 [--datadir DIR]
 perpflow venue serve [--datadir DIR] [--port P] [--mode history|replay]
 perpflow venue run [--datadir DIR] [--mode ...] -- COMMAND ... {overlay} ...
+perpflow venue markets import FILE [--datadir DIR] | list [--datadir DIR]
 perpflow config overlay --venue-url URL [--out FILE]
 perpflow collect liquidations [--exchange binance] [--symbols ...] [--venue-url URL]
 perpflow download quarterlies --pairs ... --since DATE [--venue-url URL]
@@ -90,7 +91,6 @@ def _load_depth(args: argparse.Namespace):
         synthetic_stream,
         updates_from_snapshots,
     )
-    from perpflow.venue.markets import filter_value
     from perpflow.venue.venue import Venue
 
     if args.depth == "synthetic":  # --depth-minutes of 100 ms diffs around each pair's last price
@@ -99,7 +99,7 @@ def _load_depth(args: argparse.Namespace):
         for i, sym in enumerate(s for s in venue.specs if "_" not in s):
             cur = venue.current(sym)
             if cur is not None:
-                tick = float(filter_value(sym, "PRICE_FILTER", "tickSize"))
+                tick = float(venue.specs.filter_value(sym, "PRICE_FILTER", "tickSize"))
                 sources[sym] = synthetic_stream(cur[0], tick=tick, n=int(args.depth_minutes * 600), seed=i)
     else:
         rename = _depth_as(args.depth_as)
@@ -324,19 +324,19 @@ def _cmd_stress(args: argparse.Namespace) -> int:
     from perpflow.risk.stress import run_stress
     from perpflow.strategy.liquidation_signals import exchange_symbol
     from perpflow.validation.structure_plot import load_candles
-    from perpflow.venue.markets import load_snapshot
+    from perpflow.venue.markets import MarketBook
 
     cfg = load_perpflow_config(json.loads(Path(args.config).read_text()) if args.config else {})
     trades, source = _load_trades(args.backtest)
     r = cfg.risk
-    snap = load_snapshot()
+    book = MarketBook.load(Path(args.datadir))
     candles, allowed = {}, {}
     for pair in sorted(trades["pair"].unique()):
         candles[pair] = load_candles(Path(args.datadir), pair, "5m")
         sym = exchange_symbol(pair)
-        mmr = max(r.maintenance_margin_rate, snap["perpflow_maint_margin_rate"].get(sym, 0.0))
+        mmr = max(r.maintenance_margin_rate, book.maint_margin_rate(sym) or 0.0)
         allowed[pair] = capped_leverage(
-            r.max_leverage, float(snap["perpflow_max_leverage"].get(sym, r.max_leverage)),
+            r.max_leverage, book.max_leverage(sym) or r.max_leverage,
             liquidation_safe_leverage(r.min_stop_distance, maintenance_margin_rate=mmr,
                                       buffer=r.liquidation_buffer),
         )  # fmt: skip
@@ -614,6 +614,44 @@ def _cmd_label(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_venue_markets_import(args: argparse.Namespace) -> int:
+    from perpflow.venue.user_markets import import_markets
+
+    for f in args.files:
+        try:
+            summary = import_markets(Path(f), Path(args.datadir))
+        except ValueError as exc:
+            raise SystemExit(f"venue markets import: {exc}") from None
+        print(f"{f} -> {summary}")
+    return 0
+
+
+def _cmd_venue_markets_list(args: argparse.Namespace) -> int:
+    """One line per perpetual served over --datadir: where its spec comes from, its filters,
+    and whether the data dir stores it; derived specs also print what was assumed."""
+    from perpflow.venue.markets import MarketBook
+    from perpflow.venue.spec_derive import stored_perpetuals
+
+    try:
+        book = MarketBook.load(Path(args.datadir))
+    except ValueError as exc:
+        raise SystemExit(f"venue markets list: {exc}") from None
+    stored = set(stored_perpetuals(Path(args.datadir) / "futures"))
+    print(f"{'symbol':<16}{'source':<10}{'status':<10}{'tick':>12}{'step':>12}{'minQty':>12}"
+          f"{'minNotional':>12}  data")  # fmt: skip
+    for sym, spec in book.items():
+        if sym in book.dated or (args.stored and book.file_prefix(sym) not in stored):
+            continue
+        f = {k: book.filter_value(sym, t, k) for t, k in (("PRICE_FILTER", "tickSize"),
+             ("LOT_SIZE", "stepSize"), ("LOT_SIZE", "minQty"), ("MIN_NOTIONAL", "notional"))}  # fmt: skip
+        print(f"{sym:<16}{book.sources[sym]:<10}{spec['status']:<10}{f['tickSize']:>12}"
+              f"{f['stepSize']:>12}{f['minQty']:>12}{f['notional']:>12}  "
+              f"{'stored' if book.file_prefix(sym) in stored else '-'}")  # fmt: skip
+        for field, value in book.derived.get(sym, {}).items():
+            print(f"    assumed {field}: {value}")
+    return 0
+
+
 def _cmd_config_overlay(args: argparse.Namespace) -> int:
     out = write_overlay(args.venue_url, Path(args.out))
     print(f"wrote {out}")
@@ -683,6 +721,17 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--skip-idle", action="store_true",
                            help="with --start: the command's idle waits pass at once")
             p.add_argument("command", nargs=argparse.REMAINDER, help="-- command {overlay} ...")
+    vm = vsub.add_parser("markets", help="the contract specs the venue serves")
+    vmsub = vm.add_subparsers(dest="markets_cmd", required=True)
+    vmi = vmsub.add_parser("import", help="real specs from a ccxt markets dump or a Binance "
+                           "exchangeInfo JSON into <datadir>/venue_markets.json")  # fmt: skip
+    vmi.add_argument("files", nargs="+")
+    vmi.add_argument("--datadir", default="user_data/data/binance", help="the venue's data dir")
+    vmi.set_defaults(func=_cmd_venue_markets_import)
+    vml = vmsub.add_parser("list", help="markets served over a data dir, with each spec's source")
+    vml.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR))
+    vml.add_argument("--stored", action="store_true", help="only markets the data dir stores")
+    vml.set_defaults(func=_cmd_venue_markets_list)
 
     plot = sub.add_parser("plot", help="pictures of what the features see")
     psub = plot.add_subparsers(dest="plot_cmd", required=True)

@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from perpflow.venue.errors import BinanceError, bad_value, invalid_interval
-from perpflow.venue.markets import file_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -105,10 +104,12 @@ def replay_shift_ms(anchor_ms: int, now_ms: int) -> int:
 
 
 class SeriesStore:
-    """Lazy, thread-safe access to the stored tables of a data dir."""
+    """Lazy, thread-safe access to the stored tables of a data dir; `file_prefix` maps a symbol
+    id to its files' prefix (the venue's `MarketBook.file_prefix`)."""
 
-    def __init__(self, datadir: Path):
+    def __init__(self, datadir: Path, file_prefix: Callable[[str], str]):
         self.root = Path(datadir) / "futures"
+        self.file_prefix = file_prefix
         if not self.root.is_dir():
             raise FileNotFoundError(
                 f"{self.root} does not exist: point --datadir at a Freqtrade data dir with a "
@@ -119,22 +120,33 @@ class SeriesStore:
 
     def timeframes(self, symbol: str, kind: str) -> list[int]:
         """Stored timeframes (ms, ascending) of `kind` for `symbol`."""
-        out = []
-        for p in self.root.glob(f"{file_prefix(symbol)}-*-{kind}.feather"):
-            tf = tf_ms(p.name[len(file_prefix(symbol)) + 1 : -len(f"-{kind}.feather")])
+        return sorted(self._files(symbol, kind))
+
+    def _files(self, symbol: str, kind: str) -> dict[int, Path]:
+        """Stored files of `kind` for `symbol` by timeframe (ms)."""
+        prefix = self.file_prefix(symbol)
+        out = {}
+        for p in self.root.glob(f"{prefix}-*-{kind}.feather"):
+            tf = tf_ms(p.name[len(prefix) + 1 : -len(f"-{kind}.feather")])
             if tf:
-                out.append(tf)
-        return sorted(out)
+                out[tf] = p
+        return out
+
+    def stored_prefixes(self, kind: str) -> set[str]:
+        """File prefixes (`BTC_USDT_USDT`, `BTC_USDT_USDT-260626`) with stored `kind` files, from
+        one directory listing."""
+        out = set()
+        for p in self.root.glob(f"*-{kind}.feather"):
+            prefix, _, tf = p.name[: -len(f"-{kind}.feather")].rpartition("-")
+            if prefix and tf_ms(tf):
+                out.add(prefix)
+        return out
 
     def table(self, symbol: str, kind: str, tf: int) -> Table:
         key = (symbol, kind, tf)
         with self._lock:
             if key not in self._cache:
-                name = next(
-                    p for p in self.root.glob(f"{file_prefix(symbol)}-*-{kind}.feather")
-                    if tf_ms(p.name[len(file_prefix(symbol)) + 1 : -len(f"-{kind}.feather")]) == tf
-                )  # fmt: skip
-                self._cache[key] = _read_table(name, tf, kind)
+                self._cache[key] = _read_table(self._files(symbol, kind)[tf], tf, kind)
             return self._cache[key]
 
     def finest(self, symbol: str, kind: str) -> Table | None:

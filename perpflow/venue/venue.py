@@ -17,7 +17,7 @@ import pandas as pd
 from perpflow.venue import errors
 from perpflow.venue.book import synth_book
 from perpflow.venue.candles import format_klines, ohlcv_window, page_bounds
-from perpflow.venue.markets import dated_specs, exchange_info, filter_value, symbol_specs
+from perpflow.venue.markets import MarketBook
 from perpflow.venue.series import DAY_MS, INTERVAL_MS, Clock, SeriesStore, interval_ms
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,9 @@ class Venue:
     ):  # fmt: skip
         if mode not in ("history", "replay"):
             raise ValueError(f"mode must be 'history' or 'replay', got {mode!r}")
-        self.store = SeriesStore(datadir)
+        self.specs = MarketBook.load(datadir)  # every market served; `specs[symbol]` its entry
+        self.dated = self.specs.dated  # quarterlies found in the data dir
+        self.store = SeriesStore(datadir, self.specs.file_prefix)
         self.mode = mode
         shift = 0
         if mode == "replay":
@@ -53,8 +55,6 @@ class Venue:
                     raise ValueError(f"replay date {replay_date} at this time of day is past the "
                                      f"stored data (last candle {pd.Timestamp(last, unit='ms')})")  # fmt: skip
         self.clock = Clock(clock, shift, replay=mode == "replay")
-        self.dated = dated_specs(self.store.root)  # quarterlies found in the data dir
-        self.specs = {**symbol_specs(), **self.dated}
         logger.info("venue over %s, mode %s, shift %.1f days", datadir, mode, shift / DAY_MS)
 
     # --- helpers -------------------------------------------------------------------------
@@ -104,7 +104,7 @@ class Venue:
         return {"serverTime": self.clock.now_ms()}
 
     def exchange_info(self) -> dict:
-        return exchange_info(self.clock.now_ms(), list(self.dated.values()))
+        return self.specs.exchange_info(self.clock.now_ms())
 
     def klines(self, q: dict, kind: str = "futures") -> list[list]:
         return self._klines(
@@ -201,9 +201,9 @@ class Venue:
         if cur is None:
             return [], [], self.clock.now_ms()
         price, ts = cur
-        tick = float(filter_value(symbol, "PRICE_FILTER", "tickSize"))
-        step = float(filter_value(symbol, "LOT_SIZE", "stepSize"))
-        min_qty = float(filter_value(symbol, "LOT_SIZE", "minQty"))
+        tick = float(self.specs.filter_value(symbol, "PRICE_FILTER", "tickSize"))
+        step = float(self.specs.filter_value(symbol, "LOT_SIZE", "stepSize"))
+        min_qty = float(self.specs.filter_value(symbol, "LOT_SIZE", "minQty"))
         bids, asks = synth_book(price, tick=tick, step=step, min_qty=min_qty, levels=levels,
                                 seed=ts // 1000)  # fmt: skip
         return bids, asks, ts
@@ -213,7 +213,10 @@ class Venue:
         if sym is not None:
             self.spec(sym)
             return [sym]
-        return [s for s in self.specs if s not in self.dated and self.store.timeframes(s, "futures")]
+        stored = self.store.stored_prefixes("futures")  # one listing, however many markets
+        return [
+            s for s in self.specs if s not in self.dated and self.specs.file_prefix(s) in stored
+        ]
 
     def book_ticker(self, q: dict):
         out = []
