@@ -395,18 +395,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from perpflow.validation import validate
 
     out = Path(args.out)
+    if args.validate_cmd in ("shadow", "parity"):
+        return _validate_parity(args, out)
     common = dict(config=Path(args.config), datadir=Path(getattr(args, "datadir", ".")),
                   pairs=args.pairs, out=out, workers=args.workers)  # fmt: skip
-    if args.validate_cmd == "shadow":
-        from perpflow.validation.shadow import run_shadow
-
-        res = run_shadow(datadir=Path(args.datadir), replay_date=args.date, minutes=args.minutes,
-                         pairs=args.pairs, config=Path(args.config), out=out,
-                         timeframe=args.timeframe)  # fmt: skip
-        for key, value in res.items():
-            print(f"  {key:22s} {value}")
-        print(f"matched trades: {out / 'matched.csv'}")
-        return 0
     if args.validate_cmd == "exchanges":
         from perpflow.validation.exchanges import compare
 
@@ -434,6 +426,39 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(f"share of perturbed variants still profitable: {res['profitable_share']:.0%}")
     print(f"report: {out / 'report.html'}")
     return 0
+
+
+def _validate_parity(args: argparse.Namespace, out: Path) -> int:
+    """`validate shadow` (dry-run only) and `validate parity` (dry-run and/or live against the
+    venue): replay stored hours with the bot on the simulated clock, backtest them, match."""
+    import pandas as pd
+
+    from perpflow.validation.parity import ParitySpec, run_parity
+
+    if not (args.start or args.date):
+        raise SystemExit(f"perpflow validate {args.validate_cmd}: give --start (or --date)")
+    start = pd.Timestamp(args.start or args.date, tz="UTC")
+    hours = args.hours if args.hours is not None else (args.minutes or 60.0) / 60
+    configs = tuple(Path(c) for c in (args.config or ["config.json"]))
+    spec = ParitySpec(datadir=Path(args.datadir), start=start, end=start + pd.Timedelta(hours=hours),
+                      pairs=tuple(args.pairs), out=out, configs=configs, speed=args.speed,
+                      throttle_secs=args.throttle)  # fmt: skip
+    modes = tuple(getattr(args, "modes", None) or ("dry",))
+    report = run_parity(spec, modes, **_live_venue_kwargs(modes))
+    for mode, r in report["modes"].items():
+        print(f"{mode}: backtest {r['backtest_trades']} trades, bot {r['live_trades']}, matched "
+              f"{r['matched']}; entry slippage median {r['slippage_bps_median']} bps; "
+              f"{r['replayed_hours']:.1f} h in {r['real_seconds']:.0f} s")  # fmt: skip
+        for d in r["differences"]:
+            print(f"  {d['status']:13s} {d['pair']} {d['side']} {d['candle']}: {d['cause']}")
+    print(f"report: {out / 'parity.md'}")
+    return 0 if all(r["matched"] == r["backtest_trades"] == r["live_trades"]
+                    for r in report["modes"].values()) else 1  # fmt: skip
+
+
+def _live_venue_kwargs(modes: tuple[str, ...]) -> dict:
+    """What `run_parity` needs for a live-against-venue run (none for dry-run only)."""
+    return {}
 
 
 def _merged_config(paths: list[str] | None) -> dict:
@@ -857,15 +882,25 @@ def build_parser() -> argparse.ArgumentParser:
     ve.add_argument("--out", required=True)
     ve.add_argument("--workers", type=int, default=2)
     ve.set_defaults(func=_cmd_validate)
-    vs = vsub.add_parser("shadow", help="dry-run on a replayed day vs the backtest of it")
-    vs.add_argument("--date", required=True, help="stored UTC day to replay (at today's clock)")
-    vs.add_argument("--minutes", type=float, default=60.0, help="how long the dry-run runs")
-    vs.add_argument("--pairs", nargs="+", required=True)
-    vs.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR))
-    vs.add_argument("--config", default="config.json")
-    vs.add_argument("--timeframe", default=None, help="override the config timeframe")
-    vs.add_argument("--out", required=True)
-    vs.set_defaults(func=_cmd_validate, workers=1)
+    for name, help_ in (("shadow", "dry-run on replayed stored hours vs the backtest of them"),
+                        ("parity", "dry-run and live (against the local exchange) on replayed "
+                                   "stored hours vs the backtest of them, trade by trade")):
+        vs = vsub.add_parser(name, help=help_)
+        vs.add_argument("--start", default=None, help="stored UTC instant to replay from")
+        vs.add_argument("--date", default=None, help="(shadow) stored UTC day, from 00:00")
+        vs.add_argument("--hours", type=float, default=None, help="replayed hours (default 1)")
+        vs.add_argument("--minutes", type=float, default=None, help="(shadow) replayed minutes")
+        vs.add_argument("--pairs", nargs="+", required=True)
+        vs.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR))
+        vs.add_argument("-c", "--config", action="append", default=None,
+                        help="config files as given to freqtrade (default config.json)")
+        vs.add_argument("--speed", type=float, default=1.0, help="simulated clock speed")
+        vs.add_argument("--throttle", type=int, default=None,
+                        help="the bot's process_throttle_secs (default: the config's)")
+        vs.add_argument("--out", required=True)
+        if name == "parity":
+            vs.add_argument("--modes", nargs="+", choices=["dry", "live"], default=["dry", "live"])
+        vs.set_defaults(func=_cmd_validate, workers=1)
 
     vf = vsub.add_parser("freqai", help="report a FreqAI backtest's own walk-forward windows")
     vf.add_argument("-c", "--config", action="append", default=None,

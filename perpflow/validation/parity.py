@@ -46,7 +46,7 @@ class ParitySpec:
     configs: tuple[Path, ...] = (REPO / "config.json",)
     strategy: str = "LiquiditySweep"
     speed: float = 1.0
-    throttle_secs: float | None = None  # None: the config's own process_throttle_secs
+    throttle_secs: int | None = None  # None: the config's own process_throttle_secs
     real_timeout_s: float = 3600.0
     overlay: dict = field(default_factory=dict)  # extra settings for both sides
 
@@ -97,7 +97,7 @@ def _bot_overlay(spec: ParitySpec, mode: str, db: Path, port: int) -> dict:
         "pairlists": [{"method": "StaticPairList"}],
     }  # fmt: skip
     if spec.throttle_secs is not None:
-        overlay["internals"] = {"process_throttle_secs": spec.throttle_secs}
+        overlay["internals"] = {"process_throttle_secs": int(spec.throttle_secs)}
     return overlay
 
 
