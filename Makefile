@@ -59,10 +59,25 @@ venue: setup demo-data
 	$(BIN)/perpflow config overlay --venue-url http://127.0.0.1:$(VENUE_PORT) --out config.local.json
 	$(BIN)/perpflow venue serve --datadir $(DEMO) --mode $(VENUE_MODE) --port $(VENUE_PORT)
 
-# Dry-run against the local exchange replaying the demo market on the wall clock.
+# The bot in dry-run against the local exchange replaying the demo market from REPLAY_START:
+# the bot and the exchange share one simulated clock (SPEED x; SKIP_IDLE=1 lets the bot's idle
+# waits pass at once). It starts RUNNING with a fresh replay database. API=1 adds FreqUI/REST on
+# 127.0.0.1:8080 (export FREQTRADE__API_SERVER__USERNAME/PASSWORD/JWT_SECRET_KEY first),
+# TELEGRAM=1 adds Telegram (FREQTRADE__TELEGRAM__TOKEN/CHAT_ID). Ctrl-C stops both.
+REPLAY_START ?= 2026-06-10T00:00
+SPEED ?= 1
+SKIP_IDLE ?=
+OVERLAYS = $(if $(API),-c config.api.json,) $(if $(TELEGRAM),-c config.telegram.json,)
+REPLAY_RUN = $(BIN)/perpflow venue run --datadir $(DEMO) --start $(REPLAY_START) --speed $(SPEED) \
+	  $(if $(SKIP_IDLE),--skip-idle,)
+API_CHECK = $(if $(API),@scripts/need-env FREQTRADE__API_SERVER__USERNAME FREQTRADE__API_SERVER__PASSWORD FREQTRADE__API_SERVER__JWT_SECRET_KEY,)
+TG_CHECK = $(if $(TELEGRAM),@scripts/need-env FREQTRADE__TELEGRAM__TOKEN FREQTRADE__TELEGRAM__CHAT_ID,)
 dry-run: setup demo-data
-	$(BIN)/perpflow venue run --mode replay --datadir $(DEMO) -- \
-	  $(BIN)/freqtrade trade -c config.json -c {overlay} --dry-run
+	$(API_CHECK)
+	$(TG_CHECK)
+	rm -f user_data/tradesv3.replay.sqlite*
+	$(REPLAY_RUN) -- $(BIN)/freqtrade trade -c config.json -c config.replay.json $(OVERLAYS) \
+	  -c {overlay} --datadir $(DEMO)
 
 clean:
 	rm -rf user_data/backtest_results user_data/logs user_data/*.sqlite*
