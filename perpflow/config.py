@@ -273,6 +273,9 @@ class PerpflowConfig(_Frozen):
     validation: ValidationConfig = ValidationConfig()
     hyperopt: HyperoptConfig = HyperoptConfig()
     allow_remote_api: bool = Field(False, description="allow a non-loopback API server address")
+    plot: Literal["compact", "full"] = Field(
+        "compact", description="FreqUI plot config: price + 4 panels, or every panel and FVG zone"
+    )
 
 
 class PerpflowConfigError(ValueError):

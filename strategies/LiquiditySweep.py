@@ -20,6 +20,7 @@ from pandas import DataFrame
 from perpflow.config import check_secrets, load_perpflow_config
 from perpflow.strategy.annotations import structure_annotations
 from perpflow.strategy.liquidation_signals import store_root
+from perpflow.strategy.plot import plot_config
 from perpflow.strategy.risk_callbacks import RiskCallbacksMixin
 from perpflow.strategy.risk_guard import RiskGuardMixin
 from perpflow.strategy.sweep_signals import entry_tags, populate_sweep_indicators, sweep_entries
@@ -48,47 +49,14 @@ class LiquiditySweep(RiskGuardMixin, RiskCallbacksMixin, IStrategy):
     take_profit_r = DecimalParameter(1.5, 5.0, default=3.0, decimals=1, space="sell")
     trail_atr = DecimalParameter(1.0, 4.0, default=2.0, decimals=1, space="sell")
 
-    plot_config = {
-        "main_plot": {
-            "pool_high_level": {"color": "#d62728"},
-            "pool_low_level": {"color": "#2ca02c"},
-            "vp_poc": {"color": "#1f77b4"},
-            "vp_vah": {"color": "#aec7e8"},
-            "vp_val": {"color": "#aec7e8"},
-            "liq_wall": {"color": "#ff7f0e"},
-            "fvg_bull_top": {"color": "rgba(44,160,44,0.3)", "fill_to": "fvg_bull_bottom"},
-            "fvg_bear_top": {"color": "rgba(214,39,40,0.3)", "fill_to": "fvg_bear_bottom"},
-        },
-        "subplots": {
-            "funding z": {"funding_z": {"color": "#9467bd"}},
-            "OI regime": {
-                "oi_z": {"color": "#8c564b"},
-                "price_z": {"color": "#7f7f7f"},
-                "oi_regime": {"color": "#e377c2", "type": "bar"},
-            },
-            "liquidations": {
-                "liq_long_notional": {"color": "#d62728", "type": "bar"},
-                "liq_short_notional": {"color": "#2ca02c", "type": "bar"},
-            },
-            "session / blackout": {
-                "session_block": {"color": "#7f7f7f", "type": "bar"},
-                "macro_blackout": {"color": "#ff7f0e", "type": "bar"},
-            },
-            "regime": {"rv_pct": {"color": "#17becf"}},
-            "conviction": {
-                "conviction_long": {"color": "#16a34a"},
-                "conviction_short": {"color": "#dc2626"},
-            },
-            "leverage cap": {
-                "pf_leverage_long": {"color": "#16a34a"},
-                "pf_leverage_short": {"color": "#dc2626"},
-            },
-            "risk (live)": {
-                "pf_drawdown": {"color": "#b91c1c"},
-                "pf_risk_scale": {"color": "#2563eb"},
-            },
-        },
-    }
+    @property
+    def plot_config(self) -> dict:
+        # FreqUI's "From strategy": compact by default, `perpflow.plot: "full"` for every panel.
+        return plot_config(self._pf_settings().plot)
+
+    def _pf_settings(self):
+        """The validated perpflow section (before bot_start too: plot-dataframe, webserver)."""
+        return getattr(self, "pf", None) or load_perpflow_config(self.config)
 
     @property
     def protections(self):
@@ -186,7 +154,7 @@ class LiquiditySweep(RiskGuardMixin, RiskCallbacksMixin, IStrategy):
 
     def plot_annotations(self, pair, start_date, end_date, dataframe, **kwargs):
         # Session blocks, macro blackouts, fresh FVG zones and pool sweeps in FreqUI.
-        return structure_annotations(dataframe)
+        return structure_annotations(dataframe, zones=self._pf_settings().plot == "full")
 
     def populate_exit_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         # Exits are handled by custom_stoploss (stop + trail) and custom_exit (R target).

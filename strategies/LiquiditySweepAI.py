@@ -27,6 +27,7 @@ from perpflow.ai.features import EVENT_COLUMN, ai_features
 from perpflow.ai.targets import TARGET_COLUMN, event_outcome
 from perpflow.ai.vote import ensemble_vote
 from perpflow.data.files import pair_file
+from perpflow.strategy.plot import plot_config
 
 logger = logging.getLogger(__name__)
 
@@ -51,17 +52,12 @@ class LiquiditySweepAI(LiquiditySweep):
     # FreqAI loads the training window plus this many candles, so no window starts with NaNs.
     startup_candle_count = 2100
 
-    plot_config = {
-        "main_plot": dict(LiquiditySweep.plot_config["main_plot"]),
-        "subplots": {
-            "AI vote": {
-                "win": {"color": "#16a34a"},
-                "ai_vote": {"color": "#2563eb"},
-                "do_predict": {"color": "#7f7f7f", "type": "bar"},
-            },
-            **LiquiditySweep.plot_config["subplots"],
-        },
-    }
+    @property
+    def plot_config(self) -> dict:
+        # the model's vote first, then LiquiditySweep's panels (compact or full)
+        return plot_config(self._pf_settings().plot, extra_subplots={"AI vote": {
+            "win": {"color": "#16a34a"}, "ai_vote": {"color": "#2563eb"},
+            "do_predict": {"color": "#7f7f7f", "type": "bar"}}})  # fmt: skip
 
     def bot_start(self, **kwargs) -> None:
         super().bot_start(**kwargs)

@@ -55,3 +55,8 @@ def test_annotations_validate_against_freqtrade_types(demo):
     for n in notes:
         AnnotationTypeTA.validate_python(n)
     assert structure_annotations(f.iloc[:0]) == []
+    # the full view adds FVG boxes: unlabelled (no text over the candles), at most 3 h long
+    boxes = [n for n in structure_annotations(f, zones=True) if "y_start" in n]
+    assert boxes and all("label" not in n for n in boxes)
+    assert all(pd.Timedelta(0) < n["end"] - n["start"] <= pd.Timedelta(hours=3) for n in boxes)
+    assert not any("y_start" in n for n in notes)  # compact: none

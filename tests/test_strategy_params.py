@@ -31,3 +31,21 @@ def test_parameters_override_only_when_enabled():
     assert (on.pf.sweep.max_depth_atr, on.pf.risk.take_profit_r, on.pf.risk.trail_atr) == (
         0.9, 2.0, 3.5)  # fmt: skip
     assert on.pf.sweep.swing_left == on._pf_base.sweep.swing_left, "nothing else changes"
+
+
+def test_plot_config_is_compact_by_default_and_full_on_request():
+    from perpflow.strategy.plot import plot_config
+
+    compact, full = plot_config("compact"), plot_config("full")
+    assert len(compact["subplots"]) <= 4 and "risk (live)" in compact["subplots"]
+    assert set(compact["main_plot"]) < set(full["main_plot"])
+    assert set(compact["subplots"]) - {"funding z / OI regime"} <= set(full["subplots"])
+    ai = plot_config("compact", extra_subplots={"AI vote": {"win": {}}})
+    assert list(ai["subplots"])[0] == "AI vote"
+    compact["main_plot"]["x"] = {}  # callers get their own copy
+    assert "x" not in plot_config("compact")["main_plot"]
+
+
+def test_strategy_plot_config_follows_the_perpflow_section():
+    assert "fvg_bull_top" not in _strategy({}).plot_config["main_plot"]
+    assert "fvg_bull_top" in _strategy({"plot": "full"}).plot_config["main_plot"]
