@@ -65,13 +65,26 @@ def _load_liquidations(path: str | None):
     return events
 
 
+def _venue_private(args: argparse.Namespace) -> tuple[dict | None, dict]:
+    """API keys (from --api-key-env) and the private side's options of `perpflow venue`."""
+    if not args.api_key_env:
+        return None, {}
+    from perpflow.venue.auth import keys_from_env
+
+    private = {"state": Path(args.state) if args.state else None, "wallet": args.wallet,
+               "maker_fee": args.maker_fee, "taker_fee": args.taker_fee}  # fmt: skip
+    return keys_from_env(args.api_key_env), private
+
+
 def _cmd_venue_serve(args: argparse.Namespace) -> int:
     from perpflow.venue.server import serve
 
+    keys, private = _venue_private(args)
     serve(
         Path(args.datadir), host=args.host, port=args.port, mode=args.mode,
         runway_days=args.runway_days, liquidations=_load_liquidations(args.liquidations),
-        liquidation_speed=args.liquidation_speed, depth=_load_depth(args),
+        liquidation_speed=args.liquidation_speed, depth=_load_depth(args), api_keys=keys,
+        private=private,
     )  # fmt: skip
     return 0
 
@@ -181,7 +194,8 @@ def _cmd_venue_run(args: argparse.Namespace) -> int:
     if not command:
         print("perpflow venue run: give a command after --", file=sys.stderr)
         return 2
-    with VenueServer(Path(args.datadir), mode=args.mode, port=0) as venue:
+    keys, private = _venue_private(args)
+    with VenueServer(Path(args.datadir), mode=args.mode, port=0, api_keys=keys, **private) as venue:
         with tempfile.TemporaryDirectory(prefix="perpflow-venue-") as tmp:
             overlay = write_overlay(venue.url, Path(tmp) / "config.venue.json")
             command = [c.replace("{overlay}", str(overlay)) for c in command]
@@ -631,6 +645,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR), help="Freqtrade data dir")
         p.add_argument("--mode", choices=["history", "replay"], default="history")
         p.add_argument("--runway-days", type=float, default=1.0, help="replay: future to play")
+        p.add_argument("--api-key-env", default=None, metavar="NAME",
+                       help="serve the signed private API and matching engine for the key in env var "
+                            "NAME and the secret in NAME with _KEY -> _SECRET (e.g. "
+                            "PERPFLOW_VENUE_API_KEY / PERPFLOW_VENUE_API_SECRET)")
+        p.add_argument("--state", default=None,
+                       help="ledger file (sqlite) the private side persists to and resumes from")
+        p.add_argument("--wallet", type=float, default=10_000.0, help="starting USDT per account")
+        p.add_argument("--maker-fee", type=float, default=0.0002)
+        p.add_argument("--taker-fee", type=float, default=0.0005)
         p.set_defaults(func=func)
         if name == "serve":
             p.add_argument("--host", default="127.0.0.1")
