@@ -127,6 +127,8 @@ class Gateway:
         fault = self.drills.before(path)
         if fault is not None:
             exc, headers = fault
+            if exc.status >= 500:  # a gateway's 5xx: no JSON body, as a proxy in front answers
+                return web.Response(text=exc.msg, status=exc.status, headers={APPLIED: "false"})
             return web.json_response(
                 exc.body(), status=exc.status, headers={**headers, APPLIED: "false"}
             )
