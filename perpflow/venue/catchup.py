@@ -48,7 +48,7 @@ class CatchUp:
         return self._basis[symbol]
 
     def last_price(self, symbol: str) -> float:
-        cur = self.venue.current(symbol)
+        cur = self.current(symbol)
         if cur is None:
             from perpflow.venue.errors import BinanceError
 
@@ -70,7 +70,7 @@ class CatchUp:
     def ensure_cursor(self, symbol: str) -> None:
         """Start following `symbol`'s path from now (when it gets its first order or position)."""
         s = self._stored_now(self.now())
-        table = self.venue.store.finest(symbol, "futures")
+        table = self.table(symbol)
         if symbol in self.cursors or s is None or table is None:
             return
         self.cursors[symbol] = initial_cursor(table, s)
@@ -100,7 +100,7 @@ class CatchUp:
         for sym in sorted(active):
             self.ensure_cursor(sym)
             cur = self.cursors.get(sym)
-            table = self.venue.store.finest(sym, "futures")
+            table = self.table(sym)
             if cur is None or table is None or s_now <= cur.t:
                 continue
             path, new_cur = build_path(table, cur, s_now)
@@ -113,11 +113,15 @@ class CatchUp:
             self._save_cursors()
 
     def _funding_between(self, symbol: str, s0: int, s1: int) -> list[tuple[int, float]]:
-        store = self.venue.store
-        tfs = store.timeframes(symbol, "funding_rate")
-        if not tfs:
+        if not hasattr(self, "_funding"):
+            self._funding = {}
+        if symbol not in self._funding:
+            store = self.venue.store
+            tfs = store.timeframes(symbol, "funding_rate")
+            self._funding[symbol] = store.table(symbol, "funding_rate", tfs[0]) if tfs else None
+        t = self._funding[symbol]
+        if t is None:
             return []
-        t = store.table(symbol, "funding_rate", tfs[0])
         sl = slice(np.searchsorted(t.ts, s0, "right"), np.searchsorted(t.ts, s1, "right"))
         return list(zip(t.ts[sl].tolist(), t.cols["funding_rate"][sl].tolist(), strict=True))
 

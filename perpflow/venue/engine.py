@@ -17,6 +17,8 @@ import logging
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from perpflow.venue import views
 from perpflow.venue.book import synth_book
 from perpflow.venue.catchup import CatchUp
@@ -69,6 +71,8 @@ class Engine(CatchUp):
         self.drills = None  # perpflow.venue.drills.Drills (partial fills)
         self._filters: dict[str, Filters] = {}
         self._consumed: dict[str, tuple] = {}
+        self._tables: dict[str, object] = {}
+        self._books: dict[str, tuple] = {}
         self.reindex()
 
     @property
@@ -131,6 +135,27 @@ class Engine(CatchUp):
         })  # fmt: skip
 
     # --- book ----------------------------------------------------------------------------
+    def table(self, symbol: str):
+        """The symbol's finest stored futures candles (cached: the store globs the disk)."""
+        if symbol not in self._tables:
+            self._tables[symbol] = self.venue.store.finest(symbol, "futures")
+        return self._tables[symbol]
+
+    def current(self, symbol: str) -> tuple[float, int] | None:
+        """(last price, exchange ms) as `Venue.current` answers it, from the cached table."""
+        table = self.table(symbol)
+        if table is None or len(table.ts) == 0:
+            return None
+        s_now = self.venue.clock.stored_now_ms()
+        if s_now is None:
+            return float(table.cols["close"][-1]), int(table.ts[-1] + table.tf_ms - 1)
+        k = int(np.searchsorted(table.ts, s_now, "right")) - 1
+        if k < 0:
+            return None
+        o, c = float(table.cols["open"][k]), float(table.cols["close"][k])
+        frac = (s_now - table.ts[k]) / table.tf_ms
+        return (o + (c - o) * frac if frac < 1 else c), self.venue.clock.now_ms()
+
     def book(self, symbol: str, levels: int, price: float | None = None, t: int | None = None):
         """(bids, asks, identity) of the book takers meet: the depth feed's, or the synthetic one
         around `price` at `t` (default: the venue's last price now, as `Venue._book`)."""
@@ -139,14 +164,19 @@ class Engine(CatchUp):
             return (sorted(b.bids.items(), reverse=True)[:levels], sorted(b.asks.items())[:levels],
                     ("depth", b.last_u))  # fmt: skip
         if price is None:
-            cur = self.venue.current(symbol)
+            cur = self.current(symbol)
             if cur is None:
                 return [], [], None
             price, t = cur
-        f = self.filters(symbol)
-        bids, asks = synth_book(price, tick=f.tick, step=f.step, min_qty=f.min_qty, levels=levels,
-                                seed=t // 1000)  # fmt: skip
-        return bids, asks, (t // 1000, price)
+        ident = (t // 1000, price)
+        hit = self._books.get(symbol)
+        if hit is None or hit[0] != ident or hit[1] < levels:
+            f = self.filters(symbol)
+            n = max(levels, 100)
+            bids, asks = synth_book(price, tick=f.tick, step=f.step, min_qty=f.min_qty, levels=n,
+                                    seed=t // 1000)  # fmt: skip
+            hit = self._books[symbol] = (ident, n, bids, asks)
+        return hit[2][:levels], hit[3][:levels], ident
 
     def walk(self, symbol: str, side: str, qty: float, limit: float | None = None,
              price: float | None = None, t: int | None = None, dry: bool = False) -> list:  # fmt: skip
