@@ -69,6 +69,7 @@ class Engine(CatchUp):
         self.start_wallet, self.maker_fee, self.taker_fee = wallet, maker_fee, taker_fee
         self.events: list[tuple[str, dict]] = []
         self.drills = None  # perpflow.venue.drills.Drills (partial fills)
+        self.listening = lambda: True  # anyone on the user-data stream? (events are built then)
         self._filters: dict[str, Filters] = {}
         self._consumed: dict[str, tuple] = {}
         self._tables: dict[str, object] = {}
@@ -235,13 +236,19 @@ class Engine(CatchUp):
         self.ledger.touch(o)
 
     def emit_order(self, o: Order, t: int, exec_type: str, last=None, realized=0.0) -> None:
+        if not self.listening():
+            return
         self.events.append((o.account, views.order_event(o, self.spec(o.symbol), t, exec_type,
                                                          last, realized)))  # fmt: skip
 
     def emit_algo(self, a: Algo, t: int, reason: str = "") -> None:
+        if not self.listening():
+            return
         self.events.append((a.account, views.algo_event(a, self.spec(a.symbol), t, reason)))
 
     def emit_account(self, key: str, symbol: str | None, t: int, reason: str) -> None:
+        if not self.listening():
+            return
         acc = self.account(key)
         pos = [p for (k, _), p in self.ledger.positions.items() if k == key]
         iso = sum(p.iw for p in pos if p.margin_type == "isolated")

@@ -71,6 +71,7 @@ class Gateway:
         self.drills = drills or Drills()
         self.engine.drills = self.drills
         self.streams = UserStreams()
+        self.engine.listening = lambda: bool(self.streams.sockets)
         self.orders, self.accounts = OrderApi(self.engine, self.drills), AccountApi(self.engine)
         self.private = _private_routes(self.orders, self.accounts)
         self.listen = {"POST": self.streams.create, "PUT": self.streams.keepalive,

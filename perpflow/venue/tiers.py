@@ -35,14 +35,20 @@ def unified_symbol(spec: dict) -> str:
 
 
 def brackets(spec: dict) -> list[dict]:
-    """Binance's brackets for a symbol, best (lowest notional) first."""
-    tiers = _bundled().get(unified_symbol(spec))
+    """Binance's brackets for a symbol, best (lowest notional) first (a copy)."""
+    return [dict(b) for b in _brackets(unified_symbol(spec), spec["symbol"],
+                                       spec.get("maintMarginPercent", "2.5"))]  # fmt: skip
+
+
+@cache
+def _brackets(unified: str, symbol: str, maint_pct: str) -> tuple[dict, ...]:
+    tiers = _bundled().get(unified)
     if tiers:
-        return [dict(t["info"]) for t in tiers]
-    _warn_default(spec["symbol"])
-    mmr = float(spec.get("maintMarginPercent", "2.5")) / 100
-    return [{"bracket": 1, "initialLeverage": DEFAULT_LEVERAGE, "notionalCap": 5_000_000,
-             "notionalFloor": 0, "maintMarginRatio": mmr, "cum": 0.0}]  # fmt: skip
+        return tuple(dict(t["info"]) for t in tiers)
+    _warn_default(symbol)
+    mmr = float(maint_pct) / 100
+    return ({"bracket": 1, "initialLeverage": DEFAULT_LEVERAGE, "notionalCap": 5_000_000,
+             "notionalFloor": 0, "maintMarginRatio": mmr, "cum": 0.0},)  # fmt: skip
 
 
 @cache
@@ -53,7 +59,7 @@ def _warn_default(symbol: str) -> None:
 
 def bracket_for(spec: dict, notional: float) -> dict:
     """The bracket whose [floor, cap) holds `notional` (the last one beyond the caps)."""
-    out = brackets(spec)
+    out = _brackets(unified_symbol(spec), spec["symbol"], spec.get("maintMarginPercent", "2.5"))
     for b in out:
         if notional < float(b["notionalCap"]):
             return b
@@ -61,13 +67,13 @@ def bracket_for(spec: dict, notional: float) -> dict:
 
 
 def max_leverage(spec: dict) -> int:
-    return int(brackets(spec)[0]["initialLeverage"])
+    return int(bracket_for(spec, 0.0)["initialLeverage"])
 
 
 def max_notional(spec: dict, leverage: int) -> float:
     """Largest position notional allowed at `leverage` (Binance's maxNotionalValue)."""
     cap = 0.0
-    for b in brackets(spec):
+    for b in _brackets(unified_symbol(spec), spec["symbol"], spec.get("maintMarginPercent", "2.5")):
         if int(b["initialLeverage"]) >= leverage:
             cap = float(b["notionalCap"])
     return cap
