@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_backtest  # noqa: E402
 import bench_features  # noqa: E402
 import bench_freqai  # noqa: E402
+import bench_matching  # noqa: E402
 import bench_orderbook  # noqa: E402
 import bench_recorder  # noqa: E402
 import bench_study  # noqa: E402
@@ -23,6 +24,9 @@ if __name__ == "__main__":
     print()
     print("== book recorder vs a local flood ==")
     bench_recorder.main(speed=600)
+    print()
+    print("== venue matching engine and private API ==")
+    bench_matching.main()
     print()
     print("== LiquiditySweep vs SampleStrategy backtest ==")
     bench_backtest.main()

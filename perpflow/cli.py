@@ -66,13 +66,27 @@ def _load_liquidations(path: str | None):
     return events
 
 
+def _venue_private(args: argparse.Namespace) -> tuple[dict | None, dict]:
+    """API keys (from --api-key-env) and the private side's options of `perpflow venue` (none
+    unless a key is given or `run --live` makes one)."""
+    private = {"state": Path(args.state) if args.state else None, "wallet": args.wallet,
+               "maker_fee": args.maker_fee, "taker_fee": args.taker_fee}  # fmt: skip
+    if not args.api_key_env:
+        return None, (private if getattr(args, "live", False) else {})
+    from perpflow.venue.auth import keys_from_env
+
+    return keys_from_env(args.api_key_env), private
+
+
 def _cmd_venue_serve(args: argparse.Namespace) -> int:
     from perpflow.venue.server import serve
 
+    keys, private = _venue_private(args)
     serve(
         Path(args.datadir), host=args.host, port=args.port, mode=args.mode,
         runway_days=args.runway_days, liquidations=_load_liquidations(args.liquidations),
-        liquidation_speed=args.liquidation_speed, depth=_load_depth(args),
+        liquidation_speed=args.liquidation_speed, depth=_load_depth(args), api_keys=keys,
+        private=private,
     )  # fmt: skip
     return 0
 
@@ -186,14 +200,34 @@ def _cmd_venue_run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="perpflow-venue-") as tmp:
         clock, env = _sim_clock(args, Path(tmp))
         kwargs = {"clock": clock.time, "replay_date": args.start} if clock else {}
+        keys, private = _venue_private(args)
+        if args.live:  # a key pair for this run, handed to the command; dry_run off
+            keys, env = _live_keys(keys, env, private, Path(tmp))
         mode = "replay" if clock else args.mode
-        with VenueServer(Path(args.datadir), mode=mode, port=0, **kwargs) as venue:
+        with VenueServer(Path(args.datadir), mode=mode, port=0, api_keys=keys, **private,
+                         **kwargs) as venue:  # fmt: skip
             overlay = write_overlay(venue.url, Path(tmp) / "config.venue.json")
             command = [c.replace("{overlay}", str(overlay)) for c in command]
             if clock:
                 command = [sys.executable, "-m", "perpflow.venue.simclock", *command]
             logging.getLogger(__name__).info("venue %s; running %s", venue.url, " ".join(command))
             return subprocess.call(command, env=env)
+
+
+def _live_keys(keys: dict | None, env: dict | None, private: dict, tmp: Path):
+    """`venue run --live`: the venue's keys (a fresh pair unless --api-key-env gave one) and the
+    child's environment with them as Freqtrade's exchange key and `dry_run` off; the ledger
+    lives in the run's temp dir unless --state names one."""
+    import os
+    import secrets
+
+    keys = keys or {secrets.token_hex(16): secrets.token_hex(32)}
+    key, secret = next(iter(keys.items()))
+    private.setdefault("state", None)
+    private["state"] = private["state"] or tmp / "venue-ledger.sqlite"
+    env = {**(env or os.environ), "FREQTRADE__EXCHANGE__KEY": key,
+           "FREQTRADE__EXCHANGE__SECRET": secret, "FREQTRADE__DRY_RUN": "false"}  # fmt: skip
+    return keys, env
 
 
 def _sim_clock(args: argparse.Namespace, tmp: Path):
@@ -718,6 +752,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--datadir", default=str(DEFAULT_DEMO_DIR), help="Freqtrade data dir")
         p.add_argument("--mode", choices=["history", "replay"], default="history")
         p.add_argument("--runway-days", type=float, default=1.0, help="replay: future to play")
+        p.add_argument("--api-key-env", default=None, metavar="NAME",
+                       help="serve the signed private API and matching engine for the key in env var "
+                            "NAME and the secret in NAME with _KEY -> _SECRET (e.g. "
+                            "PERPFLOW_VENUE_API_KEY / PERPFLOW_VENUE_API_SECRET)")
+        p.add_argument("--state", default=None,
+                       help="ledger file (sqlite) the private side persists to and resumes from")
+        p.add_argument("--wallet", type=float, default=10_000.0, help="starting USDT per account")
+        p.add_argument("--maker-fee", type=float, default=0.0002)
+        p.add_argument("--taker-fee", type=float, default=0.0005)
         p.set_defaults(func=func)
         if name == "serve":
             p.add_argument("--host", default="127.0.0.1")
@@ -745,6 +788,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--speed", type=float, default=1.0, help="with --start: clock speed")
             p.add_argument("--skip-idle", action="store_true",
                            help="with --start: the command's idle waits pass at once")
+            p.add_argument("--live", action="store_true",
+                           help="the command trades live against the venue: a key pair for this "
+                                "run goes to its FREQTRADE__EXCHANGE__KEY/SECRET, dry_run off")
             p.add_argument("command", nargs=argparse.REMAINDER, help="-- command {overlay} ...")
     vm = vsub.add_parser("markets", help="the contract specs the venue serves")
     vmsub = vm.add_subparsers(dest="markets_cmd", required=True)

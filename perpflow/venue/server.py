@@ -20,6 +20,7 @@ from perpflow.venue.venue import Venue
 logger = logging.getLogger(__name__)
 VENUE_KEY = web.AppKey("venue", Venue)
 HUB_KEY = web.AppKey("hub", StreamHub)
+GATEWAY_KEY = web.AppKey("gateway", object)
 
 
 def _routes(v: Venue) -> dict[str, Callable[[dict], object]]:
@@ -55,15 +56,42 @@ def _feed(venue: Venue, liquidations: pd.DataFrame | None, speed: float | None):
     return LiquidationFeed(liquidations, speed=speed or 1.0)
 
 
+def _gateway(venue: Venue, api_keys, depth, private):
+    """The private side when the venue has API keys (else None)."""
+    if not api_keys:
+        return None
+    from perpflow.venue.gateway import Gateway
+
+    return Gateway(venue, api_keys, depth=depth, **(private or {}))
+
+
+def _attach(app: web.Application, gateway) -> None:
+    if gateway is not None:
+        app[GATEWAY_KEY] = gateway
+        app.on_startup.append(gateway.start)
+        app.on_shutdown.append(gateway.stop)
+
+
+async def _websocket(request: web.Request, hub: StreamHub, gateway) -> web.StreamResponse:
+    """A user-data connection (listen key) goes to the gateway, anything else to the hub."""
+    lk = gateway.streams.listen_key_of(request) if gateway is not None else None
+    return await (gateway.streams.handle(request, lk) if lk is not None else hub.handle(request))
+
+
 def build_app(
     datadir: Path, *, mode: str = "history", runway: timedelta = timedelta(days=1),
     clock: Callable[[], float] = time.time, liquidations: pd.DataFrame | None = None,
     liquidation_speed: float | None = None, replay_date: str | None = None, depth=None,
+    api_keys: dict[str, str] | None = None, private: dict | None = None,
 ) -> web.Application:  # fmt: skip
     """The aiohttp application answering Binance USDT-M REST calls from `datadir`, and the
     market websocket replaying `liquidations` (perpflow store records) as forceOrder streams
     and `depth` (a `perpflow.venue.depth.DepthFeed`) as `<symbol>@depth` diff streams, whose
-    books also answer REST depth for their symbols."""
+    books also answer REST depth for their symbols.
+
+    With `api_keys` ({key: secret}) the venue also serves the signed private API, its matching
+    engine and the user-data stream (`perpflow.venue.gateway.Gateway`; `private` passes its
+    options: state, wallet, maker_fee, taker_fee, drills, check_time, tick_seconds)."""
     venue = Venue(datadir, mode=mode, runway=runway, clock=clock, replay_date=replay_date)
     routes = _routes(venue)
     hub = StreamHub(_feed(venue, liquidations, liquidation_speed), clock=clock, depth=depth)
@@ -79,9 +107,13 @@ def build_app(
 
         routes["/fapi/v1/depth"] = replayed_depth
 
+    gateway = _gateway(venue, api_keys, depth, private)
+
     async def handle(request: web.Request) -> web.StreamResponse:
         if is_websocket(request):
-            return await hub.handle(request)
+            return await _websocket(request, hub, gateway)
+        if gateway is not None:
+            return await gateway.handle(request, routes)
         q = dict(request.query)
         try:
             fn = routes.get(request.path)
@@ -106,6 +138,7 @@ def build_app(
     app[VENUE_KEY] = venue
     app[HUB_KEY] = hub
     app.on_shutdown.append(_close_hub)
+    _attach(app, gateway)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
 
@@ -117,11 +150,15 @@ class VenueServer:
         self, datadir: Path, *, mode: str = "history", host: str = "127.0.0.1", port: int = 0,
         runway: timedelta = timedelta(days=1), clock: Callable[[], float] = time.time,
         liquidations: pd.DataFrame | None = None, liquidation_speed: float | None = None,
-        replay_date: str | None = None, depth=None,
+        replay_date: str | None = None, depth=None, api_keys: dict[str, str] | None = None,
+        **private,
     ):  # fmt: skip
+        """`api_keys` and `private` (state, wallet, maker_fee, taker_fee, drills, check_time,
+        tick_seconds): see `build_app`."""
         self.app = build_app(
             Path(datadir), mode=mode, runway=runway, clock=clock, liquidations=liquidations,
             liquidation_speed=liquidation_speed, replay_date=replay_date, depth=depth,
+            api_keys=api_keys, private=private,
         )  # fmt: skip
         self.host, self.port = host, port
         self._loop = asyncio.new_event_loop()
@@ -143,6 +180,28 @@ class VenueServer:
     @property
     def hub(self) -> StreamHub:
         return self.app[HUB_KEY]
+
+    @property
+    def gateway(self):
+        """The private side (`perpflow.venue.gateway.Gateway`), None without API keys."""
+        return self.app.get(GATEWAY_KEY)
+
+    @property
+    def drills(self):
+        """The fault drills (`gateway.drills.set(...)` from tests)."""
+        return self.gateway.drills
+
+    def call(self, fn, *args):
+        """Run `fn(*args)` on the venue's event loop (thread-safe access to the engine)."""
+
+        async def _run():
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(_run(), self._loop).result(30)
+
+    def drop_user_streams(self) -> int:
+        fut = asyncio.run_coroutine_threadsafe(self.gateway.streams.drop_all(), self._loop)
+        return fut.result(10)
 
     def drop_streams(self) -> int:
         """Close every websocket connection now (a dropped connection, for tests and drills)."""
@@ -191,12 +250,13 @@ class VenueServer:
 def serve(
     datadir: Path, *, host: str = "127.0.0.1", port: int = 8999, mode: str = "history",
     runway_days: float = 1.0, liquidations: pd.DataFrame | None = None,
-    liquidation_speed: float | None = None, depth=None,
+    liquidation_speed: float | None = None, depth=None, api_keys: dict[str, str] | None = None,
+    private: dict | None = None,
 ) -> None:  # fmt: skip
     """Serve until Ctrl-C (the `perpflow venue serve` command)."""
     app = build_app(
         Path(datadir), mode=mode, runway=timedelta(days=runway_days), liquidations=liquidations,
-        liquidation_speed=liquidation_speed, depth=depth,
+        liquidation_speed=liquidation_speed, depth=depth, api_keys=api_keys, private=private,
     )  # fmt: skip
     print(f"perpflow local exchange ({mode}) on http://{host}:{port}  data: {datadir}")
     print(f"point Freqtrade at it with: perpflow config overlay --venue-url http://{host}:{port}")

@@ -99,7 +99,9 @@ def test_skipped_sequence_ids_resync_and_are_recorded(datadir, tmp_path):
     assert len(feed.withheld) == 3 and stats.resyncs >= 1
     gaps = read_events(tmp_path, "book_gaps")
     assert (gaps["reason"] == "sequence").sum() >= 1
-    assert (gaps["reason"] == "diff chain").sum() == len(feed.withheld), "each withheld diff is a recorded gap"
+    assert (gaps["reason"] == "diff chain").sum() == len(feed.withheld), (
+        "each withheld diff is a recorded gap"
+    )
     book = read_events(tmp_path, "book")
     # no snapshot is taken while ccxt re-syncs; one sampled just before a missed diff was noticed
     # may be on disk, inside a "diff chain" gap: the strategy's reader drops those
@@ -141,8 +143,12 @@ def test_real_binance_capture_replays_through_ccxt_pro(datadir, tmp_path):
     last = sushi.iloc[-1]
     got = book.iloc[-1]
     assert got["nonce"] == feed.top(MARKET, 1)[2]
-    np.testing.assert_allclose([got[f"bid_px_{i}"] for i in range(20)], [last[f"bid_px_{i}"] for i in range(20)])
-    np.testing.assert_allclose([got[f"ask_sz_{i}"] for i in range(20)], [last[f"ask_sz_{i}"] for i in range(20)])
+    np.testing.assert_allclose(
+        [got[f"bid_px_{i}"] for i in range(20)], [last[f"bid_px_{i}"] for i in range(20)]
+    )
+    np.testing.assert_allclose(
+        [got[f"ask_sz_{i}"] for i in range(20)], [last[f"ask_sz_{i}"] for i in range(20)]
+    )
 
 
 def test_kill_9_mid_write_leaves_whole_files_and_bounded_loss(datadir, tmp_path):
@@ -164,7 +170,8 @@ def test_kill_9_mid_write_leaves_whole_files_and_bounded_loss(datadir, tmp_path)
     assert files, "nothing was recorded before the kill"
     book = pd.concat([pd.read_parquet(f) for f in files])  # every part file reads whole
     assert not list(store.rglob("*.parquet.tmp")) or all(  # a temp file is never a part
-        not p.name.startswith("part-") for p in store.rglob("*.tmp"))
+        not p.name.startswith("part-") for p in store.rglob("*.tmp")
+    )
     # bounded loss: the last stored snapshot is within one flush interval (+ cadence, + slack
     # for the kill landing mid-write) of the kill
     assert killed_at - book["ts_recv"].max() < pd.Timedelta("1.5s")
@@ -177,7 +184,9 @@ def test_sigterm_flushes(datadir, tmp_path):
         cmd = [sys.executable, "-m", "perpflow.cli", "record", "--venue-url", server.url,
                "--symbols", SYMBOL, "--store", str(store), "--cadence", "0.1",
                "--flush-seconds", "30"]  # fmt: skip
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         time.sleep(6.0)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
@@ -216,7 +225,9 @@ def test_raw_binance_capture_replays_verbatim_through_ccxt_pro(datadir, tmp_path
     diffs = read_events(tmp_path, "book_diffs")
     captured = {(up.ids[0], up.ids[1], up.ids[2]) for up in ups}
     stored = set(zip(diffs["U"], diffs["u"], diffs["pu"], strict=True))
-    assert stored <= captured and len(stored) >= len(captured) - 5, "the exchange's own ids, verbatim"
+    assert stored <= captured and len(stored) >= len(captured) - 5, (
+        "the exchange's own ids, verbatim"
+    )
     book = read_events(tmp_path, "book")
     assert book.iloc[-1]["nonce"] == ups[-1].ids[1]
     derived = pd.read_parquet(raw.parent / "derived" / "binance_usdm_l2_top20_2021-07-22.parquet")
@@ -253,7 +264,19 @@ def test_same_second_iso8601_equals_ccxt():
     fast, rnd = same_second_iso8601(ccxt.Exchange.iso8601), random.Random(1)
     values = [rnd.randrange(0, 8_640_000_000_000_000) for _ in range(2000)]
     values += [rnd.randrange(1_700_000_000_000, 1_700_000_005_000) for _ in range(2000)]
-    values += [0, 999, 1000, -1, None, "123", "x", 1.5, True, 253_402_300_799_999, 253_402_300_800_000]
+    values += [
+        0,
+        999,
+        1000,
+        -1,
+        None,
+        "123",
+        "x",
+        1.5,
+        True,
+        253_402_300_799_999,
+        253_402_300_800_000,
+    ]
     assert [fast(v) for v in values] == [ccxt.Exchange.iso8601(v) for v in values]
 
 
@@ -269,9 +292,31 @@ def test_venue_serve_replays_a_raw_capture_as_a_venue_market(datadir, monkeypatc
     feed = seen["depth"]
     assert list(feed.books) == [MARKET] and feed.books[MARKET].updates[0].ids is not None
     with pytest.raises(SystemExit, match="NOPEUSDT"):
-        main(["venue", "serve", "--datadir", str(datadir), "--depth", str(raw), "--depth-as", "NOPEUSDT=BTCUSDT"])
+        main(
+            [
+                "venue",
+                "serve",
+                "--datadir",
+                str(datadir),
+                "--depth",
+                str(raw),
+                "--depth-as",
+                "NOPEUSDT=BTCUSDT",
+            ]
+        )
     with pytest.raises(SystemExit, match="CAPTURED=SERVED"):
-        main(["venue", "serve", "--datadir", str(datadir), "--depth", str(raw), "--depth-as", "SUSHIUSDT"])
+        main(
+            [
+                "venue",
+                "serve",
+                "--datadir",
+                str(datadir),
+                "--depth",
+                str(raw),
+                "--depth-as",
+                "SUSHIUSDT",
+            ]
+        )
 
 
 def test_record_command_also_records_liquidations(datadir, tmp_path):
@@ -283,13 +328,19 @@ def test_record_command_also_records_liquidations(datadir, tmp_path):
                          "ts_event": ts, "ts_recv": ts})  # fmt: skip
     liqs["notional"] = liqs["price"] * liqs["qty"]
     store = tmp_path / "store"
-    with VenueServer(datadir, depth=_feed(n=3000), liquidations=liqs, liquidation_speed=1.0) as server:
+    with VenueServer(
+        datadir, depth=_feed(n=3000), liquidations=liqs, liquidation_speed=1.0
+    ) as server:
         cmd = [sys.executable, "-m", "perpflow.cli", "record", "--venue-url", server.url, "--symbols", SYMBOL,
                "--store", str(store), "--duration", "6", "--liquidations"]  # fmt: skip
         out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
-        heard = [k for k, n in server.hub.delivered if n]  # due before the liquidation subscription: unheard
+        heard = [
+            k for k, n in server.hub.delivered if n
+        ]  # due before the liquidation subscription: unheard
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     got = read_events(store, "liquidations")
-    assert len(got) == len(heard) >= 35 and set(got["symbol"]) == {"BTCUSDT"}, "every one sent was stored"
+    assert len(got) == len(heard) >= 35 and set(got["symbol"]) == {"BTCUSDT"}, (
+        "every one sent was stored"
+    )
     assert f"{len(heard)} liquidations" in out.stdout
     assert len(read_events(store, "book")) >= 3 and len(read_events(store, "trades")) > 0

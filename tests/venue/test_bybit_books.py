@@ -25,10 +25,16 @@ SYMBOLS = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
 async def _offline_bybit(capture) -> ccxt.pro.bybit:
     """A ccxt.pro Bybit client whose markets come from the captured instrument list."""
     ex = ccxt.pro.bybit({"options": {"defaultType": "swap", "fetchMarkets": {"types": ["linear"]}}})
-    info = json.loads((capture / "derived" / "bybit_linear_instruments_info_2026-08-09.json").read_text())
+    info = json.loads(
+        (capture / "derived" / "bybit_linear_instruments_info_2026-08-09.json").read_text()
+    )
 
     async def instruments(params=None):
-        return {"retCode": 0, "result": {"list": []}} if (params or {}).get("status") == "PreLaunch" else info
+        return (
+            {"retCode": 0, "result": {"list": []}}
+            if (params or {}).get("status") == "PreLaunch"
+            else info
+        )
 
     ex.publicGetV5MarketInstrumentsInfo = instruments
     await ex.load_markets()
@@ -38,7 +44,10 @@ async def _offline_bybit(capture) -> ccxt.pro.bybit:
 def _frames(capture):
     import zstandard
 
-    with (capture / "BYBIT.jsonl.zst").open("rb") as fh, zstandard.ZstdDecompressor().stream_reader(fh) as raw:
+    with (
+        (capture / "BYBIT.jsonl.zst").open("rb") as fh,
+        zstandard.ZstdDecompressor().stream_reader(fh) as raw,
+    ):
         for line in io.TextIOWrapper(raw, encoding="utf-8"):
             rec = json.loads(line)
             if rec["t"] == "recv" and '"topic":"orderbook.' in rec["data"]:
@@ -48,7 +57,9 @@ def _frames(capture):
 def test_bybit_books_recorded_through_ccxt_pro_equal_the_capture(tmp_path):
     capture = shared_data_dir("raw/cryptofeed_sample_data")
     derived = pd.read_parquet(capture / "derived" / "bybit_linear_l2_top20_2026-08-09.parquet")
-    derived = derived.assign(ms=pd.to_datetime(derived["ts"], utc=True).dt.as_unit("ms").astype("int64"))
+    derived = derived.assign(
+        ms=pd.to_datetime(derived["ts"], utc=True).dt.as_unit("ms").astype("int64")
+    )
     expected = derived.groupby(["symbol", "ms"]).last()
 
     async def run():
