@@ -27,9 +27,10 @@ def test_max_concurrent_notional_sweeps_overlaps():
 
 def test_risk_summary_oracle():
     s = risk_summary(_trades(), starting_balance=1_000.0, locks=[
-        {"reason": "perpflow drawdown governor"}, {"reason": "other"}])  # fmt: skip
+        {"reason": "perpflow drawdown governor: hard cap 10% reached; re-arm: ..."},
+        {"reason": "other"}])  # fmt: skip
     assert s["trades"] == 3 and s["longs"] == 2 and s["shorts"] == 1
     assert s["funding_paid"] == pytest.approx(2.5)
     assert s["max_drawdown"] == pytest.approx(300 / 1050)  # peak 1050 -> 750
     assert s["max_exposure_x_balance"] == pytest.approx(0.8)
-    assert s["governor_pauses"] == 1 and s["exit_reasons"]["stop_loss"] == 2
+    assert s["governor_trips"] == 1 and s["exit_reasons"]["stop_loss"] == 2
