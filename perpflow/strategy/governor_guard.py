@@ -185,8 +185,8 @@ class GovernorMixin:
     @staticmethod
     def _release_locks(now: datetime) -> None:
         for lock in PairLocks.get_pair_locks("*", now):
-            if is_governor_lock(lock.reason):
-                lock.active = False
+            if is_governor_lock(lock.reason):  # as Freqtrade's own lock deletion does
+                lock.active, lock.lock_end_time = False, now
         if PairLocks.use_db:
             PairLock.session.commit()
 
