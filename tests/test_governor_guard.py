@@ -14,7 +14,7 @@ from freqtrade.persistence import KeyValueStore, PairLocks, Trade, init_db
 from freqtrade.rpc.rpc import RPC
 
 from perpflow.risk.governor import LOCK_REASON
-from perpflow.strategy import failclosed
+from perpflow.strategy import failclosed, governor_guard
 from perpflow.strategy.governor_state import PEAK_KEY, TRIPPED_KEY
 from tests.test_risk_guard import NOW, ROW, Strat
 
@@ -44,6 +44,7 @@ def db(tmp_path, monkeypatch):
     init_db(f"sqlite:///{tmp_path / 'bot.sqlite'}")
     PairLocks.use_db, PairLocks.timeframe = True, "5m"
     failclosed.reset()
+    governor_guard._LIVE_SAMPLES.clear()
     open_trades: list = []
     monkeypatch.setattr(Trade, "get_open_trades", staticmethod(lambda: open_trades))
     yield open_trades
@@ -161,6 +162,11 @@ def test_backtests_stay_halted_unless_a_simulated_rearm_is_configured(db):
     _loop(study, NOW + timedelta(hours=24, minutes=5), 9_000.0)
     assert not study._governor().tripped and "simulated" in study._governor().history[-1].note
     assert not PairLocks.is_global_lock(NOW + timedelta(hours=25))
+    # the next run on the same strategy object (a hyperopt epoch) starts from a fresh governor
+    PairLocks.reset_locks()
+    _trip(halted)
+    _loop(halted, NOW, 9_000.0)
+    assert not halted._governor().tripped and halted._governor().peak == 9_000
 
 
 def test_entries_are_sized_to_the_budget_left_before_the_cap(db):

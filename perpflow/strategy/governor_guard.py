@@ -32,6 +32,7 @@ from perpflow.strategy import governor_state
 logger = logging.getLogger(__name__)
 LIVE_MODES = (RunMode.DRY_RUN, RunMode.LIVE)
 LOCK_YEARS = 10  # the trip lock's end: "until re-armed" in a field that needs a date
+_LIVE_SAMPLES: dict[str, dict] = {}  # db_url -> {minute: (drawdown, scale)}
 
 
 class GovernorMixin:
@@ -115,6 +116,13 @@ class GovernorMixin:
 
     # --- the loop --------------------------------------------------------------------------
     def _govern(self, now: datetime) -> None:
+        last = getattr(self, "_pf_gov_last", None)
+        if last is not None and now <= last and not self._live():
+            self._pf_governor = None  # a new backtest run (hyperopt epoch) on the same strategy
+            if getattr(self, "_pf_history", None) is not None:
+                self._pf_history.close()
+            self._pf_history = None
+        self._pf_gov_last = now
         gov = self._governor()
         equity, open_risk, n_open = self._book()
         if not math.isfinite(equity):
@@ -206,11 +214,14 @@ class GovernorMixin:
         hist.sample(now, gov, equity, open_risk, gov.budget(equity, open_risk),
                     event.kind if event else "", event.note if event else "")  # fmt: skip
 
+    def _samples(self) -> dict:
+        """The live (drawdown, risk scale) samples of this bot's database, kept per process so a
+        `/reload_config` (which builds a new strategy object) does not empty the panel."""
+        return _LIVE_SAMPLES.setdefault(str(self.config.get("db_url", "")), {})
+
     def _record_state(self, now: datetime, drawdown: float, scale: float) -> None:
         """Keep one (drawdown, risk scale) sample per minute for FreqUI (`risk_frame`)."""
-        hist = getattr(self, "_pf_state", None)
-        if hist is None:
-            hist = self._pf_state = {}
+        hist = self._samples()
         hist[now.replace(second=0, microsecond=0)] = (drawdown, scale)
         if len(hist) > 50_000:
             for key in sorted(hist)[: len(hist) - 50_000]:
@@ -220,7 +231,7 @@ class GovernorMixin:
         """`pf_drawdown` and `pf_risk_scale` as known at each candle's close (as-of join of the
         close time on the governor's samples, taken by `bot_loop_start` before each analysis;
         NaN before the bot's first sample: no made-up history)."""
-        hist = getattr(self, "_pf_state", None) or {}
+        hist = self._samples() if self._live() else {}
         dates = pd.to_datetime(dates, utc=True).astype("datetime64[ns, UTC]")
         close = pd.DataFrame({"close_time": dates + pd.Timedelta(self.timeframe)})
         if not hist:
