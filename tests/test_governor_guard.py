@@ -102,7 +102,7 @@ def test_deleting_the_lock_through_freqtrades_rpc_rearms_and_rebases_the_peak(db
     _loop(strat, later, 8_800.0)
     gov = strat._governor()
     assert not gov.tripped and gov.peak == 8_800 and gov.history[-1].kind == "rearm"
-    assert "deleted by the operator" in gov.history[-1].note
+    assert gov.history[-1].note == "the operator deleted the governor lock"
     assert any("governor rearm" in m and "10,000.00 to the equity 8,800.00" in m
                for m in strat.dp.sent)  # fmt: skip
     assert KeyValueStore.get_value(TRIPPED_KEY) is None

@@ -171,9 +171,9 @@ class GovernorMixin:
             return
         how = None
         if new_token and self._live():
-            how = f"config perpflow.risk.governor.rearm={token!r} (/reload_config)"
+            how = f"the operator set perpflow.risk.governor.rearm={token!r} (/reload_config)"
         elif self._live() and not self._lock_active(now):
-            how = "the governor lock was deleted by the operator"
+            how = "the operator deleted the governor lock"
         elif not self._live():
             hours = self.pf.risk.governor.backtest_rearm_hours
             if hours is not None and now >= gov.tripped_at + timedelta(hours=hours):
@@ -183,7 +183,7 @@ class GovernorMixin:
         before = gov.peak
         gov.rearm(equity, now, how)
         self._release_locks(now)
-        self._alert(f"governor rearm at {now:%Y-%m-%d %H:%M} UTC by {how}: peak re-based from "
+        self._alert(f"governor rearm at {now:%Y-%m-%d %H:%M} UTC ({how}): peak re-based from "
                     f"{before:,.2f} to the equity {equity:,.2f}; entries allowed again")  # fmt: skip
 
     @staticmethod
