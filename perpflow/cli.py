@@ -392,23 +392,24 @@ def _cmd_stress(args: argparse.Namespace) -> int:
     return 0
 
 
-def _backtest_locks(path: Path) -> tuple[list[dict], float]:
-    """Locks and starting balance stored in a backtest result (Freqtrade's own loader)."""
+def _backtest_stats(path: Path) -> tuple[str, dict]:
+    """Strategy name and stats of a backtest result (Freqtrade's own loader)."""
     from freqtrade.data.btanalysis import load_backtest_stats
 
-    strat = next(iter(load_backtest_stats(path).get("strategy", {}).values()), {})
-    return strat.get("locks", []), float(strat.get("starting_balance", 0.0))
+    return next(iter(load_backtest_stats(path).get("strategy", {}).items()), ("", {}))
 
 
 def _cmd_risk_report(args: argparse.Namespace) -> int:
     from perpflow.validation.risk_report import risk_summary, trades_from_api
 
+    stats: dict = {}
     if args.api_url:
         trades, start, locks = trades_from_api(args.api_url)
         source = args.api_url
     else:
         trades, path = _load_trades(args.backtest)
-        locks, start = _backtest_locks(path)
+        name, stats = _backtest_stats(path)
+        locks, start = stats.get("locks", []), float(stats.get("starting_balance", 0.0))
         source = path.name
     if not start > 0:
         raise SystemExit(f"{source}: no starting balance recorded; cannot express risk")
@@ -418,11 +419,39 @@ def _cmd_risk_report(args: argparse.Namespace) -> int:
         shown = f"{value:.2%}" if key in ("max_drawdown",) else (
             f"{value:,.2f}" if isinstance(value, float) else value)  # fmt: skip
         print(f"  {key:24s} {shown}")
+    if not args.api_url:
+        summary["cap"] = _print_cap(path, name, stats, start)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(summary, indent=2, default=str) + "\n")
         print(f"wrote {args.out}")
     return 0
+
+
+def _print_cap(path: Path, name: str, stats: dict, start: float) -> dict:
+    """Print the drawdowns against the hard cap and every trip/re-arm of a backtest result."""
+    from perpflow.validation.risk_report import cap_summary, governor_history
+
+    hist = governor_history(path, name, stats)
+    cap = cap_summary(hist, starting_balance=start,
+                      closed_drawdown=float(stats.get("max_drawdown_account", float("nan"))))  # fmt: skip
+    print("drawdown against the hard cap")
+    if hist is None:
+        print("  (no governor history next to this result: governor off, --export none, or a "
+              "result from before perpflow wrote one; only the closed-trade drawdown is known)")  # fmt: skip
+    else:
+        print(f"  {'hard cap':24s} {cap['hard_cap']:.2%}")
+        print(f"  {'equity (open profit)':24s} {cap['equity_drawdown']:.2%} max, from the "
+              "running peak of the whole run")  # fmt: skip
+        print(f"  {'governor (its peak)':24s} {cap['governor_drawdown']:.2%} max, peak re-based "
+              "only by re-arms")  # fmt: skip
+    print(f"  {'closed trades (Freqtrade)':24s} {cap['closed_drawdown']:.2%} max_drawdown_account")
+    for ev in cap["events"]:
+        print(f"  {ev['event']:6s} {ev['time']}  drawdown {ev['drawdown']:.2%}  equity "
+              f"{ev['equity']:,.2f}  {ev['note']}")  # fmt: skip
+    if hist is not None and not cap["events"]:
+        print("  the cap was never reached")
+    return cap
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

@@ -18,13 +18,42 @@ class _Frozen(BaseModel):
 
 
 class GovernorConfig(_Frozen):
-    """Drawdown governor on equity including open profit."""
+    """Drawdown governor on equity including open profit, from its running peak (never re-based
+    by time). At `hard_drawdown` it trips: a global lock stops new entries until an operator
+    re-arms, by deleting that lock (Telegram `/delete_locks`, FreqUI's Locks view, REST
+    `DELETE /api/v1/locks/{id}`) or by setting `rearm` to a new value and sending
+    `/reload_config`. Re-arming re-bases the peak to the equity of that moment."""
 
     enabled: bool = True
     soft_drawdown: float = Field(0.08, gt=0, lt=1, description="cut size and leverage from here")
-    hard_drawdown: float = Field(0.10, gt=0, lt=1, description="pause all entries from here")
+    hard_drawdown: float = Field(0.10, gt=0, lt=1, description="trip: no entries until re-armed")
     soft_scale: float = Field(0.5, gt=0, le=1, description="size/leverage multiplier when soft")
-    pause_hours: float = Field(24.0, gt=0, le=24 * 30, description="pause length at the hard limit")
+    min_budget_r: float = Field(
+        0.25, ge=0, le=1,
+        description="entries whose risk budget left is below this share of risk_per_trade are "
+        "refused; flat with less than that left before the cap counts as reaching it",
+    )  # fmt: skip
+    rearm: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="re-arm a tripped cap: set a NEW value (e.g. the current time) and "
+        "/reload_config; each value re-arms at most once",
+    )  # fmt: skip
+    backtest_rearm_hours: float | None = Field(
+        None, gt=0, le=24 * 365,
+        description="study knob, backtests only: simulate an operator re-arm this long after "
+        "a trip (default off: a trip halts entries for the rest of the backtest)",
+    )  # fmt: skip
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "pause_hours" in data:
+            raise ValueError(
+                "pause_hours was removed: the hard cap no longer pauses for a time, it holds "
+                "until an operator re-arms (see README 'Drawdown cap'); for backtest studies use "
+                "backtest_rearm_hours"
+            )
+        return data
 
 
 class CarryConfig(_Frozen):
@@ -84,6 +113,8 @@ class RiskConfig(_Frozen):
             raise ValueError(f"min_leverage {self.min_leverage} > max_leverage {self.max_leverage}")
         if self.governor.soft_drawdown >= self.governor.hard_drawdown:
             raise ValueError("governor.soft_drawdown must be below governor.hard_drawdown")
+        if self.governor.min_budget_r * self.risk_per_trade >= self.governor.hard_drawdown:
+            raise ValueError("governor.min_budget_r x risk_per_trade must be below hard_drawdown")
         return self
 
 

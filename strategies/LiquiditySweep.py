@@ -60,7 +60,7 @@ class LiquiditySweep(RiskGuardMixin, RiskCallbacksMixin, IStrategy):
 
     @property
     def protections(self):
-        # Backstop behind the drawdown governor (which pauses at 10%): Freqtrade's own
+        # Backstop behind the drawdown governor (whose 10% cap holds until re-armed): Freqtrade's own
         # MaxDrawdown on equity, active in backtests with --enable-protections.
         return [{
             "method": "MaxDrawdown", "calculation_mode": "equity", "lookback_period_candles": 288,

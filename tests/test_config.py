@@ -49,11 +49,19 @@ def test_missing_section_means_defaults():
         ({"filters": {"sessions": {"blocks": ["tokyo"]}}}, "perpflow.filters.sessions.blocks.0"),
         ({"risk": {"typo_key": 1}}, "perpflow.risk.typo_key"),
         ({"filters": {"open_interest": {"timeframe": "five"}}}, "perpflow.filters.open_interest"),
+        ({"risk": {"governor": {"pause_hours": 24}}}, "perpflow.risk.governor"),
+        ({"risk": {"governor": {"rearm": ""}}}, "perpflow.risk.governor.rearm"),
+        ({"risk": {"governor": {"backtest_rearm_hours": 0}}}, "perpflow.risk.governor.backtest"),
     ],
 )
 def test_wrong_values_name_the_key(section, needle):
     with pytest.raises(PerpflowConfigError, match=needle.replace(".", r"\.")):
         load_perpflow_config({"perpflow": section})
+
+
+def test_removed_governor_pause_says_what_replaced_it():
+    with pytest.raises(PerpflowConfigError, match="pause_hours was removed.*re-arms"):
+        load_perpflow_config({"perpflow": {"risk": {"governor": {"pause_hours": 24}}}})
 
 
 def test_config_is_frozen():

@@ -15,7 +15,7 @@ from freqtrade.persistence import PairLocks
 from perpflow.config import load_perpflow_config
 from perpflow.strategy import failclosed
 from perpflow.strategy.risk_callbacks import RiskCallbacksMixin
-from perpflow.strategy.risk_guard import GOVERNOR_LOCK, RiskGuardMixin
+from perpflow.strategy.risk_guard import RiskGuardMixin
 
 NOW = datetime(2026, 6, 10, 18, 0, tzinfo=UTC)  # New York 14:00: inside the ny_open block (13-16)
 
@@ -48,13 +48,17 @@ class FakeWallets:
     def get_total_stake_amount(self):
         return self.total
 
+    def get_total(self, currency):
+        return self.total
+
 
 class Strat(RiskGuardMixin, RiskCallbacksMixin):
     timeframe = "5m"
 
     def __init__(self, row, *, runmode=RunMode.BACKTEST, book=None, section=None):
         self.pf = load_perpflow_config({"perpflow": section or {}})
-        self.config = {"runmode": runmode, "liquidation_buffer": 0.05}
+        self.config = {"runmode": runmode, "liquidation_buffer": 0.05,
+                       "stake_currency": "USDT", "dry_run": True}  # fmt: skip
         self.dp = FakeDP(row, book)
         self.wallets = FakeWallets(10_000.0)
 
@@ -66,7 +70,11 @@ ROW = {"date": pd.Timestamp(NOW), "close": 100.0, "low": 99.0, "high": 101.0, "a
 
 
 @pytest.fixture(autouse=True)
-def _locks():
+def _locks(monkeypatch):
+    from freqtrade.persistence import Trade, init_db
+
+    init_db("sqlite://")  # the governor's state store in dry-run/live (Freqtrade's KeyValueStore)
+    monkeypatch.setattr(Trade, "get_open_trades", staticmethod(lambda: []))
     PairLocks.use_db = False
     PairLocks.timeframe = "5m"
     PairLocks.reset_locks()
@@ -111,30 +119,3 @@ def test_book_gate_only_live_and_against_the_normal_spread(caplog):
         assert live.confirm_trade_entry("BTC/USDT:USDT", "limit", 1.0, 100.0, "GTC", NOW,
                                         "sweep_low", "long") is False  # fmt: skip
     assert any("entry refused: book" in m for m in live.dp.sent), "alert sent in dry-run/live"
-
-
-def test_governor_hard_limit_locks_and_refuses_then_recovers(monkeypatch):
-    from freqtrade.persistence import Trade
-
-    monkeypatch.setattr(Trade, "get_open_trades", staticmethod(lambda: []))
-    book = {"bids": [[99.99, 1e4]], "asks": [[100.01, 1e4]]}
-    strat = Strat(dict(ROW), runmode=RunMode.DRY_RUN, book=book,
-                  section={"risk": {"governor": {"pause_hours": 2}}})  # fmt: skip
-    strat.bot_loop_start(current_time=NOW)
-    assert strat.dp.sent and "risk settings" in strat.dp.sent[0]
-    strat.wallets.total = 8_900.0  # -11%
-    strat.bot_loop_start(current_time=NOW.replace(minute=5))
-    assert strat._governor().level == "hard" and strat._risk_scale() == 0.0
-    assert PairLocks.is_pair_locked("ETH/USDT:USDT", NOW.replace(minute=10))
-    assert PairLocks.get_pair_locks("*", NOW.replace(minute=10))[0].reason == GOVERNOR_LOCK
-    assert _refusal(strat) == "governor: drawdown pause"
-    assert any("governor hard" in m for m in strat.dp.sent)
-    later = NOW.replace(hour=20, minute=10)
-    strat.bot_loop_start(current_time=later)  # pause over: trades again, small (11% under)
-    assert strat._governor().level == "soft" and not PairLocks.is_pair_locked("X", later)
-    assert _refusal(strat) is None and strat._risk_scale() == 0.5
-    strat.wallets.total = 9_800.0
-    strat.bot_loop_start(current_time=later.replace(minute=20))
-    assert strat._governor().level == "normal"
-    frame = strat.risk_frame(pd.Series(pd.to_datetime([NOW, later], utc=True)))
-    assert frame["pf_risk_scale"].tolist() == [1.0, 0.5] and frame["pf_drawdown"].iloc[0] == 0

@@ -59,6 +59,10 @@ class RiskCallbacksMixin:
     def _risk_scale(self) -> float:
         return 1.0
 
+    def _risk_budget(self) -> tuple[float, str | None]:
+        """(quote loss at the stop a new trade may take, why none fits); no cap without a guard."""
+        return math.inf, None
+
     pf: PerpflowConfig
 
     def _last_row(self, pair: str, fields: tuple[str, ...] = ROW_FIELDS) -> dict | None:
@@ -170,7 +174,8 @@ class RiskCallbacksMixin:
         side: str, **kwargs,
     ) -> float:  # fmt: skip
         """Margin stake so that the loss at the planned stop is `risk_per_trade` of equity, halved
-        in the top volatility decile and scaled by the drawdown governor."""
+        in the top volatility decile and scaled by the drawdown governor, and shrunk to the risk
+        budget left before the hard drawdown cap (0 = no entry, logged)."""
         row = self._last_row(pair)
         dist = stop_distance(current_rate,
                              self._planned_stop(pair, side, current_rate, entry_tag, row))  # fmt: skip
@@ -187,6 +192,7 @@ class RiskCallbacksMixin:
         stake = scale * risk_stake(
             equity, risk_fraction=r.risk_per_trade, stop_distance=dist, leverage=leverage, fee=fee,
         )  # fmt: skip
+        stake = self._fit_budget(pair, current_time, stake, dist, leverage, fee)
         clamped = clamp_stake(stake, min_stake=min_stake, max_stake=max_stake)
         if clamped == 0.0 and stake > 0:
             log_limited(
@@ -195,6 +201,23 @@ class RiskCallbacksMixin:
                 "entry skipped (further skips for this pair are logged at most once a day)",
             )  # fmt: skip
         return clamped
+
+    def _fit_budget(self, pair: str, now: datetime, stake: float, dist: float, leverage: float,
+                    fee: float) -> float:  # fmt: skip
+        """`stake`, shrunk so its loss at the stop (with fees) fits the governor's budget."""
+        budget, why = self._risk_budget()
+        if why:
+            log_limited(logger, pair, "governor_budget", now, f"entry skipped: {why}")
+            return 0.0
+        if not math.isfinite(budget):
+            return stake
+        cap = risk_stake(budget, risk_fraction=1.0, stop_distance=dist, leverage=leverage, fee=fee)
+        if stake > cap:
+            log_limited(logger, pair, "governor_shrink", now,
+                        f"stake {stake:,.2f} shrunk to {cap:,.2f}: the risk budget left before the "
+                        f"hard drawdown cap is {budget:,.2f}")  # fmt: skip
+            return cap
+        return stake
 
     def _stored_stop(self, pair: str, trade: Trade) -> float:
         """The trade's stop level; computed once from the entry and stored on the trade."""

@@ -14,39 +14,24 @@ import time
 from datetime import datetime, timedelta
 
 import pandas as pd
-from freqtrade.enums import RunMode
-from freqtrade.persistence import PairLocks, Trade
+from freqtrade.persistence import PairLocks
 
 from perpflow.features.sessions import in_sessions, ny_session_block
 from perpflow.risk.carry import carry_allows
-from perpflow.risk.governor import LOCK_REASON, DrawdownGovernor
+from perpflow.risk.governor import LOCK_REASON
 from perpflow.risk.monitor import ExchangeHealth, book_allows, spread_bps
 from perpflow.risk.stops import stop_distance
 from perpflow.strategy.failclosed import log_limited
+from perpflow.strategy.governor_guard import GovernorMixin
 from perpflow.strategy.risk_callbacks import _f
 
 logger = logging.getLogger(__name__)
-LIVE_MODES = (RunMode.DRY_RUN, RunMode.LIVE)
-GOVERNOR_LOCK = LOCK_REASON
+GOVERNOR_LOCK = LOCK_REASON  # every governor lock's reason starts with this
 HEALTH_LOCK = "perpflow exchange health"
 
 
-class RiskGuardMixin:
+class RiskGuardMixin(GovernorMixin):
     """`bot_loop_start` (governor, health) and `confirm_trade_entry` (entry gates)."""
-
-    # --- state ---------------------------------------------------------------------------
-    def _governor(self) -> DrawdownGovernor:
-        gov = getattr(self, "_pf_governor", None)
-        if gov is None:
-            g = self.pf.risk.governor
-            gov = self._pf_governor = DrawdownGovernor(
-                soft=g.soft_drawdown, hard=g.hard_drawdown, soft_scale=g.soft_scale,
-                pause=timedelta(hours=g.pause_hours),
-            )  # fmt: skip
-        return gov
-
-    def _risk_scale(self) -> float:
-        return self._governor().scale if self.pf.risk.governor.enabled else 1.0
 
     def _alert(self, message: str) -> None:
         logger.warning(message)
@@ -56,26 +41,11 @@ class RiskGuardMixin:
     def risk_settings(self) -> str:
         """One line with the limits in force (sent once when a dry-run/live bot starts)."""
         r, g = self.pf.risk, self.pf.risk.governor
-        gov = (f"governor soft {g.soft_drawdown:.0%} / hard {g.hard_drawdown:.0%}"
-               if g.enabled else "governor OFF")  # fmt: skip
+        gov = (f"governor soft {g.soft_drawdown:.0%} / hard cap {g.hard_drawdown:.0%} from the "
+               "running peak (re-armed only by an operator)" if g.enabled else "governor OFF")  # fmt: skip
         return (f"risk settings: {r.risk_per_trade:.2%} of equity per trade, leverage "
                 f"{r.min_leverage:g}-{r.max_leverage:g}x by conviction, {gov}, funding carry "
                 f"{'on' if r.carry.enabled else 'OFF'}")  # fmt: skip
-
-    def _live(self) -> bool:
-        return self.config.get("runmode") in LIVE_MODES
-
-    # --- equity and the governor ---------------------------------------------------------
-    def equity(self) -> float:
-        """Wallet equity (stake currency) including the open profit of open trades."""
-        if not self.wallets:
-            return float("nan")
-        total = self.wallets.get_total_stake_amount()
-        for trade in Trade.get_open_trades():
-            row = self._last_row(trade.pair, ("close",))
-            if row:
-                total += trade.calc_profit(float(row["close"]))
-        return total
 
     def bot_loop_start(self, current_time: datetime, **kwargs) -> None:
         """Feed the governor (and, live, the exchange health monitor) once per loop/candle."""
@@ -86,55 +56,6 @@ class RiskGuardMixin:
             self._govern(current_time)
         if self._live():
             self._check_health(current_time)
-
-    def _govern(self, now: datetime) -> None:
-        gov = self._governor()
-        equity = self.equity()
-        if not math.isfinite(equity):
-            return
-        change = gov.update(equity, now)
-        if self._live():  # FreqUI's drawdown panel; backtests never show it
-            self._record_state(now, gov.drawdown(equity), gov.scale)
-        if change is None:
-            return
-        dd = gov.drawdown(equity) if change != "normal" else 0.0
-        at = f"at {now:%Y-%m-%d %H:%M} UTC"
-        if change == "hard":
-            PairLocks.lock_pair("*", gov.paused_until, GOVERNOR_LOCK, now=now)
-            self._alert(f"governor hard {at}: drawdown {dd:.1%} >= {gov.hard:.0%}, entries paused "
-                        f"until {gov.paused_until:%Y-%m-%d %H:%M} UTC (equity {equity:,.2f})")  # fmt: skip
-        elif change == "soft":
-            self._alert(f"governor soft {at}: drawdown {dd:.1%} >= {gov.soft:.0%}, size and "
-                        f"leverage x {gov.soft_scale:g} (equity {equity:,.2f})")  # fmt: skip
-        else:
-            self._alert(f"governor normal {at}: drawdown recovered (equity {equity:,.2f})")
-
-    def _record_state(self, now: datetime, drawdown: float, scale: float) -> None:
-        """Keep one (drawdown, risk scale) sample per minute for FreqUI (`risk_frame`)."""
-        hist = getattr(self, "_pf_state", None)
-        if hist is None:
-            hist = self._pf_state = {}
-        hist[now.replace(second=0, microsecond=0)] = (drawdown, scale)
-        if len(hist) > 50_000:
-            for key in sorted(hist)[: len(hist) - 50_000]:
-                del hist[key]
-
-    def risk_frame(self, dates):
-        """`pf_drawdown` and `pf_risk_scale` as known at each candle (as-of join on the governor's
-        samples; NaN before the bot's first sample, so backtests show nothing rather than a
-        made-up history)."""
-        hist = getattr(self, "_pf_state", None) or {}
-        # one resolution on both sides: Freqtrade's loaders give ms, live frames may give us/ns
-        out = pd.DataFrame({"date": pd.to_datetime(dates, utc=True).astype("datetime64[ns, UTC]")})
-        if not hist:
-            return out.assign(pf_drawdown=float("nan"), pf_risk_scale=float("nan"))
-        keys = sorted(hist)
-        samples = pd.DataFrame({"t": pd.to_datetime(keys, utc=True).astype("datetime64[ns, UTC]"),
-                                "pf_drawdown": [hist[k][0] for k in keys],
-                                "pf_risk_scale": [hist[k][1] for k in keys]})  # fmt: skip
-        merged = pd.merge_asof(out.reset_index(), samples, left_on="date", right_on="t",
-                               direction="backward")  # fmt: skip
-        return merged.set_index("index")[["pf_drawdown", "pf_risk_scale"]]
 
     def _check_health(self, now: datetime) -> None:
         health = getattr(self, "_pf_health", None)
@@ -178,10 +99,15 @@ class RiskGuardMixin:
     def entry_refusal(self, pair: str, amount: float, rate: float, now: datetime,
                       tag: str | None, side: str) -> str | None:  # fmt: skip
         """Why an entry must not happen now, or None."""
-        if self.pf.risk.governor.enabled and self._governor().level == "hard":
-            return "governor: drawdown pause"
+        budget, why = self._risk_budget()
+        if why:
+            return why
         row = self._last_row(pair)
         stop = self._planned_stop(pair, side, rate, tag, row)  # once for every gate
+        risk = amount * abs(rate - stop)  # fees aside; 2% slack for rounding and price moves
+        if risk > budget * 1.02:
+            return (f"governor: planned risk {risk:,.2f} exceeds the {budget:,.2f} left before the "
+                    f"{self.pf.risk.governor.hard_drawdown:.0%} cap")  # fmt: skip
         for check in (self._macro_session_gate, self._carry_gate, self._liquidation_gate,
                       self._book_gate):  # fmt: skip
             reason = check(pair, amount, rate, now, tag, side, row or {}, stop)

@@ -1,15 +1,20 @@
 """`perpflow risk report`: exposure, leverage, funding paid and drawdown of a backtest result or
-of a running bot (its REST API, via Freqtrade's own `freqtrade_client`).
+of a running bot (its REST API, via Freqtrade's own `freqtrade_client`); for a backtest also the
+drawdown of the equity curve with open profit against the hard cap, and every trip and re-arm,
+from the governor history written next to the result (`perpflow.strategy.governor_state`).
 """
 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from perpflow.risk.governor import LOCK_REASON as GOVERNOR_LOCK
+from perpflow.risk.governor import is_governor_lock
+from perpflow.strategy.governor_state import HISTORY_PREFIX
 
 
 def max_concurrent_notional(trades: pd.DataFrame) -> float:
@@ -47,7 +52,7 @@ def risk_summary(trades: pd.DataFrame, *, starting_balance: float,
         "funding_paid": float(-funding.sum()),
         "profit_abs": float(closed["profit_abs"].sum()),
         "max_drawdown": float(dd.max()),
-        "governor_pauses": sum(1 for lk in locks if lk.get("reason") == GOVERNOR_LOCK),
+        "governor_trips": sum(1 for lk in locks if is_governor_lock(lk.get("reason"))),
         "exit_reasons": t["exit_reason"].value_counts().to_dict() if "exit_reason" in t else {},
     }  # fmt: skip
 
@@ -76,3 +81,54 @@ def trades_from_api(url: str) -> tuple[pd.DataFrame, float, list[dict]]:
     start = float(balance.get("starting_capital") or balance.get("total") or 0.0)
     locks = (client.locks() or {}).get("locks", [])
     return rows, start, locks
+
+
+def curve_drawdown(equity: pd.Series | np.ndarray) -> float:
+    """Largest fall of an equity curve from its running peak (share of the peak)."""
+    e = np.asarray(equity, dtype="float64")
+    if e.size == 0:
+        return float("nan")
+    return float(np.max(1.0 - e / np.maximum.accumulate(e)))
+
+
+def governor_history(result: Path, strategy: str, stats: dict) -> pd.DataFrame | None:
+    """The governor history CSV written during the run of `result` (its wall-clock stamp lies
+    between the strategy stats' `backtest_run_start_ts` and `backtest_run_end_ts`), or None."""
+    start, end = stats.get("backtest_run_start_ts"), stats.get("backtest_run_end_ts")
+    if start is None or end is None:
+        return None
+    prefix = f"{HISTORY_PREFIX}{strategy}-"
+    for path in sorted(result.parent.glob(f"{prefix}*.csv"), reverse=True):
+        stamp = path.stem[len(prefix) :].rsplit("-", 1)[0]
+        try:
+            t = datetime.strptime(stamp, "%Y-%m-%d_%H-%M-%S").replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            continue
+        if start - 1 <= t <= end + 1:
+            hist = pd.read_csv(path, keep_default_na=False, na_values={"equity": [""]})
+            hist["date"] = pd.to_datetime(hist["date"], utc=True, format="ISO8601")
+            return hist
+    return None
+
+
+def cap_summary(history: pd.DataFrame | None, *, starting_balance: float,
+                closed_drawdown: float) -> dict:  # fmt: skip
+    """Drawdowns against the hard cap and the governor's trips/re-arms.
+
+    `equity_drawdown`: the equity curve with open profit, from the running peak of the whole
+    run (re-arms do not re-base it); `governor_drawdown`: from the governor's own peak (re-based
+    only by re-arms); `closed_drawdown`: Freqtrade's closed-trade account drawdown."""
+    out = {"hard_cap": float("nan"), "equity_drawdown": float("nan"),
+           "governor_drawdown": float("nan"), "closed_drawdown": closed_drawdown, "events": []}  # fmt: skip
+    if history is None or history.empty:
+        return out
+    equity = np.r_[starting_balance, history["equity"].to_numpy(dtype="float64")]
+    events = history[history["event"].isin(["hard", "rearm"])]
+    out.update({
+        "hard_cap": float(history["cap"].iloc[0]), "equity_drawdown": curve_drawdown(equity),
+        "governor_drawdown": float(history["drawdown"].max()),
+        "events": [{"time": r.date.isoformat(), "event": "trip" if r.event == "hard" else "rearm",
+                    "drawdown": float(r.drawdown), "equity": float(r.equity), "note": r.note}
+                   for r in events.itertuples()],
+    })  # fmt: skip
+    return out

@@ -26,9 +26,11 @@ def test_backtest_real_binance_2025(real_venue, tmp_path):
     overlay = write_json(tmp_path / "venue.json", exchange_overlay(venue.url))
     # This data set has no open-interest history for BTC/ETH: without this switch the OI
     # filter fails closed (no entries, one log line per pair), as designed.
-    no_oi = write_json(
-        tmp_path / "no_oi.json", {"perpflow": {"filters": {"open_interest": {"enabled": False}}}}
-    )
+    # The 10% cap trips on 2025-02-01 and would halt the year there (test_governor_backtest
+    # covers that); a simulated operator re-arm a day after each trip keeps the whole year trading.
+    no_oi = write_json(tmp_path / "no_oi.json", {"perpflow": {
+        "filters": {"open_interest": {"enabled": False}},
+        "risk": {"governor": {"backtest_rearm_hours": 24}}}})  # fmt: skip
     ud = tmp_path / "ud"
     proc = run_freqtrade(
         ["backtesting", "--datadir", str(datadir), "--strategy", "LiquiditySweep",
@@ -48,7 +50,7 @@ def test_backtest_real_binance_2025(real_venue, tmp_path):
     # follows conviction, and the drawdown governor spoke (this rule set loses in 2025)
     assert trades["stake_amount"].nunique() > 50 and trades["leverage"].nunique() > 3
     out = proc.stdout + proc.stderr
-    assert "governor soft" in out and "governor hard" in out
+    assert "governor soft" in out and "governor hard" in out and "governor rearm" in out
 
 
 def test_missing_open_interest_fails_closed(real_venue, tmp_path):

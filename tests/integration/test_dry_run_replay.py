@@ -137,5 +137,8 @@ def _check_bot(port: int) -> None:
     assert {"sweep_low", "funding_z", "oi_change", "session_block"} <= set(first)
     # the replayed funding and open interest reached the strategy through the venue
     assert first["funding_z"] is not None and first["oi_change"] is not None, first
+    # FreqUI's "risk (live)" panel: the governor's state at the candle's close, from the first
+    # analysed candle on (it was empty until the next candle when joined on the open time)
+    assert first["pf_drawdown"] == 0.0 and first["pf_risk_scale"] == 1.0, first
     # the replay advances with the wall clock and the bot analyses the new candle
     _wait_for(lambda: (c := fresh_candles()) and c[1] > first_date, 150, "a newer candle")

@@ -1,6 +1,6 @@
 """The risk engine at work in a real `freqtrade backtesting` on the SYNTHETIC demo market: a
-forced-drawdown scenario (tight governor limits) shows the soft cut and the pause in the
-exported trades and locks."""
+forced-drawdown scenario (tight governor limits, a simulated operator re-arm 12 h after each
+trip) shows the soft cut, the trips and the re-arms in the exported trades and locks."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from tests.integration.ft import latest_backtest_trades, run_freqtrade, write_js
 pytestmark = pytest.mark.integration
 
 TIGHT = {"perpflow": {"risk": {"governor": {
-    "soft_drawdown": 0.03, "hard_drawdown": 0.05, "soft_scale": 0.2, "pause_hours": 12}}}}  # fmt: skip
-LINE = re.compile(r"governor (soft|hard|normal) at (\d{4}-\d\d-\d\d \d\d:\d\d) UTC")
+    "soft_drawdown": 0.03, "hard_drawdown": 0.05, "soft_scale": 0.2,
+    "backtest_rearm_hours": 12}}}}  # fmt: skip
+LINE = re.compile(r"governor (soft|hard|normal|rearm) at (\d{4}-\d\d-\d\d \d\d:\d\d) UTC")
 
 
 def _locks(userdir) -> list[dict]:
@@ -54,15 +55,16 @@ def test_forced_drawdown_cuts_size_then_pauses(demo_datadir, demo_overlay, tmp_p
     assert len(trades) > 50
     # callbacks at work: stake follows the stop distance and volatility, leverage the conviction
     assert trades["stake_amount"].nunique() > 10 and trades["leverage"].nunique() > 1
-    # the pause: governor locks exist, and no trade opens inside one
-    locks = [lk for lk in _locks(ud) if lk["reason"] == "perpflow drawdown governor"]
+    # the trips: governor locks exist, each released by the simulated re-arm, no trade inside one
+    locks = [lk for lk in _locks(ud) if lk["reason"].startswith("perpflow drawdown governor")]
     assert locks, "the hard limit was never reached"
     opened = pd.to_datetime(trades["open_date"], utc=True)
     for lk in locks:
         start = pd.Timestamp(lk["lock_time"], tz="UTC")
         end = pd.Timestamp(lk["lock_end_time"], tz="UTC")
         assert not ((opened > start) & (opened < end)).any(), lk
-        assert end - start >= pd.Timedelta(hours=12)
+        assert pd.Timedelta(hours=12) <= end - start <= pd.Timedelta(hours=13), lk
+    assert "simulated operator re-arm 12 h after the trip" in log
     # the soft cut: notional (stake x leverage) of entries while soft is ~0.2 of the normal one
     last = opened.max() + pd.Timedelta(days=1)
     soft = _windows(log, "soft", last)

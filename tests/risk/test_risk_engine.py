@@ -4,7 +4,7 @@ session trails, conviction leverage, the drawdown governor, funding carry, excha
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from perpflow.risk.carry import carry_allows, expected_edge, funding_cost
 from perpflow.risk.conviction import WEIGHTS, conviction, conviction_leverage
-from perpflow.risk.governor import DrawdownGovernor
 from perpflow.risk.leverage import capped_leverage, liquidation_safe_leverage
 from perpflow.risk.monitor import ExchangeHealth, book_allows, spread_bps
 from perpflow.risk.sizing import clamp_stake, risk_stake, volatility_scale
@@ -97,45 +96,6 @@ def test_conviction_weights_and_range():
     assert c.tolist() == pytest.approx([1.0, 0.0, 0.4])  # missing inputs add nothing
     assert conviction_leverage(1.0, min_leverage=1, max_leverage=5) == 5
     assert conviction_leverage(float("nan"), min_leverage=1, max_leverage=5) == 1
-
-
-@settings(max_examples=200, deadline=None)
-@given(path=st.lists(st.floats(-0.04, 0.04), min_size=1, max_size=200))
-def test_governor_pauses_at_the_hard_limit_and_never_trades_while_paused(path):
-    gov = DrawdownGovernor(soft=0.08, hard=0.10, soft_scale=0.5, pause=timedelta(hours=24))
-    equity, now = 10_000.0, T0
-    for r in path:
-        equity *= 1 + r
-        now += timedelta(hours=1)
-        was_paused = gov.paused_until is not None and now < gov.paused_until
-        gov.update(equity, now)
-        if was_paused:
-            assert gov.level == "hard" and gov.scale == 0.0
-            continue
-        dd = gov.drawdown(equity)
-        if dd >= 0.10:
-            assert gov.level == "hard" and gov.scale == 0.0 and gov.paused_until > now
-        elif dd >= 0.08 or gov.underwater(equity) >= 0.08:
-            assert gov.level == "soft" and gov.scale == 0.5
-        elif gov.level == "normal":
-            assert max(dd, gov.underwater(equity)) < 0.08
-
-
-def test_governor_hysteresis_and_recovery():
-    gov = DrawdownGovernor(soft=0.08, hard=0.10, pause=timedelta(hours=2))
-    assert gov.update(10_000, T0) is None
-    assert gov.update(9_150, T0 + timedelta(hours=1)) == "soft"  # 8.5%
-    assert gov.update(9_250, T0 + timedelta(hours=2)) is None  # 7.5%: still soft (hysteresis)
-    assert gov.update(9_700, T0 + timedelta(hours=3)) == "normal"  # 3% < 4%
-    assert gov.update(8_700, T0 + timedelta(hours=4)) == "hard"
-    assert gov.update(8_000, T0 + timedelta(hours=5)) is None and gov.level == "hard"
-    # after the pause: the window re-bases, but 20% under the high keeps it small
-    assert gov.update(8_000, T0 + timedelta(hours=6, minutes=1)) == "soft"
-    assert gov.peak == 8_000 and gov.high == 10_000 and gov.scale == 0.5
-    assert gov.update(9_000, T0 + timedelta(hours=7)) is None  # 10% under the high: still soft
-    assert gov.update(9_700, T0 + timedelta(hours=8)) == "normal"  # within 4% of the high
-    with pytest.raises(ValueError, match="soft"):
-        DrawdownGovernor(soft=0.2, hard=0.1)
 
 
 @settings(max_examples=200, deadline=None)
