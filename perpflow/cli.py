@@ -507,7 +507,7 @@ def _validate_parity(args: argparse.Namespace, out: Path) -> int:
                       pairs=tuple(args.pairs), out=out, configs=configs, speed=args.speed,
                       throttle_secs=args.throttle)  # fmt: skip
     modes = tuple(getattr(args, "modes", None) or ("dry",))
-    report = run_parity(spec, modes, **_live_venue_kwargs(modes))
+    report = run_parity(spec, modes)
     for mode, r in report["modes"].items():
         print(f"{mode}: backtest {r['backtest_trades']} trades, bot {r['live_trades']}, matched "
               f"{r['matched']}; entry slippage median {r['slippage_bps_median']} bps; "
@@ -517,11 +517,6 @@ def _validate_parity(args: argparse.Namespace, out: Path) -> int:
     print(f"report: {out / 'parity.md'}")
     return 0 if all(r["matched"] == r["backtest_trades"] == r["live_trades"]
                     for r in report["modes"].values()) else 1  # fmt: skip
-
-
-def _live_venue_kwargs(modes: tuple[str, ...]) -> dict:
-    """What `run_parity` needs for a live-against-venue run (none for dry-run only)."""
-    return {}
 
 
 def _merged_config(paths: list[str] | None) -> dict:

@@ -101,10 +101,22 @@ def _bot_overlay(spec: ParitySpec, mode: str, db: Path, port: int) -> dict:
     return overlay
 
 
-def run_bot(spec: ParitySpec, mode: str = "dry", *, venue_kwargs: dict | None = None,
-            bot_env: dict | None = None, progress: bool = True) -> BotRun:  # fmt: skip
-    """Replay `spec` with the real `freqtrade trade` (dry-run, or live when `mode == "live"`
-    and `venue_kwargs` give the venue its API keys) on the simulated clock."""
+def _live_side(mode: str, work: Path) -> tuple[dict, dict]:
+    """Venue options and bot environment of a run: for "live", a fresh key pair (the bot's
+    exchange key and secret) and the venue's ledger in the run's folder."""
+    if mode != "live":
+        return {}, {}
+    key, secret = secrets.token_hex(16), secrets.token_hex(32)
+    ledger = work / "ledger.sqlite"
+    for p in work.glob("ledger.sqlite*"):
+        p.unlink()
+    return ({"api_keys": {key: secret}, "state": ledger},
+            {"FREQTRADE__EXCHANGE__KEY": key, "FREQTRADE__EXCHANGE__SECRET": secret})  # fmt: skip
+
+
+def run_bot(spec: ParitySpec, mode: str = "dry", *, progress: bool = True) -> BotRun:
+    """Replay `spec` with the real `freqtrade trade` on the simulated clock: dry-run, or live
+    (`mode == "live"`: real signed orders on the venue's matching engine and ledger)."""
     from tqdm import tqdm
 
     from perpflow.venue.overlay import exchange_overlay
@@ -120,12 +132,13 @@ def run_bot(spec: ParitySpec, mode: str = "dry", *, venue_kwargs: dict | None = 
                             skip_idle=True)  # fmt: skip
     port = _free_port()
     password = secrets.token_hex(16)
-    env = {**os.environ, **(bot_env or {}), ENV: clock.spec.to_env(), "PYTHONUNBUFFERED": "1",
+    venue_kwargs, bot_env = _live_side(mode, work)
+    env = {**os.environ, **bot_env, ENV: clock.spec.to_env(), "PYTHONUNBUFFERED": "1",
            "FREQTRADE__API_SERVER__USERNAME": API_USER,
            "FREQTRADE__API_SERVER__PASSWORD": password,
            "FREQTRADE__API_SERVER__JWT_SECRET_KEY": secrets.token_hex(32)}  # fmt: skip
     with VenueServer(spec.datadir, mode="replay", clock=clock.time,
-                     replay_date=f"{spec.start:%Y-%m-%d}", **(venue_kwargs or {})) as venue:  # fmt: skip
+                     replay_date=f"{spec.start:%Y-%m-%d}", **venue_kwargs) as venue:  # fmt: skip
         (work / "venue.json").write_text(json.dumps(exchange_overlay(venue.url)))
         (work / "bot.json").write_text(json.dumps(_bot_overlay(spec, mode, db, port)))
         cmd = [sys.executable, "-m", "perpflow.venue.simclock", "freqtrade", "trade"]
@@ -229,7 +242,6 @@ def backtest_signals(results_dir: Path, strategy: str) -> dict[str, pd.DataFrame
 
 
 def run_parity(spec: ParitySpec, modes: tuple[str, ...] = ("dry",), *,
-               venue_kwargs: dict | None = None, bot_env: dict | None = None,
                progress: bool = True) -> dict:  # fmt: skip
     """Backtest the hours, replay them with the bot in each mode, match, explain; writes
     `<out>/<mode>/parity.csv`, `<out>/parity.json` and `<out>/parity.md`; returns the summary."""
@@ -243,7 +255,7 @@ def run_parity(spec: ParitySpec, modes: tuple[str, ...] = ("dry",), *,
                     "timeframe": spec.timeframe, "configs": [str(c) for c in spec.configs],
                     "modes": {}}  # fmt: skip
     for mode in modes:
-        bot = run_bot(spec, mode, venue_kwargs=venue_kwargs, bot_env=bot_env, progress=progress)
+        bot = run_bot(spec, mode, progress=progress)
         m = match_trades(bot.trades, bt_trades, timeframe=spec.timeframe, start=spec.start,
                          end=spec.end)  # fmt: skip
         m["cause"] = explain(m, live_frames=bot.frames, bt_signals=signals,
