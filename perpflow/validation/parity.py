@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,13 +154,15 @@ def run_bot(spec: ParitySpec, mode: str = "dry", *, progress: bool = True) -> Bo
             try:
                 _follow(proc, clock, spec, progress=progress and tqdm)
                 frames = _analysed_frames(port, password, spec) if proc.poll() is None else {}
-                ledger = (
-                    venue.venue.ledger_summary() if hasattr(venue.venue, "ledger_summary") else {}
-                )
             finally:
                 _stop(proc)
         real = time.monotonic() - t0
     trades = dry_run_trades(db) if db.exists() else pd.DataFrame()
+    ledger = {}
+    if mode == "live":
+        from perpflow.validation.reconcile import reconcile
+
+        ledger = reconcile(db, venue_kwargs["state"], next(iter(venue_kwargs["api_keys"])))
     return BotRun(mode, trades, frames, log, db, real, proc.returncode, ledger)
 
 
@@ -241,12 +244,31 @@ def backtest_signals(results_dir: Path, strategy: str) -> dict[str, pd.DataFrame
     return dict(data.get(strategy, {}))
 
 
-def run_parity(spec: ParitySpec, modes: tuple[str, ...] = ("dry",), *,
-               progress: bool = True) -> dict:  # fmt: skip
-    """Backtest the hours, replay them with the bot in each mode, match, explain; writes
-    `<out>/<mode>/parity.csv`, `<out>/parity.json` and `<out>/parity.md`; returns the summary."""
+def _compare(spec: ParitySpec, bot: BotRun, bt_trades: pd.DataFrame, signals: dict) -> dict:
+    """Match one bot run against the backtest, explain the differences, keep the evidence."""
     from perpflow.validation.parity_causes import explain, match_trades, summary
 
+    out = Path(spec.out) / bot.mode
+    m = match_trades(bot.trades, bt_trades, timeframe=spec.timeframe, start=spec.start,
+                     end=spec.end)  # fmt: skip
+    m["cause"] = explain(m, live_frames=bot.frames, bt_signals=signals, live_trades=bot.trades,
+                         bt_trades=bt_trades, log_text=bot.log.read_text(errors="replace"),
+                         timeframe=spec.timeframe)  # fmt: skip
+    m.to_csv(out / "parity.csv", index=False)
+    for pair, frame in bot.frames.items():
+        frame.to_parquet(out / f"analysed-{pair.split('/')[0]}.parquet", index=False)
+    diffs = m[m["status"] != "matched"][["pair", "side", "candle", "status", "cause"]]
+    return {**summary(m), "real_seconds": round(bot.real_seconds, 1),
+            "replayed_hours": (spec.end - spec.start) / pd.Timedelta(hours=1),
+            "bot_exit": bot.returncode, "ledger": bot.ledger,
+            "differences": diffs.astype(str).to_dict("records")}  # fmt: skip
+
+
+def run_parity(spec: ParitySpec, modes: tuple[str, ...] = ("dry",), *, progress: bool = True,
+               parallel: bool = True) -> dict:  # fmt: skip
+    """Backtest the hours, replay them with the bot in each mode (side by side, each with its
+    own venue and clock, when `parallel`), match, explain; writes
+    `<out>/<mode>/parity.csv`, `<out>/parity.json` and `<out>/parity.md`; returns the summary."""
     out = Path(spec.out)
     out.mkdir(parents=True, exist_ok=True)
     bt_trades, bt_dir = run_backtest(spec)
@@ -254,26 +276,18 @@ def run_parity(spec: ParitySpec, modes: tuple[str, ...] = ("dry",), *,
     report: dict = {"start": str(spec.start), "end": str(spec.end), "pairs": list(spec.pairs),
                     "timeframe": spec.timeframe, "configs": [str(c) for c in spec.configs],
                     "modes": {}}  # fmt: skip
-    for mode in modes:
-        bot = run_bot(spec, mode, progress=progress)
-        m = match_trades(bot.trades, bt_trades, timeframe=spec.timeframe, start=spec.start,
-                         end=spec.end)  # fmt: skip
-        m["cause"] = explain(m, live_frames=bot.frames, bt_signals=signals,
-                             live_trades=bot.trades, bt_trades=bt_trades,
-                             log_text=bot.log.read_text(errors="replace"),
-                             timeframe=spec.timeframe)  # fmt: skip
-        m.to_csv(out / mode / "parity.csv", index=False)
-        for pair, frame in bot.frames.items():
-            frame.to_parquet(out / mode / f"analysed-{pair.split('/')[0]}.parquet", index=False)
-        report["modes"][mode] = {**summary(m), "real_seconds": round(bot.real_seconds, 1),
-                                 "replayed_hours": (spec.end - spec.start) / pd.Timedelta(hours=1),
-                                 "bot_exit": bot.returncode, "ledger": bot.ledger,
-                                 "differences": m[m["status"] != "matched"][
-                                     ["pair", "side", "candle", "status", "cause"]
-                                 ].astype(str).to_dict("records")}  # fmt: skip
+    with ThreadPoolExecutor(max_workers=len(modes) if parallel else 1) as pool:
+        bots = dict(zip(modes, pool.map(lambda m: run_bot(spec, m, progress=progress), modes),
+                        strict=True))  # fmt: skip
+    for mode, bot in bots.items():
+        report["modes"][mode] = _compare(spec, bot, bt_trades, signals)
     (out / "parity.json").write_text(json.dumps(report, indent=1, default=str))
     (out / "parity.md").write_text(render_markdown(report))
     return report
+
+
+def _num(v) -> str:
+    return "n/a" if v is None or v != v else f"{v:.2f}"
 
 
 def render_markdown(report: dict) -> str:
@@ -284,8 +298,15 @@ def render_markdown(report: dict) -> str:
         lines += [f"## {mode}", "",
                   f"backtest trades {r['backtest_trades']}, bot trades {r['live_trades']}, "
                   f"matched {r['matched']} ({r['matched_share']:.0%}); entry slippage vs backtest "
-                  f"median {r['slippage_bps_median']} bps, max |{r['slippage_bps_max_abs']}| bps; "
-                  f"{r['replayed_hours']:.1f} h replayed in {r['real_seconds']:.0f} s", ""]  # fmt: skip
+                  f"median {_num(r['slippage_bps_median'])} bps, largest "
+                  f"{_num(r['slippage_bps_max_abs'])} bps; {r['replayed_hours']:.1f} h replayed "
+                  f"in {r['real_seconds']:.0f} s", ""]  # fmt: skip
+        if r["ledger"]:
+            led = r["ledger"]
+            lines += [f"ledger: {led['checks']} checks of {led['orders']} orders and "
+                      f"{led['closed_trades']} closed trades against the venue, {led['failed']} "
+                      "failed", ""]  # fmt: skip
+            lines += [f"- {f['what']}: {f['detail']}" for f in led["failures"]]
         for d in r["differences"]:
             lines.append(f"- {d['status']} {d['pair']} {d['side']} {d['candle']}: {d['cause']}")
         lines.append("")

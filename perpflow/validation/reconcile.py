@@ -46,7 +46,7 @@ def _order_checks(orders: pd.DataFrame, ledger, key: str) -> list[dict]:
         avg = (venue.cum_quote / venue.filled) if getattr(venue, "filled", 0) else (
             getattr(venue, "actual_price", 0.0))  # fmt: skip
         ok = status == r.status and abs((r.filled or 0.0) - filled) < 1e-9 and (
-            not filled or abs((r.average or 0.0) - avg) <= 1e-9 * max(avg, 1.0))  # fmt: skip
+            not filled or abs((r.average or 0.0) - avg) <= 1e-6 * avg)  # ccxt rounds averages  # fmt: skip
         out.append({"what": f"order {oid} ({r.ft_order_side})", "ok": bool(ok),
                     "detail": f"bot {r.status} {r.filled} @ {r.average}; venue {venue.status} "
                               f"{filled} @ {avg:.10g}"})  # fmt: skip
