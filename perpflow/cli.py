@@ -211,7 +211,22 @@ def _cmd_venue_run(args: argparse.Namespace) -> int:
             if clock:
                 command = [sys.executable, "-m", "perpflow.venue.simclock", *command]
             logging.getLogger(__name__).info("venue %s; running %s", venue.url, " ".join(command))
-            return subprocess.call(command, env=env)
+            return _run_child(command, env)
+
+
+def _run_child(command: list[str], env: dict | None) -> int:
+    """Run the command to its end; SIGTERM to `venue run` reaches it too (Ctrl-C reaches the
+    whole process group anyway), so the bot never outlives its exchange."""
+    import signal
+
+    proc = subprocess.Popen(command, env=env)
+    previous = signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        return proc.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _live_keys(keys: dict | None, env: dict | None, private: dict, tmp: Path):
