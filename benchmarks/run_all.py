@@ -14,6 +14,7 @@ import bench_matching  # noqa: E402
 import bench_orderbook  # noqa: E402
 import bench_recorder  # noqa: E402
 import bench_study  # noqa: E402
+import bench_warmup  # noqa: E402
 
 if __name__ == "__main__":
     print("== structure feature set on 1M candles ==")
@@ -30,6 +31,9 @@ if __name__ == "__main__":
     print()
     print("== LiquiditySweep vs SampleStrategy backtest ==")
     bench_backtest.main()
+    print()
+    print("== dry-run start with the derived warm-up ==")
+    bench_warmup.main()
     print()
     print("== validation study fan-out ==")
     bench_study.main()

@@ -13,17 +13,24 @@ the governor, funding-carry, blackout, session, book and liquidation-price gates
 
 from __future__ import annotations
 
+import logging
+
 from freqtrade.enums import CandleType
+from freqtrade.exceptions import OperationalException
 from freqtrade.strategy import DecimalParameter, IStrategy
 from pandas import DataFrame
 
-from perpflow.config import check_secrets, load_perpflow_config
+from perpflow.config import PerpflowConfig, PerpflowConfigError, check_secrets, load_perpflow_config
 from perpflow.strategy.annotations import structure_annotations
 from perpflow.strategy.liquidation_signals import store_root
+from perpflow.strategy.live_window import check_warmup
 from perpflow.strategy.plot import plot_config
 from perpflow.strategy.risk_callbacks import RiskCallbacksMixin
 from perpflow.strategy.risk_guard import RiskGuardMixin
 from perpflow.strategy.sweep_signals import entry_tags, populate_sweep_indicators, sweep_entries
+from perpflow.strategy.warmup import WarmupNeed, binding_need, startup_candles, warmup_needs
+
+logger = logging.getLogger(__name__)
 
 
 class LiquiditySweep(RiskGuardMixin, RiskCallbacksMixin, IStrategy):
@@ -39,8 +46,9 @@ class LiquiditySweep(RiskGuardMixin, RiskCallbacksMixin, IStrategy):
     trailing_stop = False
     process_only_new_candles = True
     use_exit_signal = False
-    # Wilder ATR is recursive: 300 candles make its start-up effect negligible.
-    startup_candle_count = 300
+    # The longest feature warm-up (perpflow.strategy.warmup) of the shipped defaults; each
+    # instance derives it from the active config in __init__, before Freqtrade copies it.
+    startup_candle_count = startup_candles(warmup_needs(PerpflowConfig(), "5m"))
 
     # Searchable by `freqtrade hyperopt` (and `perpflow validate walk-forward --hyperopt-epochs`).
     # They replace the matching perpflow values only with `perpflow.hyperopt.enabled: true`;
@@ -67,11 +75,36 @@ class LiquiditySweep(RiskGuardMixin, RiskCallbacksMixin, IStrategy):
             "trade_limit": 3, "stop_duration_candles": 288, "max_allowed_drawdown": 0.15,
         }]  # fmt: skip
 
-    def bot_start(self, **kwargs) -> None:
+    def __init__(self, config: dict) -> None:
+        super().__init__(config)
         # Validate the perpflow config section once; a wrong value stops start-up naming the key.
-        self._pf_base = load_perpflow_config(self.config)
+        try:
+            self._pf_base = self.pf = load_perpflow_config(config)
+        except PerpflowConfigError as exc:
+            raise OperationalException(str(exc)) from exc
+        # Set before Freqtrade copies it into the config (StrategyResolver, right after this)
+        # and sizes its live candle fetch from it (Exchange.validate_config, after that); a
+        # `startup_candle_count` in the config still overrides it.
+        needs = self.warmup_needs()
+        self.startup_candle_count = startup_candles(needs)
+        check_warmup(config, needs, self.startup_candle_count, strategy=type(self).__name__)
+
+    def base_series(self) -> tuple[str, str]:
+        """The strategy's own candles: (config timeframe, Freqtrade candle type)."""
+        tf = self.config.get("timeframe") or self.timeframe
+        return tf, CandleType.get_default(self.config.get("trading_mode", "futures")).value
+
+    def warmup_needs(self) -> list[WarmupNeed]:
+        """Every feature's warm-up under the active config, on the config's timeframe."""
+        tf, ct = self.base_series()
+        return warmup_needs(self._pf_base, tf, candle_type=ct)
+
+    def bot_start(self, **kwargs) -> None:
         self._apply_hyperopt_params()
         check_secrets(self.config)
+        need = binding_need(self.warmup_needs())
+        logger.info("perpflow warm-up: %d %s candles, set by the %s (%s, %s)",
+                    self.startup_candle_count, need.timeframe, need.feature, need.key, need.detail)  # fmt: skip
 
     def _apply_hyperopt_params(self) -> None:
         """`self.pf` = the config section, with the hyperopt parameters' current values when

@@ -28,6 +28,7 @@ from perpflow.ai.targets import TARGET_COLUMN, event_outcome
 from perpflow.ai.vote import ensemble_vote
 from perpflow.data.files import pair_file
 from perpflow.strategy.plot import plot_config
+from perpflow.strategy.warmup import WarmupNeed, freqai_needs
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +49,8 @@ def _stored_history(path) -> pd.DataFrame | None:
 
 
 class LiquiditySweepAI(LiquiditySweep):
-    # The longest lookback among the features (the volatility regime ranks 2016 candles): live,
-    # FreqAI loads the training window plus this many candles, so no window starts with NaNs.
-    startup_candle_count = 2100
+    # startup_candle_count: LiquiditySweep's warm-up plus the model inputs' (warmup_needs below),
+    # derived from the active config per instance. FreqAI loads the training window plus it.
 
     @property
     def plot_config(self) -> dict:
@@ -65,6 +65,12 @@ class LiquiditySweepAI(LiquiditySweep):
             raise OperationalException(
                 "LiquiditySweepAI needs FreqAI: add `-c config.freqai.json` (and "
                 "`--freqaimodel LightGBMEventClassifier` if your config does not set it)")
+
+    def warmup_needs(self) -> list[WarmupNeed]:
+        """LiquiditySweep's needs plus the `%-` features' and FreqAI's expansion (when enabled)."""
+        needs = super().warmup_needs()
+        freqai = self.config.get("freqai", {})
+        return needs + freqai_needs(freqai, *self.base_series()) if freqai.get("enabled") else needs
 
     # --- data -------------------------------------------------------------------------------
     def _series(self, pair: str, timeframe: str, candle_type: CandleType, enabled: bool):

@@ -15,6 +15,15 @@ from perpflow.config import PerpflowConfig
 from perpflow.strategy.sweep_signals import sweep_kinds
 
 EVENT_COLUMN = "%%-event_side"  # `%%`: a feature FreqAI also copies into its prediction files
+RETURN_WINDOWS = (12, 48)  # candles of the `%-ret_<n>` returns
+VOLUME_WINDOW = 48  # candles of the mean volume in `%-rel_volume`
+LIQ_WINDOW = 12  # candles summed by the `%-liq_*` features
+
+
+def ai_warmup() -> int:
+    """Candles `ai_features` reads back from t on top of the indicator frame's own warm-up: the
+    longest return (n + 1 closes) and rolling window."""
+    return max(max(RETURN_WINDOWS) + 1, VOLUME_WINDOW, LIQ_WINDOW)
 
 
 def event_side(frame: pd.DataFrame, cfg: PerpflowConfig) -> pd.Series:
@@ -50,9 +59,9 @@ def ai_features(frame: pd.DataFrame, cfg: PerpflowConfig) -> pd.DataFrame:
         "%-session_poc_dist_atr": frame["session_poc_dist_atr"],
         "%-range_atr": (frame["high"] - frame["low"]) / a,
         "%-body_atr": (close - frame["open"]) / a,
-        "%-ret_12": close.pct_change(12),
-        "%-ret_48": close.pct_change(48),
-        "%-rel_volume": frame["volume"] / frame["volume"].rolling(48, min_periods=48).mean(),
+        **{f"%-ret_{n}": close.pct_change(n) for n in RETURN_WINDOWS},
+        "%-rel_volume": frame["volume"]
+        / frame["volume"].rolling(VOLUME_WINDOW, min_periods=VOLUME_WINDOW).mean(),
         "%-atr_pct": a / close,
         "%-rv_pct": frame["rv_pct"],
         "%-session_block": frame["session_block"],
@@ -69,10 +78,11 @@ def ai_features(frame: pd.DataFrame, cfg: PerpflowConfig) -> pd.DataFrame:
         f.update({"%-oi_change": frame["oi_change"], "%-oi_z": frame["oi_z"],
                   "%-price_z": frame["price_z"], "%-oi_regime": frame["oi_regime"]})  # fmt: skip
     if flt.liquidations.enabled:
-        notional = (frame["liq_long_notional"] + frame["liq_short_notional"]).rolling(12).sum()
+        w = LIQ_WINDOW
+        notional = (frame["liq_long_notional"] + frame["liq_short_notional"]).rolling(w).sum()
         f.update({
-            "%-liq_notional_12": notional / (frame["volume"] * close).rolling(12).sum(),
-            "%-liq_long_share": frame["liq_long_notional"].rolling(12).sum() / notional.where(notional > 0),
+            f"%-liq_notional_{w}": notional / (frame["volume"] * close).rolling(w).sum(),
+            "%-liq_long_share": frame["liq_long_notional"].rolling(w).sum() / notional.where(notional > 0),
             "%-liq_density": frame["liq_cascade_density"],
             "%-liq_bars_since_cluster": frame["liq_bars_since_cluster"].clip(upper=288),
             "%-handoff": frame["handoff"].astype("float64"),

@@ -8,6 +8,16 @@ from __future__ import annotations
 
 import pandas as pd
 
+# Binance USDT-M settles every 8 hours (some symbols every 4 or 1): the longest interval.
+MAX_FUNDING_INTERVAL_HOURS = 8
+
+
+def funding_warmup_hours(lookback: int) -> int:
+    """Hours of funding history before a candle's open that its `funding_zscore` reads: the last
+    settlement knowable at the candle's close (less than one interval before the open) and the
+    `lookback` - 1 before it, at the longest interval."""
+    return lookback * MAX_FUNDING_INTERVAL_HOURS
+
 
 def funding_settlements(raw: pd.DataFrame) -> pd.DataFrame:
     """Normalise a Freqtrade funding frame to `date, funding_rate` settlement rows.

@@ -10,6 +10,12 @@ import numpy as np
 import pandas as pd
 
 
+def liquidation_warmup(lookback: int, cascade_window: int) -> int:
+    """Covered candles `liquidation_features` reads at t: the cluster quantile over `lookback`
+    candles for each of the `cascade_window` candles counted by the cascade density."""
+    return lookback + cascade_window - 1
+
+
 def liquidation_features(
     candle_dates: pd.Series, events: pd.DataFrame, *, timeframe: str = "5m",
     pct: float = 0.9, lookback: int = 288, cascade_window: int = 12,

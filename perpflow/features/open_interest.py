@@ -24,6 +24,11 @@ def oi_change(oi: pd.Series, *, periods: int) -> pd.Series:
     return (oi / prev.where(prev > 0) - 1.0).rename(f"oi_change_{periods}")
 
 
+def oi_regime_warmup(periods: int, window: int) -> int:
+    """OI rows `oi_regime` reads for its z-scores at t: `window` changes over `periods` rows each."""
+    return periods + window
+
+
 OI_REGIMES = {
     0: "neutral",
     1: "trend participation (OI up, price up)",

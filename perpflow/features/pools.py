@@ -54,6 +54,13 @@ def _cluster(levels, bars, vol_at, tol, *, lags: int, max_age: int, high: bool):
     return level, touches, first, volume
 
 
+def pool_warmup(left: int, right: int, max_age: int) -> int:
+    """Candles a pool confirmed at t can reach back: its oldest touch lies at most `max_age` bars
+    before its latest, whose confirmation is `right` bars later, and the oldest touch's fractal
+    reads `left` bars before it."""
+    return max_age + left + right + 1
+
+
 def liquidity_pools(
     df: pd.DataFrame,
     *,

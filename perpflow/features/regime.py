@@ -13,6 +13,12 @@ import numpy as np
 import pandas as pd
 
 
+def regime_warmup(window: int, lookback: int) -> int:
+    """Candles `volatility_regime` reads for `rv_pct` at t: `lookback` realised vols ranked, the
+    oldest of them from `window` returns (window + 1 closes): window + lookback."""
+    return window + lookback
+
+
 def volatility_regime(
     df: pd.DataFrame,
     *,

@@ -20,6 +20,15 @@ SESSION_CODES: dict[str, int] = {name: i + 1 for i, name in enumerate(SESSION_BL
 SESSION_NAMES: dict[int, str] = {0: "other", **{code: name for name, code in SESSION_CODES.items()}}
 
 
+def session_warmup(timeframe: str) -> int:
+    """Candles of `timeframe` covering the longest stretch between session boundaries (a block or
+    the gap between two) plus the hour a daylight-saving change adds: features anchored at the
+    current block's start (session POC and value area) have then seen that start."""
+    edges = sorted({h for block in SESSION_BLOCKS.values() for h in block})
+    gaps = [b - a for a, b in zip(edges, [*edges[1:], edges[0] + 24], strict=True)]
+    return -(-pd.Timedelta(hours=max(gaps) + 1) // pd.Timedelta(timeframe))
+
+
 def ny_session_block(dates: pd.Series) -> pd.Series:
     """Session code per candle: 0 outside the blocks, else `SESSION_CODES[name]`."""
     local = pd.to_datetime(dates, utc=True).dt.tz_convert(NY_TZ)

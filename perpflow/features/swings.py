@@ -22,6 +22,11 @@ def _confirmed(values: np.ndarray, *, left: int, right: int, high: bool) -> np.n
     return ok.fillna(False).to_numpy(dtype=bool)
 
 
+def swing_warmup(left: int, right: int) -> int:
+    """Candles a swing confirmed at t spans: its `left` bars, the bar and its `right` bars."""
+    return left + right + 1
+
+
 def confirmed_swings(df: pd.DataFrame, *, left: int = 12, right: int = 6) -> pd.DataFrame:
     """Last confirmed swing high/low level and the bars since that swing bar.
 

@@ -4,7 +4,10 @@ Rolling profile: every `step` candles, the last `window` candles' volume is binn
 price into `bins` equal bins between the window's low and high, giving the point of control
 (POC, busiest bin), the value area (70% of volume around the busiest bins: VAH/VAL) and high-
 and low-volume nodes (bins >= `hvn` x / <= `lvn` x the mean bin). The profile computed at row e
-(from rows e-window+1..e) is used for rows e..e+step-1, so every value reads rows <= t.
+(from rows e-window+1..e) is used for rows e..e+step-1, so every value reads rows <= t. The rows
+e sit on a grid fixed in time (candle number since the epoch), not counted from the frame's
+first row: a live frame that slides by a candle, or a backtest with another start-up length,
+computes the same profiles.
 Written with NumPy (sliding windows + `np.bincount`): no library computes causal rolling
 profiles.
 """
@@ -14,6 +17,27 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
+
+PROFILE_STEP = 12  # candles between two rolling profiles
+
+
+def profile_warmup(window: int, step: int = PROFILE_STEP) -> int:
+    """Candles `rolling_profile` reads at t: the `window` of the profile in force, which was
+    computed up to `step` - 1 candles before t."""
+    return window + step - 1
+
+
+def profile_ends(df: pd.DataFrame, window: int, step: int, timeframe: str | None = None):
+    """Rows where a rolling profile is computed: from row `window` - 1 on, the candles whose
+    number since the epoch is step - 1 modulo `step` (`timeframe` default: the smallest gap
+    between `date`s). Without a `date` column, every `step`-th row from `window` - 1."""
+    n = len(df)
+    if "date" not in df.columns or n < 2:
+        return np.arange(window - 1, n, step)
+    ns = pd.DatetimeIndex(pd.to_datetime(df["date"], utc=True)).as_unit("ns").asi8
+    tf = pd.Timedelta(timeframe).value if timeframe else int(np.diff(ns)[np.diff(ns) > 0].min())
+    rows = np.flatnonzero((ns // tf) % step == step - 1)
+    return rows[rows >= window - 1]
 
 
 def _histograms(price, volume, low, high, ends, starts, window: int, bins: int, chunk=4096):
@@ -63,15 +87,17 @@ def rolling_profile(
     atr: pd.Series,
     *,
     window: int = 288,
-    step: int = 12,
+    step: int = PROFILE_STEP,
     bins: int = 24,
     value_area: float = 0.7,
     hvn: float = 1.5,
     lvn: float = 0.5,
+    timeframe: str | None = None,
 ) -> pd.DataFrame:
     """Rolling POC, VAH, VAL and the distance (in ATR) from close to the nearest HVN and LVN.
 
-    Reads `high`, `low`, `close`, `volume` and `atr` up to row t. NaN until `window` rows exist.
+    Reads `high`, `low`, `close`, `volume`, `date` and `atr` up to row t. NaN until the first
+    profile (at most `profile_warmup(window, step)` rows); profiles on `profile_ends`' grid.
     """
     n = len(df)
     cols = ("vp_poc", "vp_vah", "vp_val", "vp_hvn_dist_atr", "vp_lvn_dist_atr")
@@ -82,7 +108,9 @@ def rolling_profile(
     close = df["close"].to_numpy(dtype="float64")
     price = (high + low + close) / 3.0
     volume = df["volume"].to_numpy(dtype="float64")
-    ends = np.arange(window - 1, n, step)
+    ends = profile_ends(df, window, step, timeframe)
+    if len(ends) == 0:
+        return pd.DataFrame({c: np.full(n, np.nan) for c in cols}, index=df.index)
     levels = _levels(price, volume, low, high, ends, ends - window + 1, window, bins, value_area)
     poc, vah, val, centers, hist = levels
     mean = hist.mean(axis=1, keepdims=True)

@@ -149,7 +149,8 @@ def populate_sweep_indicators(
     tf = pd.Timedelta(timeframe)
     a = atr(df, period=cfg.risk.atr_period)
     sessions = session_context(df["date"])
-    parts = [pd.DataFrame({"atr": a}), *_structure(df, a, cfg, sessions["session_block"]), sessions]
+    parts = [pd.DataFrame({"atr": a}), *_structure(df, a, cfg, sessions["session_block"], timeframe),
+             sessions]
     out = pd.concat([df, *parts], axis=1)
     out["macro_blackout"] = _macro(df["date"], cfg, pair)
     fund = funding_on_candles(df["date"], funding, cfg, tf)
@@ -171,7 +172,7 @@ def populate_sweep_indicators(
 
 
 def _structure(
-    df: pd.DataFrame, a: pd.Series, cfg: PerpflowConfig, block: pd.Series
+    df: pd.DataFrame, a: pd.Series, cfg: PerpflowConfig, block: pd.Series, timeframe: str
 ) -> list[pd.DataFrame]:
     """Swings, sweeps, pools, pool sweeps, FVGs, volume profile and regime frames."""
     sc, st = cfg.sweep, cfg.filters.structure
@@ -184,7 +185,7 @@ def _structure(
     ps = pool_sweeps(df, pools, a)
     return [
         swings, sweeps(df, swings, a), pools, ps, fair_value_gaps(df, a),
-        rolling_profile(df, a, window=st.profile_window, bins=st.profile_bins),
+        rolling_profile(df, a, window=st.profile_window, bins=st.profile_bins, timeframe=timeframe),
         anchored_poc(df, block, a),
         anchored_value_area(df, block, bins=st.profile_bins),
         _follow(df, a, ps),

@@ -140,5 +140,21 @@ def _check_bot(port: int) -> None:
     # FreqUI's "risk (live)" panel: the governor's state at the candle's close, from the first
     # analysed candle on (it was empty until the next candle when joined on the open time)
     assert first["pf_drawdown"] == 0.0 and first["pf_risk_scale"] == 1.0, first
+    _assert_can_enter(first)
     # the replay advances with the wall clock and the bot analyses the new candle
     _wait_for(lambda: (c := fresh_candles()) and c[1] > first_date, 150, "a newer candle")
+
+
+# Inputs of the entry gates on the strategy's own candles, funding and open interest (the
+# replayed hours have no recorded liquidations or books: those entries stay blocked, by design).
+GATE_INPUTS = ("rv_pct", "atr", "vp_val", "vp_vah", "funding_z", "oi_regime", "oi_z", "price_z",
+               "session_block", "macro_blackout")  # fmt: skip
+
+
+def _assert_can_enter(last: dict) -> None:
+    """The last analysed live row has every gate and the inputs it reads: the derived warm-up
+    reached the bot (with the old 300 start-up candles rv_pct was null on every live row)."""
+    gates = [c for c in last if c.startswith("ok_")]
+    assert len(gates) >= 11, gates
+    missing = [c for c in (*gates, *GATE_INPUTS) if last.get(c) is None]
+    assert not missing, f"null on the last live row: {missing}"
