@@ -24,9 +24,10 @@ def liquidation_safe_leverage(
     return 1.0 / (need + mmr)
 
 
-def capped_leverage(*caps: float) -> float:
-    """The smallest finite cap, floored to 2 decimals and never below 1.0."""
+def capped_leverage(*caps: float, step: float = 0.01) -> float:
+    """The smallest finite cap, floored to a multiple of `step` (0.01; 1 where the exchange only
+    takes whole leverage, as Binance does) and never below 1.0."""
     finite = [c for c in caps if c is not None and math.isfinite(c)]
     if not finite:
         return 1.0
-    return max(1.0, math.floor(min(finite) * 100) / 100)
+    return max(1.0, math.floor(min(finite) / step + 1e-9) * step)

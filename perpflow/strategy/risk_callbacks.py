@@ -166,7 +166,17 @@ class RiskCallbacksMixin:
         conv = conviction_leverage(
             _f(row, f"conviction_{side}"), min_leverage=r.min_leverage, max_leverage=r.max_leverage
         )
-        return capped_leverage(conv * self._risk_scale(), r.max_leverage, exchange_max, liq_cap)
+        return capped_leverage(conv * self._risk_scale(), r.max_leverage, exchange_max, liq_cap,
+                               step=self._leverage_step())  # fmt: skip
+
+    def _leverage_step(self) -> float:
+        """1.0 on exchanges that hold whole leverage only (Freqtrade's `floor_leverage`, Binance):
+        live, Freqtrade floors what `leverage` returns, so a fractional answer would make the
+        exchange hold more margin than the stake (and refuse the next entry with -2019) while the
+        backtest assumed the fraction."""
+        exchange = getattr(self.dp, "_exchange", None) if self.dp else None
+        floors = bool(getattr(exchange, "_ft_has", {}).get("floor_leverage", False))
+        return 1.0 if floors else 0.01
 
     def custom_stake_amount(
         self, pair: str, current_time: datetime, current_rate: float, proposed_stake: float,

@@ -174,3 +174,10 @@ def test_leverage_cap_holds_under_freqtrades_own_liquidation_price(tmp_path):
                         stake_amount=stake, leverage=lev, wallet_balance=stake, open_trades=[],
                     )  # fmt: skip
                     assert abs(rate - liq) / rate >= d * 1.5 * (1 - 1e-9), (pair, d, short, lev)
+
+
+def test_leverage_floors_to_whole_steps_where_the_exchange_does():
+    assert capped_leverage(3.27, 5.0) == pytest.approx(3.27)
+    assert capped_leverage(3.27, 5.0, step=1.0) == 3.0
+    assert capped_leverage(2.9999999999, step=1.0) == 3.0  # float noise is not a step down
+    assert capped_leverage(0.4, step=1.0) == 1.0
