@@ -11,7 +11,7 @@ DEMO_OK := $(DEMO)/.perpflow-demo-v3
 PAIRS   ?= BTC/USDT:USDT ETH/USDT:USDT SOL/USDT:USDT
 TIMERANGE ?=
 
-.PHONY: setup demo-data backtest test test-fast lint bench venue dry-run clean
+.PHONY: setup demo-data backtest test test-fast lint bench venue dry-run live-venue clean
 
 setup: $(STAMP)
 
@@ -78,6 +78,16 @@ dry-run: setup demo-data
 	rm -f user_data/tradesv3.replay.sqlite*
 	$(REPLAY_RUN) -- $(BIN)/freqtrade trade -c config.json -c config.replay.json $(OVERLAYS) \
 	  -c {overlay} --datadir $(DEMO)
+
+# The bot trading LIVE (dry_run off) against the local exchange: signed orders, exchange-side
+# stops, fills, fees and funding on the venue's ledger, with a key pair made for the run. No
+# real money moves: every URL points at 127.0.0.1. Same variables as dry-run.
+live-venue: setup demo-data
+	$(API_CHECK)
+	$(TG_CHECK)
+	rm -f user_data/tradesv3.replay.sqlite*
+	$(REPLAY_RUN) --live -- $(BIN)/freqtrade trade -c config.json -c config.replay.json \
+	  $(OVERLAYS) -c {overlay} --datadir $(DEMO)
 
 clean:
 	rm -rf user_data/backtest_results user_data/logs user_data/*.sqlite*
