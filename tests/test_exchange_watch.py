@@ -36,7 +36,12 @@ class FakeExchange:
         self.latency, self.now, self.probes = 0.05, 0.0, 0
         self.positions: list[dict] = []
         self.position_calls = 0
+        self.open_orders: list[dict] = []  # open orders and stops on the exchange
         self._api = type("Api", (), {"last_response_headers": {}})()
+        self._api.fetch_open_orders = self._open  # fmt: skip
+
+    def _open(self, pair, params=None):
+        return [o for o in self.open_orders if bool(o.get("reduceOnly")) == bool(params)]
 
     def clock(self) -> float:
         return self.now
@@ -177,8 +182,20 @@ def test_an_orphan_position_locks_its_pair_until_it_is_closed(live):
     assert ex.position_calls == calls
     ex.positions = []
     t = _loops(strat, t + timedelta(seconds=60), 1)
-    assert not PairLocks.is_pair_locked(PAIR, t) and "resolved" in strat.dp.sent[-1]
+    assert not PairLocks.is_pair_locked(PAIR, t) and "orphan resolved" in strat.dp.sent[-1]
     assert strat.watch_refusal(PAIR, t) is None
+
+
+def test_an_open_stop_the_bot_never_stored_locks_its_pair(live):
+    """A stop whose answer was lost: Freqtrade places another one; the first is an orphan."""
+    strat, ex, _ = live
+    ex.open_orders = [{"id": "3000002", "side": "sell", "amount": 0.01, "reduceOnly": True}]
+    t = _loops(strat, NOW, 3)
+    (lock,) = PairLocks.get_pair_locks(PAIR, t)
+    assert lock.reason.startswith(ORPHAN_LOCK) and "open stop 3000002" in lock.reason
+    ex.open_orders = []
+    t = _loops(strat, t + timedelta(seconds=60), 1)
+    assert not PairLocks.is_pair_locked(PAIR, t)
 
 
 def test_rejects_alert_without_pausing_and_a_lost_answer_checks_positions_at_once(live):
@@ -192,13 +209,17 @@ def test_rejects_alert_without_pausing_and_a_lost_answer_checks_positions_at_onc
         strat.dp.sent[-1])  # fmt: skip
     assert not _health_locks(t)
     calls = ex.position_calls
-    try:
-        raise TemporaryError("Could not place buy order") from ccxt.RequestTimeout(
-            'binanceusdm {"code":-1007,"msg":"Timeout waiting for response"}')  # fmt: skip
+    try:  # a forced entry over REST: uvicorn logs it, no pair in any message
+        _create_order(pair=PAIR)
     except TemporaryError:
         logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
     _loops(strat, t, 1)
-    assert ex.position_calls == calls + 1 and "answer lost" in strat.dp.sent[-1]
+    assert ex.position_calls == calls + 1 and f"{PAIR}: order answer lost" in strat.dp.sent[-1]
+
+
+def _create_order(pair: str) -> None:
+    raise TemporaryError("Could not place buy order due to RequestTimeout") from (
+        ccxt.RequestTimeout('binanceusdm {"code":-1007,"msg":"Timeout waiting for response"}'))  # fmt: skip
 
 
 def test_binance_futures_codes_classify_the_same_from_both_ccxt_classes(tmp_path):

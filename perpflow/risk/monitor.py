@@ -79,8 +79,9 @@ class ExchangeHealth:
         tail = list(self.samples)[-self.slow_probes :]
         limit = self.slow_limit()
         if len(tail) == self.slow_probes and all(s is not None and s > limit for s in tail):
-            normal = median(self.healthy_latency) if self.healthy_latency else float("nan")
-            return f"exchange latency {tail[-1]:.2f} s (normal {normal:.2f} s)"
+            normal = (f", normal {median(self.healthy_latency):.2f} s"
+                      if len(self.healthy_latency) >= self.min_probes else "")  # fmt: skip
+            return f"exchange latency {tail[-1]:.2f} s (limit {limit:.2f} s{normal})"
         return None
 
     def _recovering(self, healthy: bool, now: float) -> str | None:

@@ -6,7 +6,8 @@ from a successful answer. `position_gaps` finds, per pair,
 - "orphan": a position on a pair with no open trade (the bot must not open a second one on top);
 - "excess": a position larger than, or opposite to, the bot's trade on that pair;
 - "ghost": an open trade, filled and idle, with no position behind it (an exit the exchange
-  applied unseen, or a stop that fired and the bot has not polled yet; confirm before acting).
+  applied unseen, or a stop that fired and the bot has not polled yet; confirm before acting);
+- "order" (found by the caller): an open order or stop on the exchange the bot never stored.
 Pure: ccxt position dicts and plain trade records in, gaps out.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ORPHAN, EXCESS, GHOST = "orphan", "excess", "ghost"
+ORPHAN, EXCESS, GHOST, ORDER = "orphan", "excess", "ghost", "order"
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,16 @@ class PositionGap:
     exchange_side: str | None
     exchange_amount: float
     bot_amount: float
+    detail: str = ""  # kind "order": which open order
 
     def describe(self) -> str:
         held = (f"{self.exchange_side} {self.exchange_amount:g}" if self.exchange_amount
                 else "no position")  # fmt: skip
+        if self.kind == ORDER:
+            return (
+                f"exchange holds an {self.detail} ({self.exchange_side} "
+                f"{self.exchange_amount:g}) on {self.pair}, unknown to the bot"
+            )
         if self.kind == ORPHAN:
             return f"exchange holds {held} on {self.pair}, unknown to the bot"
         if self.kind == EXCESS:

@@ -94,7 +94,16 @@ def classify(exc: BaseException, headers=None) -> ExchangeFault:
     if code in UNKNOWN_CODES or any(isinstance(e, ccxt.RequestTimeout) for e in chain):
         return ExchangeFault(UNKNOWN, code, f"{code or 'timeout'} {UNKNOWN_CODES[-1007]}")
     if any(isinstance(e, _REJECT_CLASSES) for e in chain):
-        return ExchangeFault(REJECT, code, f"{code or ''} {type(chain[-1]).__name__}".strip())
+        return ExchangeFault(REJECT, code, f"{code or ''} {_name(chain)}".strip())
     status = _STATUS.search(text)
     label = f"{code}" if code is not None else (f"HTTP {status.group(1)}" if status else "")
-    return ExchangeFault(FAULT, code, f"{label} {type(chain[-1]).__name__}".strip())
+    return ExchangeFault(FAULT, code, f"{label} {_name(chain)}".strip())
+
+
+def _name(chain: list[BaseException]) -> str:
+    """ccxt's class of the error, with the root cause when it says more (a refused connection)."""
+    ccxt_name = next((type(e).__name__ for e in chain if isinstance(e, ccxt.BaseError)), None)
+    root = type(chain[-1]).__name__
+    if ccxt_name is None or root == ccxt_name or root == "HTTPError":
+        return ccxt_name or root
+    return f"{ccxt_name} ({root})"

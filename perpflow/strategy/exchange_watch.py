@@ -23,11 +23,20 @@ import time
 from datetime import datetime, timedelta
 
 from freqtrade.enums import RunMode
-from freqtrade.persistence import PairLocks, Trade
+from freqtrade.persistence import Order, PairLocks, Trade
 from freqtrade.persistence.pairlock import PairLock
+from sqlalchemy import select
 
 from perpflow.risk.monitor import ExchangeHealth
-from perpflow.risk.positions import EXCESS, GHOST, ORPHAN, BotTrade, PositionGap, position_gaps
+from perpflow.risk.positions import (
+    EXCESS,
+    GHOST,
+    ORDER,
+    ORPHAN,
+    BotTrade,
+    PositionGap,
+    position_gaps,
+)  # fmt: skip
 from perpflow.risk.venue_errors import REJECT, UNKNOWN, classify
 from perpflow.strategy.failclosed import log_limited
 from perpflow.strategy.reject_watch import RejectWatch
@@ -127,10 +136,33 @@ class ExchangeWatchMixin:
         self._pf_pos_last = now
         trades = [BotTrade(t.pair, "short" if t.is_short else "long", float(t.amount or 0.0),
                            bool(t.has_open_orders)) for t in Trade.get_open_trades()]  # fmt: skip
-        gaps = position_gaps(positions, trades)
+        gaps = position_gaps(positions, trades) + self._unknown_orders(positions)
         self._pf_gap_seen = {(g.pair, g.kind): seen.get((g.pair, g.kind), (now, g)) for g in gaps}
         confirmed = [g for g in gaps if self._confirmed(g, now, every)]
         self._apply_gaps(confirmed, now)
+
+    def _unknown_orders(self, positions: list[dict]) -> list[PositionGap]:
+        """Open orders and stops on the exchange that the bot never stored (an answer lost
+        after the exchange applied it: Freqtrade places the stop again), as "orphan" gaps of
+        kind "order" on the pairs of the whitelist and of held positions."""
+        api = getattr(self._exchange(), "_api", None)
+        pairs = set(self.dp.current_whitelist()) | {p["symbol"] for p in positions
+                                                    if p.get("contracts")}  # fmt: skip
+        out = []
+        for pair in sorted(pairs):
+            try:
+                live = api.fetch_open_orders(pair) + api.fetch_open_orders(
+                    pair, params={"trigger": True}
+                )
+            except Exception:  # noqa: BLE001 (unknown: judged at the next check)
+                continue
+            known = set(Order.session.scalars(select(Order.order_id).filter(Order.ft_pair == pair)))
+            for o in live:
+                if str(o["id"]) not in known:
+                    what = "stop" if o.get("reduceOnly") or o.get("triggerPrice") else "order"
+                    out.append(PositionGap(pair, ORDER, o.get("side"), float(o.get("amount") or 0.0),
+                                           0.0, f"open {what} {o['id']}"))  # fmt: skip
+        return out
 
     def _confirmed(self, gap: PositionGap, now: datetime, every: timedelta) -> bool:
         first, _ = self._pf_gap_seen[(gap.pair, gap.kind)]
@@ -141,25 +173,27 @@ class ExchangeWatchMixin:
 
     def _apply_gaps(self, confirmed: list[PositionGap], now: datetime) -> None:
         orphans = getattr(self, "_pf_orphans", {})
-        blocking = {g.pair: g for g in confirmed if g.kind in (ORPHAN, EXCESS)}
+        blocking = {g.pair: g for g in confirmed if g.kind in (ORPHAN, EXCESS, ORDER)}
         for pair, gap in blocking.items():
             if not perpflow_locks(ORPHAN_LOCK, pair, now):
                 PairLocks.lock_pair(pair, now + timedelta(days=1),
                                     f"{ORPHAN_LOCK}: {gap.describe()}", now=now)  # fmt: skip
             if pair not in orphans:
-                self._alert(f"{gap.kind} position: {gap.describe()}; no new entry on {pair} "
+                what = "unknown order" if gap.kind == ORDER else f"{gap.kind} position"
+                self._alert(f"{what}: {gap.describe()}; no new entry on {pair} "
                             "until it is closed on the exchange (the bot never trades on top "
                             "of it)")  # fmt: skip
         for lock in [lk for lk in PairLocks.get_pair_locks(None, now)
                      if (lk.reason or "").startswith(ORPHAN_LOCK)]:  # fmt: skip
             if lock.pair not in blocking:
                 release_locks(ORPHAN_LOCK, lock.pair, now)
-                self._alert(f"{lock.pair}: orphan position resolved, the pair may trade again")
+                self._alert(f"{lock.pair}: orphan resolved, the pair may trade again")
         ghosts = getattr(self, "_pf_ghosts", set())
         for g in confirmed:
             if g.kind == GHOST and g.pair not in ghosts:
-                self._alert(f"ghost trade: {g.describe()}; check it on the exchange, then "
-                            "close the trade in the bot (/delete or /forceexit)")  # fmt: skip
+                self._alert(f"ghost trade: {g.describe()}; if the exchange closed it, "
+                            "reload the trade from the exchange (Telegram /reload_trade, REST "
+                            "POST /api/v1/trades/<id>/reload)")  # fmt: skip
         self._pf_ghosts = {g.pair for g in confirmed if g.kind == GHOST}
         self._pf_orphans = blocking
 
