@@ -67,13 +67,24 @@ class CarryConfig(_Frozen):
 
 
 class EntryGuardConfig(_Frozen):
-    """Live entry checks in confirm_trade_entry (order book, exchange health)."""
+    """Live entry checks: order book (confirm_trade_entry), exchange health pause, orphan positions."""
 
     book_check: bool = True
     max_spread_ratio: float = Field(3.0, gt=1, le=100, description="spread vs its recent median")
     depth_bps: float = Field(10.0, gt=0, le=500)
     min_depth_ratio: float = Field(2.0, ge=0, le=1000, description="book depth vs order notional")
-    health_pause_minutes: float = Field(15.0, gt=0, le=24 * 60)
+    health_pause_minutes: float = Field(
+        15.0, gt=0, le=24 * 60,
+        description="life of the health lock; renewed while the exchange stays unhealthy and "
+        "removed as soon as it is healthy again",
+    )  # fmt: skip
+    health_recover_probes: int = Field(
+        3, ge=1, le=100, description="healthy probes in a row that lift the health pause"
+    )
+    orphan_check_seconds: float = Field(
+        60.0, ge=1, le=3600,
+        description="live: compare the exchange's positions with the open trades this often",
+    )  # fmt: skip
 
 
 class RiskConfig(_Frozen):

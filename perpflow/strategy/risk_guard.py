@@ -10,28 +10,27 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from datetime import datetime, timedelta
 
 import pandas as pd
-from freqtrade.persistence import PairLocks
 
 from perpflow.features.sessions import in_sessions, ny_session_block
 from perpflow.risk.carry import carry_allows
 from perpflow.risk.governor import LOCK_REASON
-from perpflow.risk.monitor import ExchangeHealth, book_allows, spread_bps
+from perpflow.risk.monitor import book_allows, spread_bps
 from perpflow.risk.stops import stop_distance
+from perpflow.strategy.exchange_watch import HEALTH_LOCK, ORPHAN_LOCK, ExchangeWatchMixin
 from perpflow.strategy.failclosed import log_limited
 from perpflow.strategy.governor_guard import GovernorMixin
 from perpflow.strategy.risk_callbacks import _f
 
 logger = logging.getLogger(__name__)
 GOVERNOR_LOCK = LOCK_REASON  # every governor lock's reason starts with this
-HEALTH_LOCK = "perpflow exchange health"
+__all__ = ["GOVERNOR_LOCK", "HEALTH_LOCK", "ORPHAN_LOCK", "RiskGuardMixin"]
 
 
-class RiskGuardMixin(GovernorMixin):
-    """`bot_loop_start` (governor, health) and `confirm_trade_entry` (entry gates)."""
+class RiskGuardMixin(ExchangeWatchMixin, GovernorMixin):
+    """`bot_loop_start` (governor, exchange watch) and `confirm_trade_entry` (entry gates)."""
 
     def _alert(self, message: str) -> None:
         logger.warning(message)
@@ -48,7 +47,7 @@ class RiskGuardMixin(GovernorMixin):
                 f"{'on' if r.carry.enabled else 'OFF'}")  # fmt: skip
 
     def bot_loop_start(self, current_time: datetime, **kwargs) -> None:
-        """Feed the governor (and, live, the exchange health monitor) once per loop/candle."""
+        """Feed the governor (and, live, the exchange watch) once per loop/candle."""
         if self._live() and not getattr(self, "_pf_announced", False):
             self._pf_announced = True
             self._alert(self.risk_settings())
@@ -56,30 +55,8 @@ class RiskGuardMixin(GovernorMixin):
             self._govern(current_time)
         if self._live():
             self._check_health(current_time)
-
-    def _check_health(self, now: datetime) -> None:
-        health = getattr(self, "_pf_health", None)
-        if health is None:
-            health = self._pf_health = ExchangeHealth()
-        pairs = self.dp.current_whitelist() if self.dp else []
-        if not pairs:
-            return
-        t0 = time.perf_counter()
-        try:
-            self.dp.ticker(pairs[0])
-            health.record(time.perf_counter() - t0)
-        except Exception:  # noqa: BLE001 (any failure counts as an error sample)
-            health.record(None)
-        reason = health.alarm()
-        if reason and not PairLocks.is_global_lock(now):
-            until = now + timedelta(minutes=self.pf.risk.entry_guard.health_pause_minutes)
-            PairLocks.lock_pair("*", until, HEALTH_LOCK, now=now)
-            self._pf_health_paused = True
-            self._alert(f"{reason}: entries paused until {until:%H:%M} UTC")
-        elif reason is None and getattr(self, "_pf_health_paused", False) and not (
-                PairLocks.is_global_lock(now)):  # fmt: skip
-            self._pf_health_paused = False
-            self._alert("exchange healthy again: entries resume")
+            lost = self._check_rejects(current_time)
+            self._check_positions(current_time, force=lost)
 
     # --- entry gates ---------------------------------------------------------------------
     def confirm_trade_entry(
@@ -99,6 +76,10 @@ class RiskGuardMixin(GovernorMixin):
     def entry_refusal(self, pair: str, amount: float, rate: float, now: datetime,
                       tag: str | None, side: str) -> str | None:  # fmt: skip
         """Why an entry must not happen now, or None."""
+        if self._live():
+            watch = self.watch_refusal(pair, now)
+            if watch:
+                return watch
         budget, why = self._risk_budget()
         if why:
             return why

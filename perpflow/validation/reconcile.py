@@ -2,9 +2,12 @@
 
 Per order: every order the bot stored (entries, exits, exchange-side stops) exists on the venue
 with the same status, filled amount and average price. Per closed trade: Freqtrade's
-`close_profit_abs` equals what the venue booked for that position's fills (realized PnL minus
+`close_profit_abs` equals what the venue booked for that trade's fills (realized PnL minus
 commissions) plus the funding it settled while the trade was open, and Freqtrade's
-`funding_fees` equal the venue's FUNDING_FEE income. Reads both files; writes nothing.
+`funding_fees` equal the venue's FUNDING_FEE income. A trade's fills are those of its own
+orders (a triggered stop's by the market order it placed) and any liquidation while it was
+open, so orders the bot never knew of (an orphan from a lost answer, an operator's) do not
+count towards it. Reads both files; writes nothing.
 """
 
 from __future__ import annotations
@@ -53,16 +56,39 @@ def _order_checks(orders: pd.DataFrame, ledger, key: str) -> list[dict]:
     return out
 
 
-def _trade_checks(trades: pd.DataFrame, ledger, key: str) -> list[dict]:
+def _venue_ids(ledger, key: str, order_ids) -> set[int]:
+    """Venue order ids that fill for these bot order ids (an algo's: its triggered order)."""
+    out = set()
+    for oid in order_ids:
+        try:
+            oid = int(oid)
+        except (TypeError, ValueError):
+            continue
+        algo = ledger.algos.get(oid)
+        if algo is not None and algo.account == key:
+            if algo.actual_order_id is not None:
+                out.add(int(algo.actual_order_id))
+        else:
+            out.add(oid)
+    return out
+
+
+def _trade_checks(trades: pd.DataFrame, orders: pd.DataFrame, ledger, key: str) -> list[dict]:
     """Profit and funding of each closed trade against the venue's fills and income."""
     fills = pd.DataFrame([t for t in ledger.trades if t["account"] == key])
     income = pd.DataFrame([i for i in ledger.income if i["account"] == key])
+    liquidations = {o.id for o in ledger.orders.values()
+                    if o.account == key and o.client_id.startswith("autoclose-")}  # fmt: skip
     out = []
     for t in trades[~trades["is_open"].astype(bool)].itertuples():
         symbol = t.pair.split("/")[0] + t.pair.split("/")[1].split(":")[0]
         lo = int(t.open_date.value // 1_000_000) - 60_000
         hi = int(t.close_date.value // 1_000_000) + 60_000
-        f = fills[(fills["symbol"] == symbol) & fills["time"].between(lo, hi)] if len(fills) else fills
+        own = _venue_ids(ledger, key, orders.loc[orders["ft_trade_id"] == t.id, "order_id"])
+        f = fills
+        if len(fills):
+            liq = fills["orderId"].isin(liquidations) & fills["time"].between(lo, hi)
+            f = fills[(fills["symbol"] == symbol) & (fills["orderId"].isin(own) | liq)]
         fund = income[(income["symbol"] == symbol) & (income["incomeType"] == "FUNDING_FEE")
                       & income["time"].between(lo, hi)] if len(income) else income  # fmt: skip
         funding = float(fund["income"].sum()) if len(fund) else 0.0
@@ -84,7 +110,7 @@ def reconcile(db: Path, ledger_path: Path, key: str) -> dict:
     trades, orders = _bot(Path(db))
     ledger = Ledger(Path(ledger_path))
     try:
-        checks = _order_checks(orders, ledger, key) + _trade_checks(trades, ledger, key)
+        checks = _order_checks(orders, ledger, key) + _trade_checks(trades, orders, ledger, key)
     finally:
         ledger.close()
     failed = [c for c in checks if not c["ok"]]
