@@ -23,6 +23,7 @@ from pandas import DataFrame
 from perpflow.config import PerpflowConfig, PerpflowConfigError, check_secrets, load_perpflow_config
 from perpflow.strategy.annotations import structure_annotations
 from perpflow.strategy.books import BooksMixin
+from perpflow.strategy.dry_stops import DryStopsMixin
 from perpflow.strategy.liquidation_signals import store_root
 from perpflow.strategy.live_window import check_warmup
 from perpflow.strategy.plot import plot_config
@@ -34,7 +35,7 @@ from perpflow.strategy.warmup import WarmupNeed, binding_need, startup_candles, 
 logger = logging.getLogger(__name__)
 
 
-class LiquiditySweep(BooksMixin, RiskGuardMixin, RiskCallbacksMixin, IStrategy):
+class LiquiditySweep(BooksMixin, DryStopsMixin, RiskGuardMixin, RiskCallbacksMixin, IStrategy):
     INTERFACE_VERSION = 3
 
     timeframe = "5m"
