@@ -83,6 +83,7 @@ class BotRun:
     real_seconds: float
     returncode: int | None = None
     ledger: dict = field(default_factory=dict)
+    probe: object = None
 
 
 def _bot_overlay(spec: ParitySpec, mode: str, db: Path, port: int) -> dict:
@@ -115,9 +116,12 @@ def _live_side(mode: str, work: Path) -> tuple[dict, dict]:
             {"FREQTRADE__EXCHANGE__KEY": key, "FREQTRADE__EXCHANGE__SECRET": secret})  # fmt: skip
 
 
-def run_bot(spec: ParitySpec, mode: str = "dry", *, progress: bool = True) -> BotRun:
+def run_bot(spec: ParitySpec, mode: str = "dry", *, progress: bool = True,
+            probe=None) -> BotRun:  # fmt: skip
     """Replay `spec` with the real `freqtrade trade` on the simulated clock: dry-run, or live
-    (`mode == "live"`: real signed orders on the venue's matching engine and ledger)."""
+    (`mode == "live"`: real signed orders on the venue's matching engine and ledger).
+    `probe(base_url, auth)`, if given, is called once the replay is done, while the bot still
+    runs (e.g. to read the REST endpoints FreqUI calls); its answer is kept in `BotRun.probe`."""
     from tqdm import tqdm
 
     from perpflow.venue.overlay import exchange_overlay
@@ -148,12 +152,13 @@ def run_bot(spec: ParitySpec, mode: str = "dry", *, progress: bool = True) -> Bo
         cmd += ["--userdir", str(work / "ud"), "--datadir", str(spec.datadir),
                 "--strategy", spec.strategy,
                 "--strategy-path", str(REPO / "strategies")]  # fmt: skip
-        t0 = time.monotonic()
+        t0, seen = time.monotonic(), None
         with log.open("w") as fh:
             proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT)
             try:
                 _follow(proc, clock, spec, progress=progress and tqdm)
                 frames = _analysed_frames(port, password, spec) if proc.poll() is None else {}
+                seen = probe(f"http://127.0.0.1:{port}/api/v1", (API_USER, password)) if probe else None
             finally:
                 _stop(proc)
         real = time.monotonic() - t0
@@ -163,7 +168,7 @@ def run_bot(spec: ParitySpec, mode: str = "dry", *, progress: bool = True) -> Bo
         from perpflow.validation.reconcile import reconcile
 
         ledger = reconcile(db, venue_kwargs["state"], next(iter(venue_kwargs["api_keys"])))
-    return BotRun(mode, trades, frames, log, db, real, proc.returncode, ledger)
+    return BotRun(mode, trades, frames, log, db, real, proc.returncode, ledger, seen)
 
 
 def _follow(proc: subprocess.Popen, clock, spec: ParitySpec, *, progress) -> None:
@@ -260,12 +265,12 @@ def _compare(spec: ParitySpec, bot: BotRun, bt_trades: pd.DataFrame, signals: di
     diffs = m[m["status"] != "matched"][["pair", "side", "candle", "status", "cause"]]
     return {**summary(m), "real_seconds": round(bot.real_seconds, 1),
             "replayed_hours": (spec.end - spec.start) / pd.Timedelta(hours=1),
-            "bot_exit": bot.returncode, "ledger": bot.ledger,
+            "bot_exit": bot.returncode, "ledger": bot.ledger, "probe": bot.probe,
             "differences": diffs.astype(str).to_dict("records")}  # fmt: skip
 
 
 def run_parity(spec: ParitySpec, modes: tuple[str, ...] = ("dry",), *, progress: bool = True,
-               parallel: bool = True) -> dict:  # fmt: skip
+               parallel: bool = True, probe=None) -> dict:  # fmt: skip
     """Backtest the hours, replay them with the bot in each mode (side by side, each with its
     own venue and clock, when `parallel`), match, explain; writes
     `<out>/<mode>/parity.csv`, `<out>/parity.json` and `<out>/parity.md`; returns the summary."""
@@ -277,8 +282,8 @@ def run_parity(spec: ParitySpec, modes: tuple[str, ...] = ("dry",), *, progress:
                     "timeframe": spec.timeframe, "configs": [str(c) for c in spec.configs],
                     "modes": {}}  # fmt: skip
     with ThreadPoolExecutor(max_workers=len(modes) if parallel else 1) as pool:
-        bots = dict(zip(modes, pool.map(lambda m: run_bot(spec, m, progress=progress), modes),
-                        strict=True))  # fmt: skip
+        runs = pool.map(lambda m: run_bot(spec, m, progress=progress, probe=probe), modes)
+        bots = dict(zip(modes, runs, strict=True))
     for mode, bot in bots.items():
         report["modes"][mode] = _compare(spec, bot, bt_trades, signals)
     (out / "parity.json").write_text(json.dumps(report, indent=1, default=str))
