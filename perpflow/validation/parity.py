@@ -251,11 +251,12 @@ def backtest_signals(results_dir: Path, strategy: str) -> dict[str, pd.DataFrame
 
 def _compare(spec: ParitySpec, bot: BotRun, bt_trades: pd.DataFrame, signals: dict) -> dict:
     """Match one bot run against the backtest, explain the differences, keep the evidence."""
-    from perpflow.validation.parity_causes import explain, match_trades, summary
+    from perpflow.validation.parity_causes import book_model_bps, explain, match_trades, summary
 
     out = Path(spec.out) / bot.mode
     m = match_trades(bot.trades, bt_trades, timeframe=spec.timeframe, start=spec.start,
                      end=spec.end)  # fmt: skip
+    m["model_bps"] = book_model_bps(m, spec.datadir)
     m["cause"] = explain(m, live_frames=bot.frames, bt_signals=signals, live_trades=bot.trades,
                          bt_trades=bt_trades, log_text=bot.log.read_text(errors="replace"),
                          timeframe=spec.timeframe)  # fmt: skip
@@ -304,7 +305,9 @@ def render_markdown(report: dict) -> str:
                   f"backtest trades {r['backtest_trades']}, bot trades {r['live_trades']}, "
                   f"matched {r['matched']} ({r['matched_share']:.0%}); entry slippage vs backtest "
                   f"median {_num(r['slippage_bps_median'])} bps, largest "
-                  f"{_num(r['slippage_bps_max_abs'])} bps; {r['replayed_hours']:.1f} h replayed "
+                  f"{_num(r['slippage_bps_max_abs'])} bps (the exchange's own book walk predicts "
+                  f"each within {_num(r['model_residual_bps_max_abs'])} bps); "
+                  f"{r['replayed_hours']:.1f} h replayed "
                   f"in {r['real_seconds']:.0f} s", ""]  # fmt: skip
         if r["ledger"]:
             led = r["ledger"]

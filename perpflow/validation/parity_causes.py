@@ -3,8 +3,10 @@ difference (reads the bot's analysed frames, its log and both trade lists; write
 
 A match is the same pair, side and entry candle (the candle whose open the backtest enters at;
 the bot's order time floored to the timeframe). Prices are compared with the backtest's entry
-price: `slippage_bps` (positive = the bot paid more) against a band of the candle's own drift
-until the order went out plus the half spread.
+price: `slippage_bps` (positive = the bot paid more), and `book_model_bps` is what the local
+exchange's own book predicts for it (a market order of that size walking the book at the order
+time: the drift since the candle's open, the half spread and the impact), so the residual says
+whether the fill is explained.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def _entries(trades: pd.DataFrame, tf: pd.Timedelta) -> pd.DataFrame:
         t = pd.Series(dtype="datetime64[ns, UTC]")
         return pd.DataFrame({"pair": pd.Series(dtype=object), "side": pd.Series(dtype=object),
                              "candle": t, "open_date": t, "open_rate": pd.Series(dtype=float),
+                             "amount": pd.Series(dtype=float),
                              "tag": pd.Series(dtype=object)})  # fmt: skip
     opened = pd.to_datetime(trades["open_date"], utc=True)
     return pd.DataFrame({
@@ -30,6 +33,7 @@ def _entries(trades: pd.DataFrame, tf: pd.Timedelta) -> pd.DataFrame:
         "candle": opened.dt.floor(tf).astype("datetime64[ns, UTC]").to_numpy(),
         "open_date": opened.astype("datetime64[ns, UTC]").to_numpy(),
         "open_rate": trades["open_rate"].astype(float).to_numpy(),
+        "amount": trades["amount"].astype(float).to_numpy() if "amount" in trades else np.nan,
         "tag": trades["enter_tag"].to_numpy() if "enter_tag" in trades else None,
     })  # fmt: skip
 
@@ -50,6 +54,41 @@ def match_trades(live: pd.DataFrame, backtest: pd.DataFrame, *, timeframe: str,
     m["slippage_bps"] = sign * (m["open_rate_live"] / m["open_rate_bt"] - 1) * 1e4
     m["delay_s"] = (m["open_date_live"] - m["candle"]).dt.total_seconds()
     return m.drop(columns="_merge").sort_values(["candle", "pair"]).reset_index(drop=True)
+
+
+def book_model_bps(m: pd.DataFrame, datadir) -> pd.Series:
+    """The entry slippage the local exchange's own book predicts for each matched entry: a
+    market order of the bot's amount walking the venue's book at the bot's order time, against
+    the backtest's entry price (bps, positive = paid more). The bot's fill should equal it."""
+    from perpflow.venue.venue import Venue
+
+    out = pd.Series(np.nan, index=m.index)
+    rows = m[m["status"] == "matched"]
+    if rows.empty:
+        return out
+    now = [rows["open_date_live"].iloc[0].value / 1e9]
+    venue = Venue(datadir, mode="replay", clock=lambda: now[0],
+                  replay_date=f"{rows['open_date_live'].iloc[0]:%Y-%m-%d}")  # fmt: skip
+    for i, r in rows.iterrows():
+        now[0] = r["open_date_live"].value / 1e9
+        symbol = r["pair"].split("/")[0] + "USDT"
+        bids, asks, _ = venue._book(symbol, venue.spec(symbol), 100)
+        vwap = _walk(asks if r["side"] == "long" else bids, r["amount_live"])
+        sign = 1.0 if r["side"] == "long" else -1.0
+        out[i] = sign * (vwap / r["open_rate_bt"] - 1) * 1e4
+    return out
+
+
+def _walk(levels: list, amount: float) -> float:
+    """Average price of `amount` taken from `levels` ([[price, qty], ...], best first)."""
+    left, cost = amount, 0.0
+    for price, qty in levels:
+        take = min(left, qty)
+        cost += take * price
+        left -= take
+        if left <= 1e-12:
+            return cost / amount
+    return float("nan")  # deeper than the book
 
 
 def _row(frames: dict[str, pd.DataFrame], pair: str, when: pd.Timestamp) -> pd.Series | None:
@@ -168,5 +207,7 @@ def summary(m: pd.DataFrame) -> dict:
         "matched_share": len(matched) / n_bt if n_bt else float("nan"),
         "slippage_bps_median": float(matched["slippage_bps"].median()) if len(matched) else None,
         "slippage_bps_max_abs": float(matched["slippage_bps"].abs().max()) if len(matched) else None,
+        "model_residual_bps_max_abs": (float((matched["slippage_bps"] - matched["model_bps"]).abs().max())
+                                       if "model_bps" in matched and len(matched) else None),
         "delay_s_median": float(matched["delay_s"].median()) if len(matched) else None,
     }  # fmt: skip

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-COLUMNS = ["pair", "is_short", "open_date", "open_rate", "close_date", "close_rate",
+COLUMNS = ["pair", "is_short", "open_date", "open_rate", "amount", "close_date", "close_rate",
            "funding_fees", "enter_tag"]  # fmt: skip
 
 

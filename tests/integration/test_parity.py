@@ -45,7 +45,9 @@ def test_dry_run_and_live_trade_as_the_backtest(demo_datadir, tmp_path):
     for mode, r in report["modes"].items():
         assert r["backtest_trades"] >= 10, text
         assert r["matched"] == r["backtest_trades"] == r["live_trades"], text
-        assert r["slippage_bps_max_abs"] < 25, text  # market orders walk the synthetic book
+        # each fill is what a market order of its size walking the exchange's book at that
+        # instant predicts (from 0 to ~25 bps against the backtest's open price on this book)
+        assert r["model_residual_bps_max_abs"] < 1.0, text
         _check_frequi(r["probe"], mode)
     ledger = report["modes"]["live"]["ledger"]
     assert ledger["closed_trades"] >= 5 and ledger["failed"] == 0, ledger
