@@ -14,7 +14,6 @@ a Python step per print.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import numpy as np
@@ -47,8 +46,9 @@ class CatchUp:
             self._basis[symbol] = mark_basis(fut, store.finest(symbol, "mark")) if fut else None
         return self._basis[symbol]
 
-    def last_price(self, symbol: str) -> float:
-        cur = self.current(symbol)
+    def last_price(self, symbol: str, s_now: int | None = None) -> float:
+        """The last price at stored instant `s_now` (default: now)."""
+        cur = self.current(symbol, s_now)
         if cur is None:
             from perpflow.venue.errors import BinanceError
 
@@ -56,12 +56,16 @@ class CatchUp:
         return cur[0]
 
     def mark_price(self, symbol: str) -> float:
-        p = self.last_price(symbol)
-        b = self.basis(symbol)
+        """The mark price now: the last price times (1 + the basis of the last mark candle
+        closed by then), as `path.marks` computes it, for one instant without arrays."""
         s = self.venue.clock.stored_now_ms()
+        p = self.last_price(symbol, s)
+        b = self.basis(symbol)
         if b is None or s is None:
             return p
-        return float(marks(np.array([s]), np.array([p]), b)[0])
+        done, basis = b
+        j = int(np.searchsorted(done, s, "right")) - 1 if len(done) else -1
+        return p * (1.0 + (float(basis[j]) if j >= 0 else 0.0)) if len(done) else p
 
     # --- cursors ---------------------------------------------------------------------------
     def _stored_now(self, now_ms: int) -> int | None:
@@ -76,8 +80,8 @@ class CatchUp:
         self.cursors[symbol] = initial_cursor(table, s)
         self._save_cursors()
 
-    def _save_cursors(self) -> None:
-        self.ledger.set_meta("cursors", {k: dataclasses.asdict(c) for k, c in self.cursors.items()})
+    def _save_cursors(self) -> None:  # (a Cursor's __dict__ is its fields: dataclasses.asdict)
+        self.ledger.set_meta("cursors", {k: dict(vars(c)) for k, c in self.cursors.items()})
 
     def active_symbols(self) -> set[str]:
         syms = {o.symbol for o in self.open_orders.values()}

@@ -74,6 +74,7 @@ class Engine(CatchUp):
         self._consumed: dict[str, tuple] = {}
         self._tables: dict[str, object] = {}
         self._books: dict[str, tuple] = {}
+        self._current: tuple = (None, None, None)  # (symbol, stored ms, `current` then)
         self.reindex()
 
     @property
@@ -142,12 +143,17 @@ class Engine(CatchUp):
             self._tables[symbol] = self.venue.store.finest(symbol, "futures")
         return self._tables[symbol]
 
-    def current(self, symbol: str) -> tuple[float, int] | None:
-        """(last price, exchange ms) as `Venue.current` answers it, from the cached table."""
+    def current(self, symbol: str, s_now: int | None = None) -> tuple[float, int] | None:
+        """(last price, exchange ms) as `Venue.current` answers it, from the cached table, at
+        stored instant `s_now` (default: now); the last answer is kept for its instant."""
+        if s_now is None:
+            s_now = self.venue.clock.stored_now_ms()
+        memo = self._current
+        if memo[0] == symbol and memo[1] == s_now and s_now is not None:
+            return memo[2]
         table = self.table(symbol)
         if table is None or len(table.ts) == 0:
             return None
-        s_now = self.venue.clock.stored_now_ms()
         if s_now is None:
             return float(table.cols["close"][-1]), int(table.ts[-1] + table.tf_ms - 1)
         k = int(np.searchsorted(table.ts, s_now, "right")) - 1
@@ -155,7 +161,9 @@ class Engine(CatchUp):
             return None
         o, c = float(table.cols["open"][k]), float(table.cols["close"][k])
         frac = (s_now - table.ts[k]) / table.tf_ms
-        return (o + (c - o) * frac if frac < 1 else c), self.venue.clock.now_ms()
+        out = (o + (c - o) * frac if frac < 1 else c), s_now + self.venue.clock.shift_ms
+        self._current = (symbol, s_now, out)
+        return out
 
     def book(self, symbol: str, levels: int, price: float | None = None, t: int | None = None):
         """(bids, asks, identity) of the book takers meet: the depth feed's, or the synthetic one

@@ -8,7 +8,6 @@ JSON documents keyed by id (mutable records are upserted, fills and income appen
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sqlite3
 from dataclasses import dataclass, field
@@ -113,6 +112,7 @@ class Account:
 
 
 _MUTABLE = {"accounts": Account, "orders": Order, "algos": Algo, "positions": Position}
+_TABLE_OF = {cls: table for table, cls in _MUTABLE.items()}
 _APPEND = ("trades", "income")
 
 
@@ -141,7 +141,7 @@ class Ledger:
         self.meta: dict[str, object] = {}
         self._dirty: dict[int, object] = {}
         self._new: dict[str, list[dict]] = {k: [] for k in _APPEND}
-        self._meta_dirty = False
+        self._meta_dirty: set[str] = set()
         self.db = None
         if path is not None:
             self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -173,33 +173,43 @@ class Ledger:
 
     def set_meta(self, key: str, value) -> None:
         self.meta[key] = value
-        self._meta_dirty = True
+        self._meta_dirty.add(key)
 
     @property
     def dirty(self) -> bool:
         return bool(self._dirty or self._meta_dirty or any(self._new.values()))
 
-    def commit(self) -> None:
-        """Write every change since the last commit in one transaction."""
-        if not self.dirty:
-            return
-        if self.db is not None:
-            rows = {t: [] for t in (*_MUTABLE, *_APPEND, "meta")}
-            for obj in self._dirty.values():
-                table = next(t for t, cls in _MUTABLE.items() if isinstance(obj, cls))
-                rows[table].append((_key(obj), _dumps(dataclasses.asdict(obj))))
-            for t in _APPEND:
+    def collect(self) -> dict[str, list[tuple[str, bytes]]]:
+        """The rows every change since the last `collect` writes ({table: [(id, JSON doc)]}),
+        serialised now; the changes are then no longer pending. Rows are the same documents
+        `dataclasses.asdict` gives (orjson serialises the dataclasses field by field)."""
+        rows: dict[str, list[tuple[str, bytes]]] = {}
+        for obj in self._dirty.values():
+            table = _TABLE_OF[type(obj)]
+            rows.setdefault(table, []).append((_key(obj), _dumps(obj)))
+        for t in _APPEND:
+            if self._new[t]:
                 rows[t] = [(str(r["id"]), _dumps(r)) for r in self._new[t]]
-            if self._meta_dirty:
-                rows["meta"] = [(k, _dumps(v)) for k, v in self.meta.items()]
-            with self.db:  # one transaction
-                self.db.execute("BEGIN")
-                for t, r in rows.items():
-                    if r:
-                        self.db.executemany(f"INSERT OR REPLACE INTO {t} VALUES (?, ?)", r)
+        if self._meta_dirty:
+            rows["meta"] = [(k, _dumps(self.meta[k])) for k in self._meta_dirty]
         self._dirty.clear()
         self._new = {k: [] for k in _APPEND}
-        self._meta_dirty = False
+        self._meta_dirty = set()
+        return rows
+
+    def write(self, rows: dict[str, list[tuple[str, bytes]]]) -> None:
+        """Write `collect`ed rows in one transaction (any thread; one writer at a time)."""
+        if self.db is None or not rows:
+            return
+        with self.db:  # one transaction
+            self.db.execute("BEGIN")
+            for t, r in rows.items():
+                self.db.executemany(f"INSERT OR REPLACE INTO {t} VALUES (?, ?)", r)
+
+    def commit(self) -> None:
+        """Write every change since the last commit in one transaction."""
+        if self.dirty:
+            self.write(self.collect())
 
     def rollback(self) -> None:
         """Forget uncommitted marks (in-memory objects are the caller's to restore)."""
@@ -243,7 +253,7 @@ class Ledger:
         self.accounts.clear(), self.orders.clear(), self.algos.clear(), self.positions.clear()
         self.trades.clear(), self.income.clear()
         self.rollback()
-        self._meta_dirty = False
+        self._meta_dirty = set()
         self._load()
 
     def close(self) -> None:

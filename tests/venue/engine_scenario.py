@@ -170,7 +170,7 @@ def run(datadir: Path, state: Path | None = None) -> dict:
 
 def session(tmp: Path, state: Path | None = None) -> dict:
     """`run` on a fresh designed market under `tmp`, as JSON values (tuples become lists)."""
-    return json.loads(json.dumps(run(write_market(tmp / "data", BARS), state)))
+    return json.loads(json.dumps(run(write_market(tmp / "data", BARS, mark_basis=0.0003), state)))
 
 
 if __name__ == "__main__":

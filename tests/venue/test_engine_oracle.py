@@ -64,3 +64,26 @@ def test_sqlite_ledger_reads_back_the_session(tmp_path):
         rows[kind].sort(key=lambda r, key=key: r[key])  # loaded in sqlite's row order
         mem[kind] = sorted(mem[kind], key=lambda r, key=key: r[key])
     assert _first_difference(json.loads(json.dumps(rows)), mem) is None
+
+
+def test_mark_price_for_one_instant_equals_the_path_marks(tmp_path):
+    """`mark_price` (one instant, no arrays) against `path.marks` (the catch-up's vector form)."""
+    import numpy as np
+
+    from perpflow.venue.engine import Engine
+    from perpflow.venue.path import marks
+    from perpflow.venue.venue import Venue
+    from tests.venue.engine_scenario import BARS
+    from tests.venue.private_env import FakeClock, write_market
+
+    clock = FakeClock()
+    data = write_market(tmp_path, BARS, mark_basis=0.0003)
+    engine = Engine(Venue(data, mode="replay", replay_date="2026-05-02", clock=clock), Ledger(None))
+    basis = engine.basis("BTCUSDT")
+    assert np.abs(basis[1]).max() > 1e-4  # the market has a basis to apply
+    for step in (0.0, 0.25, 59.9, 61.0, 3600.0, 7300.5):
+        clock.step(step)
+        s = engine.venue.clock.stored_now_ms()
+        p = engine.last_price("BTCUSDT")
+        want = float(marks(np.array([s]), np.array([p]), basis)[0])
+        assert engine.mark_price("BTCUSDT") == want
