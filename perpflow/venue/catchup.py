@@ -20,7 +20,14 @@ import numpy as np
 
 from perpflow.venue.ledger import Algo, Order
 from perpflow.venue.margin import liquidation_price, r8
-from perpflow.venue.path import Path, build_path, initial_cursor, mark_basis, marks
+from perpflow.venue.path import (
+    Path,
+    build_path,
+    cursor_after,
+    initial_cursor,
+    mark_basis,
+    marks,
+)
 
 logger = logging.getLogger(__name__)
 _PRIO = {"fund": 0, "stop": 1, "limit": 2, "liq": 3}
@@ -101,20 +108,45 @@ class CatchUp:
             if sym not in active:
                 del self.cursors[sym]
                 changed = True
+        quiet = active - self._eventful_symbols()
         for sym in sorted(active):
             self.ensure_cursor(sym)
             cur = self.cursors.get(sym)
             table = self.table(sym)
             if cur is None or table is None or s_now <= cur.t:
                 continue
-            path, new_cur = build_path(table, cur, s_now)
             funding = self._funding_between(sym, cur.t, s_now)
-            if len(path) or funding:
-                self._run(sym, path, funding, table)
-            self.cursors[sym] = new_cur
+            if sym in quiet and not funding:
+                self.cursors[sym] = self._pass_quietly(sym, table, cur, s_now)
+            else:
+                path, new_cur = build_path(table, cur, s_now)
+                if len(path) or funding:
+                    self._run(sym, path, funding, table)
+                self.cursors[sym] = new_cur
             changed = True
         if changed:
             self._save_cursors()
+
+    def _eventful_symbols(self) -> set[str]:
+        """Symbols where a print can cause something: open orders or algos, isolated positions."""
+        syms = {o.symbol for o in self.open_orders.values()}
+        syms |= {a.symbol for a in self.open_algos.values()}
+        syms |= {
+            s
+            for (_, s), p in self.ledger.positions.items()
+            if p.amt and p.margin_type == "isolated"
+        }
+        return syms
+
+    def _pass_quietly(self, sym: str, table, cur, s_now: int):
+        """The cursor after prints in which nothing can happen (`_run` would find no event), and
+        `_run`'s one mark on what it walks: the positions' print index starts over."""
+        prints, new = cursor_after(table, cur, s_now)
+        if prints:
+            for (_, s), p in self.ledger.positions.items():
+                if s == sym and p.amt:
+                    p.pos = 0
+        return new
 
     def _funding_between(self, symbol: str, s0: int, s1: int) -> list[tuple[int, float]]:
         if not hasattr(self, "_funding"):

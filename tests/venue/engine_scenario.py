@@ -4,8 +4,9 @@ Three accounts place market orders (small, walking many levels, beyond 100 level
 second as earlier takers), marketable and resting limits (IOC, FOK, GTC, GTX), algo and legacy
 stops on contract and mark price, reduce-only and close-position orders, a partial-fill drill
 and rejects, while the clock steps through designed candles (fills by queue and trade-through,
-stops triggering, an isolated liquidation) and on past a funding time. `run` returns every
-answer, the ledger and the user-data events, as plain JSON values.
+stops triggering, an isolated liquidation), on past a funding time and through moving candles
+with nothing but cross positions open. `run` returns every answer, the ledger and the user-data
+events, as plain JSON values.
 
 `tests/venue/data/engine_golden.json.gz` holds what the engine answered before its fast paths
 (written by commit 0c5c8da's engine); rewrite it only for a deliberate change of behaviour:
@@ -38,6 +39,10 @@ BARS = {
     4: (99_920.0, 100_200.0, 99_900.0, 100_150.0, 30),
     5: (100_150.0, 100_160.0, 99_700.0, 99_750.0, 30),
     12: (99_750.0, 99_760.0, 97_000.0, 97_500.0, 50),
+    408: (97_500.0, 97_800.0, 97_400.0, 97_700.0, 40),
+    409: (97_700.0, 97_900.0, 97_600.0, 97_650.0, 40),
+    410: (97_650.0, 98_100.0, 97_650.0, 98_050.0, 40),
+    411: (98_050.0, 98_060.0, 97_900.0, 97_950.0, 30),
 }
 
 
@@ -134,6 +139,15 @@ def _steps(o: OrderApi, a: AccountApi, d: Drills) -> list:
         (0.0, o.user_trades, B, {"symbol": "BTCUSDT"}),
         (0.0, a.income, A, {}),
         (0.0, a.position_risk_v3, B, {}),
+        # no open order left: catch-ups over moving candles with only cross positions
+        (60.0, a.account, A, {}),
+        (30.5, a.account, B, {}),
+        (15.25, a.account, A, {}),
+        (40.0, a.account, A, {}),
+        (0.5, o.new_order, B, _lim("SELL", "0.010", "98000.0", "b8")),
+        (61.0, a.account, B, {}),
+        (120.0, o.new_order, A, _mkt("SELL", "0.010", "a19")),
+        (0.0, o.user_trades, B, {"symbol": "BTCUSDT"}),
     ]
 
 

@@ -1,12 +1,16 @@
 """Oracle tests of the matching engine's fast paths: a scripted session (`engine_scenario`) must
 give the answers, fills, prices, ledger rows and user-data events the engine gave before them
-(`data/engine_golden.json.gz`), and the sqlite ledger must read back exactly what was in memory."""
+(`data/engine_golden.json.gz`), the sqlite ledger must read back exactly what was in memory, and
+the one-instant mark price and the quiet catch-up's cursor must equal their vector forms."""
 
 from __future__ import annotations
 
 import gzip
 import json
 from pathlib import Path
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from perpflow.venue.ledger import Ledger
 from tests.venue.engine_scenario import session
@@ -87,3 +91,41 @@ def test_mark_price_for_one_instant_equals_the_path_marks(tmp_path):
         p = engine.last_price("BTCUSDT")
         want = float(marks(np.array([s]), np.array([p]), basis)[0])
         assert engine.mark_price("BTCUSDT") == want
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    offset=st.one_of(st.sampled_from([0, 1, 30_000, 59_999]), st.integers(0, 59_999)),
+    steps=st.lists(
+        st.one_of(st.integers(1, 400_000), st.sampled_from([1, 30_000, 60_000, 180_000])),
+        min_size=1,
+        max_size=16,
+    ),
+    gap=st.booleans(),
+)
+@example(seed=1, offset=0, steps=[180_000, 60_000], gap=True)  # to a candle's end before a gap
+@example(seed=2, offset=0, steps=[400_000] * 6 + [1], gap=False)  # to the data's end, past it
+def test_cursor_after_equals_build_paths_cursor(seed, offset, steps, gap):
+    """`cursor_after` (the quiet catch-up) against `build_path` (prints and cursor), step by
+    step from a cursor inside a candle, across candles and over a gap in the data."""
+    import numpy as np
+
+    from perpflow.venue.path import build_path, cursor_after, initial_cursor
+    from perpflow.venue.series import Table
+
+    rng = np.random.default_rng(seed)
+    ts = np.arange(40, dtype=np.int64) * 60_000 + 1_700_000_000_000
+    if gap:
+        ts[3:] += 3_600_000  # an hour without candles
+    o = 100 + rng.normal(0, 1, len(ts))
+    c = o + rng.normal(0, 1, len(ts))
+    cols = {"open": o, "close": c, "high": np.maximum(o, c) + rng.random(len(ts)),
+            "low": np.minimum(o, c) - rng.random(len(ts)), "volume": rng.random(len(ts)) * 10}  # fmt: skip
+    table = Table(60_000, ts, cols)
+    cur = initial_cursor(table, int(ts[0]) + offset)
+    for step in steps:
+        s1 = cur.t + step
+        path, want = build_path(table, cur, s1)
+        assert cursor_after(table, cur, s1) == (len(path) > 0, want)
+        cur = want
