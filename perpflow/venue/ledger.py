@@ -143,6 +143,7 @@ class Ledger:
         self._new: dict[str, list[dict]] = {k: [] for k in _APPEND}
         self._meta_dirty: set[str] = set()
         self.db = None
+        self.path = path
         if path is not None:
             self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
