@@ -18,6 +18,18 @@ from perpflow.venue.stream import LiquidationFeed, StreamHub, is_websocket
 from perpflow.venue.venue import Venue
 
 logger = logging.getLogger(__name__)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The venue's event loop: uvloop's when installed (it comes with Freqtrade's uvicorn;
+    sockets and timers in C), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 VENUE_KEY = web.AppKey("venue", Venue)
 HUB_KEY = web.AppKey("hub", StreamHub)
 GATEWAY_KEY = web.AppKey("gateway", object)
@@ -161,7 +173,7 @@ class VenueServer:
             api_keys=api_keys, private=private,
         )  # fmt: skip
         self.host, self.port = host, port
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_event_loop()
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
 
@@ -260,4 +272,4 @@ def serve(
     )  # fmt: skip
     print(f"perpflow local exchange ({mode}) on http://{host}:{port}  data: {datadir}")
     print(f"point Freqtrade at it with: perpflow config overlay --venue-url http://{host}:{port}")
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    web.run_app(app, host=host, port=port, print=None, access_log=None, loop=new_event_loop())
