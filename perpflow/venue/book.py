@@ -70,6 +70,9 @@ class Levels(Sequence):
         return self._rows
 
     def __getitem__(self, i):
+        rows = self._rows
+        if i.__class__ is int and 0 <= i < len(rows) and i < self._n:  # computed already
+            return rows[i]
         if isinstance(i, slice):
             start, stop, stride = i.indices(self._n)
             if start == 0 and stride == 1:  # the best `stop` levels: a view, still lazy

@@ -87,8 +87,12 @@ class CatchUp:
         self.cursors[symbol] = initial_cursor(table, s)
         self._save_cursors()
 
-    def _save_cursors(self) -> None:  # (a Cursor's __dict__ is its fields: dataclasses.asdict)
-        self.ledger.set_meta("cursors", {k: dict(vars(c)) for k, c in self.cursors.items()})
+    def _save_cursors(self, lazy: bool = False) -> None:
+        """Cursors into the ledger's meta (a Cursor's __dict__ is its fields: `asdict`). Lazy
+        after quiet prints only: a venue restarted on the older cursors walks them again and
+        finds nothing, as it is written with every change that could make a print matter."""
+        cursors = {k: dict(vars(c)) for k, c in self.cursors.items()}
+        self.ledger.set_meta("cursors", cursors, lazy=lazy)
 
     def active_symbols(self) -> set[str]:
         syms = {o.symbol for o in self.open_orders.values()}
@@ -103,7 +107,7 @@ class CatchUp:
         if s_now is None:  # history mode: a market that does not move
             return
         active = self.active_symbols()
-        changed = False
+        changed, quietly = False, True
         for sym in list(self.cursors):
             if sym not in active:
                 del self.cursors[sym]
@@ -123,9 +127,10 @@ class CatchUp:
                 if len(path) or funding:
                     self._run(sym, path, funding, table)
                 self.cursors[sym] = new_cur
+                quietly = False
             changed = True
-        if changed:
-            self._save_cursors()
+        if changed:  # cursors moved over quiet prints only: written with the next change
+            self._save_cursors(lazy=quietly)
 
     def _eventful_symbols(self) -> set[str]:
         """Symbols where a print can cause something: open orders or algos, isolated positions."""

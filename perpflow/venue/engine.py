@@ -149,13 +149,15 @@ class Engine(CatchUp):
         if s_now is None:
             s_now = self.venue.clock.stored_now_ms()
         memo = self._current
-        if memo[0] == symbol and memo[1] == s_now and s_now is not None:
+        if memo[0] == symbol and memo[1] == s_now:
             return memo[2]
         table = self.table(symbol)
         if table is None or len(table.ts) == 0:
             return None
-        if s_now is None:
-            return float(table.cols["close"][-1]), int(table.ts[-1] + table.tf_ms - 1)
+        if s_now is None:  # history mode: the last stored close, always
+            out = float(table.cols["close"][-1]), int(table.ts[-1] + table.tf_ms - 1)
+            self._current = (symbol, None, out)
+            return out
         k = int(np.searchsorted(table.ts, s_now, "right")) - 1
         if k < 0:
             return None

@@ -158,8 +158,11 @@ class Gateway:
 
     async def _apply(self, request: web.Request, body: str, public: dict):
         """(answer, Binance error or None) of a request once its changes are written; (_FAILED,
-        None) when they were rolled back. A Binance error keeps what the catch-up did."""
+        None) when they were rolled back. A Binance error keeps what the catch-up did. A
+        public request that changed nothing answers at once: market data shows no account's
+        state, so it need not wait for other requests' writes."""
         async with self._lock:
+            before = self.ledger.changes
             try:
                 self._catch_up()
                 out, refused = self._route(request, body, public), None
@@ -169,6 +172,8 @@ class Gateway:
                 logger.exception("venue error on %s %s", request.method, request.path_qs)
                 await self.commits.abort()
                 return _FAILED, None
+            if self.ledger.changes == before and (request.method, request.path) not in self.private:
+                return out, refused  # market data, nothing changed: no write to wait for
         try:
             await self.commits.durable()
         except CommitFailed:

@@ -142,6 +142,8 @@ class Ledger:
         self._dirty: dict[int, object] = {}
         self._new: dict[str, list[dict]] = {k: [] for k in _APPEND}
         self._meta_dirty: set[str] = set()
+        self._meta_lazy: set[str] = set()  # written with the next other change (`set_meta`)
+        self.changes = 0  # changes made so far (a request compares it before and after)
         self.db = None
         self.path = path
         if path is not None:
@@ -156,6 +158,7 @@ class Ledger:
     def touch(self, obj) -> None:
         """Mark a mutable record changed (written at the next commit)."""
         self._dirty[id(obj)] = obj
+        self.changes += 1
 
     def add(self, obj) -> None:
         if isinstance(obj, Order):
@@ -171,13 +174,23 @@ class Ledger:
     def append(self, table: str, row: dict) -> None:
         getattr(self, table).append(row)
         self._new[table].append(row)
+        self.changes += 1
 
-    def set_meta(self, key: str, value) -> None:
+    def set_meta(self, key: str, value, lazy: bool = False) -> None:
+        """Set a meta value. A `lazy` one is written with the next change that is not lazy (or
+        at `close`), not on its own: for state a restarted venue can re-derive from what was
+        written with it (the engine's path cursors after prints in which nothing happened)."""
         self.meta[key] = value
+        if lazy and key not in self._meta_dirty:
+            self._meta_lazy.add(key)
+            return
         self._meta_dirty.add(key)
+        self._meta_lazy.discard(key)
+        self.changes += 1
 
     @property
     def dirty(self) -> bool:
+        """Changes wait to be written (lazy meta values alone do not count)."""
         return bool(self._dirty or self._meta_dirty or any(self._new.values()))
 
     def collect(self) -> dict[str, list[tuple[str, bytes]]]:
@@ -191,8 +204,10 @@ class Ledger:
         for t in _APPEND:
             if self._new[t]:
                 rows[t] = [(str(r["id"]), _dumps(r)) for r in self._new[t]]
-        if self._meta_dirty:
-            rows["meta"] = [(k, _dumps(self.meta[k])) for k in self._meta_dirty]
+        if rows or self._meta_dirty:
+            keys = self._meta_dirty | self._meta_lazy
+            rows["meta"] = [(k, _dumps(self.meta[k])) for k in keys]
+            self._meta_lazy = set()
         self._dirty.clear()
         self._new = {k: [] for k in _APPEND}
         self._meta_dirty = set()
@@ -254,10 +269,13 @@ class Ledger:
         self.accounts.clear(), self.orders.clear(), self.algos.clear(), self.positions.clear()
         self.trades.clear(), self.income.clear()
         self.rollback()
-        self._meta_dirty = set()
+        self._meta_dirty, self._meta_lazy = set(), set()
         self._load()
 
     def close(self) -> None:
+        """Write what is pending (lazy meta values too) and close the file."""
         if self.db is not None:
+            self._meta_dirty |= self._meta_lazy
+            self.commit()
             self.db.close()
             self.db = None

@@ -171,7 +171,7 @@ def run(datadir: Path, state: Path | None = None) -> dict:
         engine.ledger.commit()
     led = engine.ledger
     asdict = dataclasses.asdict
-    return {
+    out = {
         "answers": answers,
         "orders": [asdict(x) for x in led.orders.values()],
         "algos": [asdict(x) for x in led.algos.values()],
@@ -180,6 +180,8 @@ def run(datadir: Path, state: Path | None = None) -> dict:
         "trades": led.trades, "income": led.income, "meta": led.meta,
         "events": engine.events,
     }  # fmt: skip
+    led.close()  # a venue stopping: what is pending is written
+    return out
 
 
 def session(tmp: Path, state: Path | None = None) -> dict:

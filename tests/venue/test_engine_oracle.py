@@ -129,3 +129,24 @@ def test_cursor_after_equals_build_paths_cursor(seed, offset, steps, gap):
         path, want = build_path(table, cur, s1)
         assert cursor_after(table, cur, s1) == (len(path) > 0, want)
         cur = want
+
+
+def test_lazy_meta_is_written_with_the_next_change_only(tmp_path):
+    """Cursors moved over quiet prints are not written on their own, but with the next change
+    (and at close): the file never holds a change without the cursors it was made at."""
+    from perpflow.venue.ledger import Account
+
+    state = tmp_path / "ledger.sqlite"
+    led = Ledger(state)
+    led.set_meta("cursors", {"BTCUSDT": {"t": 1}})
+    led.commit()
+    led.set_meta("cursors", {"BTCUSDT": {"t": 2}}, lazy=True)
+    assert not led.dirty
+    led.commit()
+    assert Ledger(state).meta["cursors"] == {"BTCUSDT": {"t": 1}}
+    led.add(Account("k", 10.0))
+    led.commit()
+    assert Ledger(state).meta["cursors"] == {"BTCUSDT": {"t": 2}}
+    led.set_meta("cursors", {"BTCUSDT": {"t": 3}}, lazy=True)
+    led.close()
+    assert Ledger(state).meta["cursors"] == {"BTCUSDT": {"t": 3}}

@@ -47,32 +47,34 @@ def _wait_until(cond, what: str, limit_s: float = 30.0) -> None:
 
 
 class Gate:
-    """Hold `Ledger.write` of the first batch until `open()`; optionally fail one write."""
+    """Hold the first batch's write (`GroupCommit._write`) until `open()`; optionally fail it.
+    Made on the venue's loop (`VenueServer.call`)."""
 
-    def __init__(self, ledger_, fail_first: bool = False):
-        self.ledger, self.write = ledger_, ledger_.write
-        self.entered, self.released = threading.Event(), threading.Event()
+    def __init__(self, commits, fail_first: bool = False):
+        self.commits, self.write = commits, commits._write
+        self.loop = asyncio.get_running_loop()
+        self.entered, self.released = threading.Event(), asyncio.Event()
         self.fail_first, self.calls = fail_first, 0
-        ledger_.write = self
+        commits._write = self
 
-    def __call__(self, rows):
+    async def __call__(self, rows):
         self.calls += 1
         if self.calls == 1:
             self.entered.set()
-            self.released.wait(30)
+            await self.released.wait()
             if self.fail_first:
                 raise sqlite3.OperationalError("disk I/O error (test)")
-        return self.write(rows)
+        await self.write(rows)
 
     def open(self) -> None:
-        self.released.set()
+        self.loop.call_soon_threadsafe(self.released.set)
 
 
 def test_orders_in_flight_share_a_write_and_none_is_answered_before_it(tmp_path):
     state = tmp_path / "ledger.sqlite"
     with private_venue(write_market(tmp_path / "data"), state=state) as (v, ex, clock):
         g = v.gateway
-        gate = v.call(lambda: Gate(g.ledger))
+        gate = v.call(lambda: Gate(g.commits))
         cids = [f"grp-{k}" for k in range(20)]
         b0, r0 = g.commits.batches, g.commits.requests
 
@@ -102,7 +104,7 @@ def test_failed_write_answers_1000_and_keeps_the_file_and_memory_equal(tmp_path)
     with private_venue(write_market(tmp_path / "data"), state=state) as (v, ex, clock):
         ex.create_order("BTC/USDT:USDT", "market", "buy", 0.002, params={"clientOrderId": "kept"})
         g = v.gateway
-        gate = v.call(lambda: Gate(g.ledger, fail_first=True))
+        gate = v.call(lambda: Gate(g.commits, fail_first=True))
 
         async def run():
             loop = asyncio.get_running_loop()
@@ -139,7 +141,7 @@ def test_unexpected_error_rolls_back_the_requests_not_yet_written(tmp_path, monk
             return take(o, *args, **kw)
 
         monkeypatch.setattr(g.engine, "take", broken_take)
-        gate = v.call(lambda: Gate(g.ledger))
+        gate = v.call(lambda: Gate(g.commits))
 
         async def run():
             async with aiohttp.ClientSession() as s:
