@@ -1,9 +1,11 @@
 """The request pipeline of a venue with accounts: drills, catch-up, auth, route, commit, push.
 
-Every request (public or private) first catches the matching engine up to the venue clock
+Every private request first catches the matching engine up to the venue clock
 (`Engine.advance_to`), then runs its endpoint; its changes are written to the ledger before the
 answer goes out (requests in flight together share one write: `commits.GroupCommit`) and the
-user-data events they produced are pushed after the write. A request that fails with a Binance
+user-data events they produced are pushed after the write. Market data does not touch the
+engine (its answers do not depend on it); a ticker catches up every `tick_seconds` so user
+streams see fills with no private request coming in. A request that fails with a Binance
 error keeps what the catch-up did but changes nothing itself (endpoints check before they
 change); an unexpected exception rolls the ledger back to its last write and answers -1000.
 """
@@ -158,11 +160,18 @@ class Gateway:
 
     async def _apply(self, request: web.Request, body: str, public: dict):
         """(answer, Binance error or None) of a request once its changes are written; (_FAILED,
-        None) when they were rolled back. A Binance error keeps what the catch-up did. A
-        public request that changed nothing answers at once: market data shows no account's
-        state, so it need not wait for other requests' writes."""
+        None) when they were rolled back. A Binance error keeps what the catch-up did. Market
+        data and listen keys do not touch the engine: they answer without a catch-up (their
+        answers do not depend on it, and its outcome does not depend on when it runs)."""
+        if (request.method, request.path) not in self.private:
+            try:
+                return self._route(request, body, public), None
+            except errors.BinanceError as exc:
+                return None, exc
+            except Exception:
+                logger.exception("venue error on %s %s", request.method, request.path_qs)
+                return _FAILED, None
         async with self._lock:
-            before = self.ledger.changes
             try:
                 self._catch_up()
                 out, refused = self._route(request, body, public), None
@@ -172,8 +181,6 @@ class Gateway:
                 logger.exception("venue error on %s %s", request.method, request.path_qs)
                 await self.commits.abort()
                 return _FAILED, None
-            if self.ledger.changes == before and (request.method, request.path) not in self.private:
-                return out, refused  # market data, nothing changed: no write to wait for
         try:
             await self.commits.durable()
         except CommitFailed:
