@@ -1,21 +1,23 @@
 """Group commit of the venue's ledger: requests in flight together share one sqlite transaction,
-written off the event loop, and no answer goes out before its changes are written.
+and no answer goes out before its changes are written.
 
-A request applies its changes in memory (under the gateway's lock, with no await in between),
-then awaits `durable()`: its changes join the batch being built. A flusher task takes a batch
-(under the lock, so no request is half-applied then) once the requests that arrived together
-have been applied, writes it in one transaction (`Ledger.collect`, `Ledger.write`), pushes its
-user-data events and answers its requests. The write runs on the event loop: in a worker
-thread, sqlite's per-row GIL hand-offs wait up to the interpreter's switch interval (5 ms) each
-while the loop is busy, which made a batch of 50 orders take seconds under load. Durability per
-answer is what the per-request commit gave (sqlite WAL, synchronous=NORMAL: a committed
-transaction survives a crash of the process); WAL checkpoints (which fsync) run on their own
-connection in another thread (one call, the GIL released throughout) instead of inside a
-commit on the loop.
+A request applies its changes in memory (on the event loop, with no await in between), then
+awaits `durable()`: its changes join the batch being built, and the first request of a batch
+schedules its flush (`loop.call_soon`). The flush runs at the start of the next loop iteration,
+after every request that was being handled in this one, and before the request bodies that
+arrive meanwhile: it writes the batch in one transaction (`Ledger.collect`, `Ledger.write`),
+hands its user-data events to the streams and answers its requests. The write runs on the loop:
+in a worker thread, sqlite's per-row GIL hand-offs each waited up to the interpreter's switch
+interval (5 ms) while the loop was busy, which made a batch of 50 orders take seconds under
+load; a flush task (instead of a callback) queued behind the next requests' handlers and added
+their time to every answer. Durability per answer is what the per-request commit gave (sqlite
+WAL, synchronous=NORMAL: a committed transaction survives a crash of the process); WAL
+checkpoints (which fsync) run on their own connection in another thread (one call, the GIL
+released throughout) instead of inside a commit on the loop.
 
 If a batch cannot be written, or a request fails with an unexpected exception, the ledger goes
-back to the last written batch (`Ledger.reload`, `Engine.reindex`) and every request whose
-changes were not written answers -1000: nothing of it was applied.
+back to the last written batch (`Ledger.reload`, `Engine.reindex`) and every request whose changes
+were not written answers -1000: nothing of it was applied.
 
 Written by hand: group commit is a few lines of asyncio around sqlite; no library here does it
 for an in-memory ledger mirrored to sqlite.
@@ -24,7 +26,6 @@ for an in-memory ledger mirrored to sqlite.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 import time
@@ -39,110 +40,98 @@ class CommitFailed(Exception):
 
 
 class GroupCommit:
-    """Batches of the gateway's requests written by one flusher (see the module docstring)."""
+    """Batches of the gateway's requests, each written by one flush (see the module docstring).
+    `pause()` holds the writes (answers wait) until `resume()`: for tests and drills."""
 
-    def __init__(self, ledger, engine, lock: asyncio.Lock, publish):
-        self.ledger, self.engine, self.lock, self.publish = ledger, engine, lock, publish
+    def __init__(self, ledger, engine, publish):
+        self.ledger, self.engine, self.publish = ledger, engine, publish
         self._waiters: list[asyncio.Future] = []
-        self._wake: asyncio.Event | None = None
-        self._idle: asyncio.Event | None = None  # clear while a batch is being written
-        self._task: asyncio.Task | None = None
+        self._scheduled = False
+        self._paused = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._checkpointer: _Checkpointer | None = None
+        self._pushes: set[asyncio.Task] = set()
         self.batches = 0  # written so far (with their request count in `requests`)
         self.requests = 0
 
     async def start(self) -> None:
-        self._wake, self._idle = asyncio.Event(), asyncio.Event()
-        self._idle.set()
-        self._task = asyncio.get_running_loop().create_task(self._flush_loop())
+        self._loop = asyncio.get_running_loop()
         if self.ledger.db is not None and self.ledger.path is not None:
             self.ledger.db.execute("PRAGMA wal_autocheckpoint=0")
             self._checkpointer = _Checkpointer(self.ledger.path)
 
     async def stop(self) -> None:
-        """Write what is pending, stop the flusher and the checkpoints."""
-        if self._task is not None:
-            deadline = time.monotonic() + 10
-            while (self._waiters or not self._idle.is_set()) and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Write what is pending and stop the checkpoints."""
+        self._paused = False
+        self._flush()
+        if self._pushes:
+            await asyncio.gather(*self._pushes, return_exceptions=True)
         self.ledger.commit()
         if self._checkpointer is not None:
             self._checkpointer.close()
 
     async def durable(self) -> None:
         """Return once every change made so far is written; CommitFailed if it was rolled back.
-        Without a running flusher (not started) it commits now."""
-        if self._task is None:
+        Not started: it commits now."""
+        if self._loop is None:
             self.ledger.commit()
-            await self._push(self._take_events())
+            events, self.engine.events = self.engine.events, []
+            if events:
+                await self.publish(events)
             return
-        if not (self.ledger.dirty or self._waiters or self.engine.events) and self._idle.is_set():
+        if not (self.ledger.dirty or self._waiters or self.engine.events):
             return  # everything applied so far is written
-        fut = asyncio.get_running_loop().create_future()
+        fut = self._loop.create_future()
         self._waiters.append(fut)
-        self._wake.set()
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
         await fut
 
-    async def abort(self) -> None:
-        """Roll back to the last written batch (call holding the lock): waits for the batch being
-        written, reloads the ledger and fails the requests not yet written."""
-        if self._idle is not None:
-            await self._idle.wait()
+    def abort(self) -> None:
+        """Roll back to the last written batch: reload the ledger, fail the requests not yet
+        written (their answers: -1000)."""
         self.ledger.reload()
         self.engine.reindex()
         self.engine.events.clear()
         waiters, self._waiters = self._waiters, []
         _fail(waiters)
 
-    # --- the flusher -----------------------------------------------------------------------
-    def _take_events(self) -> list:
+    def pause(self) -> None:
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+        if self._waiters and not self._scheduled and self._loop is not None:
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
+
+    # --- the flush -------------------------------------------------------------------------
+    def _flush(self) -> None:
+        """Write the batch, push its events, answer its requests (a loop callback)."""
+        self._scheduled = False
+        if self._paused:
+            return
+        waiters, self._waiters = self._waiters, []
         events, self.engine.events = self.engine.events, []
-        return events
-
-    async def _push(self, events: list) -> None:
-        if events:
-            await self.publish(events)
-
-    async def _write(self, rows: dict) -> None:
-        """Write one batch (on the loop; see the module docstring)."""
-        self.ledger.write(rows)
-
-    async def _flush_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            async with self.lock:
-                waiters, self._waiters = self._waiters, []
-                rows = self.ledger.collect()
-                events = self._take_events()
-            if not waiters and not rows:
-                continue
-            self._idle.clear()
-            try:
-                await self._write(rows)
-                written = True
-            except Exception:
-                logger.exception("venue ledger write failed; rolled back to the last written batch")
-                written = False
-            finally:
-                self._idle.set()
-            if not written:
-                _fail(waiters)
-                async with self.lock:
-                    await self.abort()
-                continue
-            self.batches += 1
-            self.requests += len(waiters)
-            if self._checkpointer is not None:
-                self._checkpointer.maybe()
-            await self._push(events)
-            for w in waiters:
-                if not w.done():
-                    w.set_result(None)
+        try:
+            self.ledger.write(self.ledger.collect())
+        except Exception:
+            logger.exception("venue ledger write failed; rolled back to the last written batch")
+            _fail(waiters)
+            self.abort()
+            return
+        self.batches += 1
+        self.requests += len(waiters)
+        if self._checkpointer is not None:
+            self._checkpointer.maybe()
+        if events:  # (a task: it starts before the answers resume)
+            task = self._loop.create_task(self.publish(events))
+            self._pushes.add(task)
+            task.add_done_callback(self._pushes.discard)
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
 
 
 def _fail(waiters: list[asyncio.Future]) -> None:

@@ -92,7 +92,7 @@ class Gateway:
         self.tick_seconds = tick_seconds
         self._ticker: asyncio.Task | None = None
         self._lock = asyncio.Lock()
-        self.commits = GroupCommit(self.ledger, self.engine, self._lock, self.streams.publish)
+        self.commits = GroupCommit(self.ledger, self.engine, self.streams.publish)
         tiers.preload()
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -119,7 +119,7 @@ class Gateway:
                     self._catch_up()
                 except Exception:
                     logger.exception("venue catch-up failed; rolled back to the last commit")
-                    await self.commits.abort()
+                    self.commits.abort()
                     continue
             with contextlib.suppress(CommitFailed):
                 await self.commits.durable()
@@ -179,7 +179,7 @@ class Gateway:
                 out, refused = None, exc
             except Exception:
                 logger.exception("venue error on %s %s", request.method, request.path_qs)
-                await self.commits.abort()
+                self.commits.abort()
                 return _FAILED, None
         try:
             await self.commits.durable()
