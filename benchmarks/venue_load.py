@@ -96,13 +96,14 @@ def venue_process(datadir: Path, state: Path, key: str, secret: str, wallet: flo
 
 @dataclass
 class Result:
-    """Latencies (s) of answered orders and time requests, the run's length (s) and the venue
-    process's CPU seconds over it."""
+    """Latencies (s) of answered orders and time requests, the run's length (s) and the CPU
+    seconds the venue process and the clients used over it."""
 
     orders: list[float] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     seconds: float = 0.0
     venue_cpu: float = 0.0
+    client_cpu: float = 0.0  # this process's CPU seconds over the run (the clients')
 
     def pct(self, which: str, q: float) -> float:
         a = np.asarray(getattr(self, which))
@@ -147,11 +148,12 @@ class Clients:
             for k in range(self.n):  # warm up: connections open, venue tables loaded
                 await self.order(s, k)
                 await self.time(s, k)
-            cpu0 = _cpu(proc)
+            cpu0, mine0 = _cpu(proc), time.process_time()
             t0 = time.perf_counter()
             await asyncio.gather(*(body(s, k, res) for k in range(self.n)))
             res.seconds = time.perf_counter() - t0
             res.venue_cpu = _cpu(proc) - cpu0
+            res.client_cpu = time.process_time() - mine0
         return res
 
     def steady(self, rate: float, seconds: float, proc=None) -> Result:

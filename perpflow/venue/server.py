@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -270,6 +271,7 @@ def serve(
         Path(datadir), mode=mode, runway=timedelta(days=runway_days), liquidations=liquidations,
         liquidation_speed=liquidation_speed, depth=depth, api_keys=api_keys, private=private,
     )  # fmt: skip
+    gc.freeze()  # what start-up built (modules, tables) stays out of the collections of requests
     print(f"perpflow local exchange ({mode}) on http://{host}:{port}  data: {datadir}")
     print(f"point Freqtrade at it with: perpflow config overlay --venue-url http://{host}:{port}")
     web.run_app(app, host=host, port=port, print=None, access_log=None, loop=new_event_loop())
