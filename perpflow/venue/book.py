@@ -45,17 +45,20 @@ def synth_book(
     )
 
 
+EAGER_FROM = 8  # a read this deep computes the rest of the side at once, vectorised
+
+
 @lru_cache(maxsize=256)
-def _draws(seed: int, levels: int) -> tuple[list[float], list[float]]:
-    """The size multipliers `synth_book` draws for (`seed`, `levels`): (bids, asks)."""
+def _draws(seed: int, levels: int) -> tuple[list[float], list[float], np.ndarray]:
+    """The size multipliers `synth_book` draws for (`seed`, `levels`): (bids, asks, both)."""
     d = np.random.default_rng(seed & 0xFFFFFFFF).lognormal(0.0, 0.4, size=(2, levels))
-    return d[0].tolist(), d[1].tolist()
+    return d[0].tolist(), d[1].tolist(), d
 
 
 class Levels(Sequence):
     """One side of a `SynthBook`: `[price, qty]` levels best first, each computed when first read
-    (a taker that needs two levels computes two) and kept. Indexing, slicing, `len` and
-    iteration behave as on `synth_book`'s list."""
+    (a taker that needs two levels computes two; a read past `EAGER_FROM` computes the rest at
+    once) and kept. Indexing, slicing, `len` and iteration behave as on `synth_book`'s list."""
 
     def __init__(self, book: SynthBook, side: int, n: int, rows: list | None = None):
         self._book, self._side, self._n = book, side, n
@@ -83,6 +86,8 @@ class Levels(Sequence):
         if not 0 <= i < self._n:
             raise IndexError(i)
         rows = self._rows
+        if i >= EAGER_FROM:
+            rows.extend(self._book.levels_from(self._side, len(rows), self._n))
         while len(rows) <= i:
             rows.append(self._book.level(self._side, len(rows)))
         return rows[i]
@@ -116,6 +121,19 @@ class SynthBook:
             else _positive(self.best_bid, tick, levels)
         )
         self.bids, self.asks = Levels(self, 0, n_bids), Levels(self, 1, levels)
+
+    def levels_from(self, side: int, start: int, stop: int) -> list[list[float]]:
+        """Levels `start` to `stop` (exclusive) of `side`, vectorised as `synth_book` does."""
+        if start >= stop:
+            return []
+        i = np.arange(start, stop)
+        if side == 0:
+            price = self.best_bid - i * self.tick
+        else:
+            price = self.best_bid + (i + 1) * self.tick
+        notional = 2_000.0 * (1.0 + 0.35 * i) * self._draws[2][side][start:stop]
+        qty = np.maximum(np.round(notional / self.mid / self.step) * self.step, self.min_qty)
+        return [[p, q] for p, q in zip(price.tolist(), qty.tolist(), strict=True)]
 
     def level(self, side: int, i: int) -> list[float]:
         """[price, qty] of level `i` (0 = the touch) on `side` (0 bids, 1 asks)."""
