@@ -93,8 +93,11 @@ class Levels(Sequence):
         return rows[i]
 
     def __iter__(self):
-        for k in range(self._n):
+        for k in range(min(self._n, EAGER_FROM)):
             yield self[k]
+        if self._n > EAGER_FROM:
+            self[self._n - 1]  # the rest at once, then plain list iteration
+            yield from self._rows[EAGER_FROM : self._n]
 
 
 class SynthBook:

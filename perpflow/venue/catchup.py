@@ -71,7 +71,7 @@ class CatchUp:
         if b is None or s is None:
             return p
         done, basis = b
-        j = int(np.searchsorted(done, s, "right")) - 1 if len(done) else -1
+        j = int(done.searchsorted(s, "right")) - 1 if len(done) else -1
         return p * (1.0 + (float(basis[j]) if j >= 0 else 0.0)) if len(done) else p
 
     # --- cursors ---------------------------------------------------------------------------
@@ -163,7 +163,7 @@ class CatchUp:
         t = self._funding[symbol]
         if t is None:
             return []
-        sl = slice(np.searchsorted(t.ts, s0, "right"), np.searchsorted(t.ts, s1, "right"))
+        sl = slice(t.ts.searchsorted(s0, "right"), t.ts.searchsorted(s1, "right"))
         return list(zip(t.ts[sl].tolist(), t.cols["funding_rate"][sl].tolist(), strict=True))
 
     def _run(self, sym: str, path: Path, funding: list, table) -> None:

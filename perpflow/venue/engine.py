@@ -17,8 +17,6 @@ import logging
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from perpflow.venue import views
 from perpflow.venue.book import SynthBook
 from perpflow.venue.catchup import CatchUp
@@ -158,7 +156,7 @@ class Engine(CatchUp):
             out = float(table.cols["close"][-1]), int(table.ts[-1] + table.tf_ms - 1)
             self._current = (symbol, None, out)
             return out
-        k = int(np.searchsorted(table.ts, s_now, "right")) - 1
+        k = int(table.ts.searchsorted(s_now, "right")) - 1
         if k < 0:
             return None
         o, c = float(table.cols["open"][k]), float(table.cols["close"][k])

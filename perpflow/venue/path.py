@@ -133,8 +133,8 @@ def cursor_after(table: Table, cur: Cursor, s1: int) -> tuple[bool, Cursor]:
     if s1 <= cur.t or len(table.ts) == 0:
         return False, cur
     tf, ts = table.tf_ms, table.ts
-    i0 = int(np.searchsorted(ts, cur.t - tf + 1, "left"))
-    i1 = int(np.searchsorted(ts, s1, "right"))
+    i0 = int(ts.searchsorted(cur.t - tf + 1, "left"))
+    i1 = int(ts.searchsorted(s1, "right"))
     if i0 >= i1:
         return False, Cursor(s1)
     f = i1 - 1

@@ -152,6 +152,9 @@ def build_app(
     app[HUB_KEY] = hub
     app.on_shutdown.append(_close_hub)
     _attach(app, gateway)
+    known = set(routes) | {path for _, path in getattr(gateway, "private", {})}
+    for path in sorted(known):  # found by one dict look-up; anything else by the catch-all
+        app.router.add_route("*", path, handle)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
 
