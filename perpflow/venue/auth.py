@@ -68,7 +68,7 @@ def verify(method: str, query: str, body: str, headers, keys: dict[str, str], no
     if not sig:
         raise missing_param("signature")
     total = q_raw + b_raw  # Binance: query string concatenated with the body
-    want = hmac.new(keys[key].encode(), total.encode(), hashlib.sha256).hexdigest()
+    want = hmac.digest(keys[key].encode(), total.encode(), "sha256").hex()
     if not hmac.compare_digest(want, sig.lower()):
         raise BinanceError(-1022, "Signature for this request is not valid.")
     params = dict(parse_qsl(q_raw, keep_blank_values=True))

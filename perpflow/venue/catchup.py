@@ -14,14 +14,20 @@ a Python step per print.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import numpy as np
 
 from perpflow.venue.ledger import Algo, Order
 from perpflow.venue.margin import liquidation_price, r8
-from perpflow.venue.path import Path, build_path, initial_cursor, mark_basis, marks
+from perpflow.venue.path import (
+    Path,
+    build_path,
+    cursor_after,
+    initial_cursor,
+    mark_basis,
+    marks,
+)
 
 logger = logging.getLogger(__name__)
 _PRIO = {"fund": 0, "stop": 1, "limit": 2, "liq": 3}
@@ -47,8 +53,9 @@ class CatchUp:
             self._basis[symbol] = mark_basis(fut, store.finest(symbol, "mark")) if fut else None
         return self._basis[symbol]
 
-    def last_price(self, symbol: str) -> float:
-        cur = self.current(symbol)
+    def last_price(self, symbol: str, s_now: int | None = None) -> float:
+        """The last price at stored instant `s_now` (default: now)."""
+        cur = self.current(symbol, s_now)
         if cur is None:
             from perpflow.venue.errors import BinanceError
 
@@ -56,12 +63,16 @@ class CatchUp:
         return cur[0]
 
     def mark_price(self, symbol: str) -> float:
-        p = self.last_price(symbol)
-        b = self.basis(symbol)
+        """The mark price now: the last price times (1 + the basis of the last mark candle
+        closed by then), as `path.marks` computes it, for one instant without arrays."""
         s = self.venue.clock.stored_now_ms()
+        p = self.last_price(symbol, s)
+        b = self.basis(symbol)
         if b is None or s is None:
             return p
-        return float(marks(np.array([s]), np.array([p]), b)[0])
+        done, basis = b
+        j = int(done.searchsorted(s, "right")) - 1 if len(done) else -1
+        return p * (1.0 + (float(basis[j]) if j >= 0 else 0.0)) if len(done) else p
 
     # --- cursors ---------------------------------------------------------------------------
     def _stored_now(self, now_ms: int) -> int | None:
@@ -76,8 +87,12 @@ class CatchUp:
         self.cursors[symbol] = initial_cursor(table, s)
         self._save_cursors()
 
-    def _save_cursors(self) -> None:
-        self.ledger.set_meta("cursors", {k: dataclasses.asdict(c) for k, c in self.cursors.items()})
+    def _save_cursors(self, lazy: bool = False) -> None:
+        """Cursors into the ledger's meta (a Cursor's __dict__ is its fields: `asdict`). Lazy
+        after quiet prints only: a venue restarted on the older cursors walks them again and
+        finds nothing, as it is written with every change that could make a print matter."""
+        cursors = {k: dict(vars(c)) for k, c in self.cursors.items()}
+        self.ledger.set_meta("cursors", cursors, lazy=lazy)
 
     def active_symbols(self) -> set[str]:
         syms = {o.symbol for o in self.open_orders.values()}
@@ -92,25 +107,51 @@ class CatchUp:
         if s_now is None:  # history mode: a market that does not move
             return
         active = self.active_symbols()
-        changed = False
+        changed, quietly = False, True
         for sym in list(self.cursors):
             if sym not in active:
                 del self.cursors[sym]
                 changed = True
+        quiet = active - self._eventful_symbols()
         for sym in sorted(active):
             self.ensure_cursor(sym)
             cur = self.cursors.get(sym)
             table = self.table(sym)
             if cur is None or table is None or s_now <= cur.t:
                 continue
-            path, new_cur = build_path(table, cur, s_now)
             funding = self._funding_between(sym, cur.t, s_now)
-            if len(path) or funding:
-                self._run(sym, path, funding, table)
-            self.cursors[sym] = new_cur
+            if sym in quiet and not funding:
+                self.cursors[sym] = self._pass_quietly(sym, table, cur, s_now)
+            else:
+                path, new_cur = build_path(table, cur, s_now)
+                if len(path) or funding:
+                    self._run(sym, path, funding, table)
+                self.cursors[sym] = new_cur
+                quietly = False
             changed = True
-        if changed:
-            self._save_cursors()
+        if changed:  # cursors moved over quiet prints only: written with the next change
+            self._save_cursors(lazy=quietly)
+
+    def _eventful_symbols(self) -> set[str]:
+        """Symbols where a print can cause something: open orders or algos, isolated positions."""
+        syms = {o.symbol for o in self.open_orders.values()}
+        syms |= {a.symbol for a in self.open_algos.values()}
+        syms |= {
+            s
+            for (_, s), p in self.ledger.positions.items()
+            if p.amt and p.margin_type == "isolated"
+        }
+        return syms
+
+    def _pass_quietly(self, sym: str, table, cur, s_now: int):
+        """The cursor after prints in which nothing can happen (`_run` would find no event), and
+        `_run`'s one mark on what it walks: the positions' print index starts over."""
+        prints, new = cursor_after(table, cur, s_now)
+        if prints:
+            for (_, s), p in self.ledger.positions.items():
+                if s == sym and p.amt:
+                    p.pos = 0
+        return new
 
     def _funding_between(self, symbol: str, s0: int, s1: int) -> list[tuple[int, float]]:
         if not hasattr(self, "_funding"):
@@ -122,7 +163,7 @@ class CatchUp:
         t = self._funding[symbol]
         if t is None:
             return []
-        sl = slice(np.searchsorted(t.ts, s0, "right"), np.searchsorted(t.ts, s1, "right"))
+        sl = slice(t.ts.searchsorted(s0, "right"), t.ts.searchsorted(s1, "right"))
         return list(zip(t.ts[sl].tolist(), t.cols["funding_rate"][sl].tolist(), strict=True))
 
     def _run(self, sym: str, path: Path, funding: list, table) -> None:

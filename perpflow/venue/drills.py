@@ -70,7 +70,7 @@ class Drills:
         return self.config
 
     def applies(self, path: str) -> bool:
-        return any(path.startswith(p) for p in self.config.paths)
+        return path.startswith(tuple(self.config.paths))
 
     def _hit(self, name: str) -> bool:
         c = self.config

@@ -17,10 +17,8 @@ import logging
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from perpflow.venue import views
-from perpflow.venue.book import synth_book
+from perpflow.venue.book import SynthBook
 from perpflow.venue.catchup import CatchUp
 from perpflow.venue.ledger import Account, Algo, Ledger, Order, Position
 from perpflow.venue.margin import apply_fill, r8
@@ -74,6 +72,7 @@ class Engine(CatchUp):
         self._consumed: dict[str, tuple] = {}
         self._tables: dict[str, object] = {}
         self._books: dict[str, tuple] = {}
+        self._current: tuple = (None, None, None)  # (symbol, stored ms, `current` then)
         self.reindex()
 
     @property
@@ -142,20 +141,29 @@ class Engine(CatchUp):
             self._tables[symbol] = self.venue.store.finest(symbol, "futures")
         return self._tables[symbol]
 
-    def current(self, symbol: str) -> tuple[float, int] | None:
-        """(last price, exchange ms) as `Venue.current` answers it, from the cached table."""
+    def current(self, symbol: str, s_now: int | None = None) -> tuple[float, int] | None:
+        """(last price, exchange ms) as `Venue.current` answers it, from the cached table, at
+        stored instant `s_now` (default: now); the last answer is kept for its instant."""
+        if s_now is None:
+            s_now = self.venue.clock.stored_now_ms()
+        memo = self._current
+        if memo[0] == symbol and memo[1] == s_now:
+            return memo[2]
         table = self.table(symbol)
         if table is None or len(table.ts) == 0:
             return None
-        s_now = self.venue.clock.stored_now_ms()
-        if s_now is None:
-            return float(table.cols["close"][-1]), int(table.ts[-1] + table.tf_ms - 1)
-        k = int(np.searchsorted(table.ts, s_now, "right")) - 1
+        if s_now is None:  # history mode: the last stored close, always
+            out = float(table.cols["close"][-1]), int(table.ts[-1] + table.tf_ms - 1)
+            self._current = (symbol, None, out)
+            return out
+        k = int(table.ts.searchsorted(s_now, "right")) - 1
         if k < 0:
             return None
         o, c = float(table.cols["open"][k]), float(table.cols["close"][k])
         frac = (s_now - table.ts[k]) / table.tf_ms
-        return (o + (c - o) * frac if frac < 1 else c), self.venue.clock.now_ms()
+        out = (o + (c - o) * frac if frac < 1 else c), s_now + self.venue.clock.shift_ms
+        self._current = (symbol, s_now, out)
+        return out
 
     def book(self, symbol: str, levels: int, price: float | None = None, t: int | None = None):
         """(bids, asks, identity) of the book takers meet: the depth feed's, or the synthetic one
@@ -174,9 +182,9 @@ class Engine(CatchUp):
         if hit is None or hit[0] != ident or hit[1] < levels:
             f = self.filters(symbol)
             n = max(levels, 100)
-            bids, asks = synth_book(price, tick=f.tick, step=f.step, min_qty=f.min_qty, levels=n,
-                                    seed=t // 1000)  # fmt: skip
-            hit = self._books[symbol] = (ident, n, bids, asks)
+            book = SynthBook(price, tick=f.tick, step=f.step, min_qty=f.min_qty, levels=n,
+                             seed=t // 1000)  # fmt: skip
+            hit = self._books[symbol] = (ident, n, book.bids, book.asks)
         return hit[2][:levels], hit[3][:levels], ident
 
     def walk(self, symbol: str, side: str, qty: float, limit: float | None = None,
@@ -190,31 +198,21 @@ class Engine(CatchUp):
             if ident is None:
                 return []
             levels_ = asks if side == "BUY" else bids
-            key, taken = self._consumed.get(symbol, (None, {}))
+            key, taken, skip = self._consumed.get(symbol, (None, {}, {}))
             if key != ident:
-                taken = {}
-            fills, left, capped = [], qty, False
-            for p, q in levels_:
-                if limit is not None and (
-                    p > limit + f.tick / 2 if side == "BUY" else p < limit - f.tick / 2
-                ):
-                    capped = True
-                    break
-                avail = round(q - taken.get((side, p), 0.0), f.qty_dp)
-                if avail <= EPS:
-                    continue
-                take = round(min(avail, left), f.qty_dp)
-                fills.append((p, take))
-                left = round(left - take, f.qty_dp)
-                if left <= EPS:
-                    break
+                taken, skip = {}, {}
+            start = _skip_from(levels_, skip.get(side))
+            fills, left, capped = _take(levels_, start, side, qty, limit, f, taken)
             if left <= EPS or capped or levels >= 1000 or len(levels_) < levels:
                 break
             levels = 1000
         if not dry:
             for p, q in fills:
                 taken[(side, p)] = taken.get((side, p), 0.0) + q
-            self._consumed[symbol] = (ident, taken)
+            src = getattr(levels_, "source", None)
+            if src is not None:
+                skip[side] = (src, _exhausted_to(levels_, start, side, taken, f.qty_dp))
+            self._consumed[symbol] = (ident, taken, skip)
         return fills
 
     # --- orders --------------------------------------------------------------------------
@@ -347,3 +345,46 @@ class Engine(CatchUp):
             if o.account == key and o.type == "LIMIT" and not o.reduce_only:
                 total += o.remaining * o.price / self.leverage(key, o.symbol)
         return total
+
+
+def _skip_from(levels, known: tuple | None) -> int:
+    """The first level of `levels` that may have size left: levels before the recorded index of
+    the same synthetic book side (`Levels.source`) were all taken; 0 when none is known."""
+    if known is None or known[0] is not getattr(levels, "source", None):
+        return 0
+    return min(known[1], len(levels))
+
+
+def _take(levels, start: int, side: str, qty: float, limit: float | None, f, taken: dict):
+    """(fills, quantity left, capped by `limit`) of a taker walking `levels` from `start` (the
+    levels before it have no size left), what earlier takers took (`taken`) deducted."""
+    half, buy = f.tick / 2, side == "BUY"
+    fills, left = [], qty
+    if start and limit is not None:  # a taken level beyond the limit: the walk stops there
+        p = levels[start - 1][0]
+        if p > limit + half if buy else p < limit - half:
+            return fills, left, True
+    for i in range(start, len(levels)):
+        p, q = levels[i]
+        if limit is not None and (p > limit + half if buy else p < limit - half):
+            return fills, left, True
+        avail = round(q - taken.get((side, p), 0.0), f.qty_dp)
+        if avail <= EPS:
+            continue
+        take = round(min(avail, left), f.qty_dp)
+        fills.append((p, take))
+        left = round(left - take, f.qty_dp)
+        if left <= EPS:
+            break
+    return fills, left, False
+
+
+def _exhausted_to(levels, start: int, side: str, taken: dict, dp: int) -> int:
+    """Index of the first level from `start` that still has size after `taken`."""
+    k, n = start, len(levels)
+    while k < n:
+        p, q = levels[k]
+        if round(q - taken.get((side, p), 0.0), dp) > EPS:
+            break
+        k += 1
+    return k

@@ -1,10 +1,13 @@
 """The request pipeline of a venue with accounts: drills, catch-up, auth, route, commit, push.
 
-Every request (public or private) first catches the matching engine up to the venue clock
-(`Engine.advance_to`), then runs its endpoint; the ledger commits before the answer goes out and
-the user-data events it produced are pushed after. A request that fails with a Binance error
-keeps what the catch-up did but changes nothing itself (endpoints check before they change);
-an unexpected exception rolls the ledger back to its last commit and answers -1000.
+Every private request first catches the matching engine up to the venue clock
+(`Engine.advance_to`), then runs its endpoint; its changes are written to the ledger before the
+answer goes out (requests in flight together share one write: `commits.GroupCommit`) and the
+user-data events they produced are pushed after the write. Market data does not touch the
+engine (its answers do not depend on it); a ticker catches up every `tick_seconds` so user
+streams see fills with no private request coming in. A request that fails with a Binance
+error keeps what the catch-up did but changes nothing itself (endpoints check before they
+change); an unexpected exception rolls the ledger back to its last write and answers -1000.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import ipaddress
 import logging
 from pathlib import Path
 
+import orjson
 from aiohttp import web
 
-from perpflow.venue import auth, errors
+from perpflow.venue import auth, errors, tiers
 from perpflow.venue.account_api import AccountApi
+from perpflow.venue.commits import CommitFailed, GroupCommit
 from perpflow.venue.drills import Drills, lost_answer
 from perpflow.venue.engine import Engine
 from perpflow.venue.ledger import Ledger
@@ -29,6 +34,14 @@ from perpflow.venue.userstream import UserStreams
 logger = logging.getLogger(__name__)
 CONTROL_PATH = "/perpflow/drills"
 APPLIED = "X-Perpflow-Applied"  # on drill answers: was the request applied?
+_FAILED = object()  # a request rolled back by an unexpected error
+
+
+def _unknown_error() -> web.Response:
+    return web.json_response(
+        {"code": -1000, "msg": "An unknown error occurred while processing the request."},
+        status=500,
+    )
 
 
 def _private_routes(o: OrderApi, a: AccountApi) -> dict:
@@ -79,9 +92,12 @@ class Gateway:
         self.tick_seconds = tick_seconds
         self._ticker: asyncio.Task | None = None
         self._lock = asyncio.Lock()
+        self.commits = GroupCommit(self.ledger, self.engine, self.streams.publish)
+        tiers.preload()
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self, app=None) -> None:
+        await self.commits.start()
         if self.tick_seconds:
             self._ticker = asyncio.get_running_loop().create_task(self._tick())
 
@@ -90,6 +106,7 @@ class Gateway:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        await self.commits.stop()
         await self.streams.drop_all()
         self.ledger.close()
 
@@ -100,23 +117,15 @@ class Gateway:
             async with self._lock:
                 try:
                     self._catch_up()
-                    self.ledger.commit()
                 except Exception:
                     logger.exception("venue catch-up failed; rolled back to the last commit")
-                    self._rollback()
-            await self._push()
+                    self.commits.abort()
+                    continue
+            with contextlib.suppress(CommitFailed):
+                await self.commits.durable()
 
     def _catch_up(self) -> None:
         self.engine.advance_to(self.venue.clock.now_ms())
-
-    def _rollback(self) -> None:
-        self.ledger.reload()
-        self.engine.reindex()
-        self.engine.events.clear()
-
-    async def _push(self) -> None:
-        events, self.engine.events = self.engine.events, []
-        await self.streams.publish(events)
 
     # --- requests --------------------------------------------------------------------------
     async def handle(self, request: web.Request, public: dict) -> web.StreamResponse:
@@ -134,29 +143,49 @@ class Gateway:
                 exc.body(), status=exc.status, headers={**headers, APPLIED: "false"}
             )
         body = await request.text() if request.can_read_body else ""
+        out, refused = await self._apply(request, body, public)
+        if out is _FAILED:
+            return _unknown_error()
+        if refused is not None:
+            return web.json_response(refused.body(), status=refused.status)
+        private = (request.method, path) in self.private
+        if request.method != "GET" and private and self.drills.lose_answer(path):
+            exc = lost_answer()
+            return web.json_response(exc.body(), status=exc.status, headers={APPLIED: "true"})
+        if private:  # the private answers are Binance's string-valued shapes: orjson renders them
+            return web.json_response(
+                text=orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+            )
+        return web.json_response(out)
+
+    async def _apply(self, request: web.Request, body: str, public: dict):
+        """(answer, Binance error or None) of a request once its changes are written; (_FAILED,
+        None) when they were rolled back. A Binance error keeps what the catch-up did. Market
+        data and listen keys do not touch the engine: they answer without a catch-up (their
+        answers do not depend on it, and its outcome does not depend on when it runs)."""
+        if (request.method, request.path) not in self.private:
+            try:
+                return self._route(request, body, public), None
+            except errors.BinanceError as exc:
+                return None, exc
+            except Exception:
+                logger.exception("venue error on %s %s", request.method, request.path_qs)
+                return _FAILED, None
         async with self._lock:
             try:
                 self._catch_up()
-                out = self._route(request, body, public)
-                self.ledger.commit()
+                out, refused = self._route(request, body, public), None
             except errors.BinanceError as exc:
-                self.ledger.commit()
-                await self._push()
-                return web.json_response(exc.body(), status=exc.status)
+                out, refused = None, exc
             except Exception:
                 logger.exception("venue error on %s %s", request.method, request.path_qs)
-                self._rollback()
-                return web.json_response({"code": -1000, "msg": "An unknown error occurred while "
-                                          "processing the request."}, status=500)  # fmt: skip
-        await self._push()
-        if (
-            request.method != "GET"
-            and (request.method, path) in self.private
-            and self.drills.lose_answer(path)
-        ):
-            exc = lost_answer()
-            return web.json_response(exc.body(), status=exc.status, headers={APPLIED: "true"})
-        return web.json_response(out)
+                self.commits.abort()
+                return _FAILED, None
+        try:
+            await self.commits.durable()
+        except CommitFailed:
+            return _FAILED, None
+        return out, refused
 
     def _route(self, request: web.Request, body: str, public: dict):
         method, path = request.method, request.path

@@ -8,7 +8,6 @@ JSON documents keyed by id (mutable records are upserted, fills and income appen
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sqlite3
 from dataclasses import dataclass, field
@@ -113,6 +112,7 @@ class Account:
 
 
 _MUTABLE = {"accounts": Account, "orders": Order, "algos": Algo, "positions": Position}
+_TABLE_OF = {cls: table for table, cls in _MUTABLE.items()}
 _APPEND = ("trades", "income")
 
 
@@ -141,8 +141,11 @@ class Ledger:
         self.meta: dict[str, object] = {}
         self._dirty: dict[int, object] = {}
         self._new: dict[str, list[dict]] = {k: [] for k in _APPEND}
-        self._meta_dirty = False
+        self._meta_dirty: set[str] = set()
+        self._meta_lazy: set[str] = set()  # written with the next other change (`set_meta`)
+        self.changes = 0  # changes made so far (a request compares it before and after)
         self.db = None
+        self.path = path
         if path is not None:
             self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -155,6 +158,7 @@ class Ledger:
     def touch(self, obj) -> None:
         """Mark a mutable record changed (written at the next commit)."""
         self._dirty[id(obj)] = obj
+        self.changes += 1
 
     def add(self, obj) -> None:
         if isinstance(obj, Order):
@@ -170,36 +174,58 @@ class Ledger:
     def append(self, table: str, row: dict) -> None:
         getattr(self, table).append(row)
         self._new[table].append(row)
+        self.changes += 1
 
-    def set_meta(self, key: str, value) -> None:
+    def set_meta(self, key: str, value, lazy: bool = False) -> None:
+        """Set a meta value. A `lazy` one is written with the next change that is not lazy (or
+        at `close`), not on its own: for state a restarted venue can re-derive from what was
+        written with it (the engine's path cursors after prints in which nothing happened)."""
         self.meta[key] = value
-        self._meta_dirty = True
+        if lazy and key not in self._meta_dirty:
+            self._meta_lazy.add(key)
+            return
+        self._meta_dirty.add(key)
+        self._meta_lazy.discard(key)
+        self.changes += 1
 
     @property
     def dirty(self) -> bool:
+        """Changes wait to be written (lazy meta values alone do not count)."""
         return bool(self._dirty or self._meta_dirty or any(self._new.values()))
+
+    def collect(self) -> dict[str, list[tuple[str, bytes]]]:
+        """The rows every change since the last `collect` writes ({table: [(id, JSON doc)]}),
+        serialised now; the changes are then no longer pending. Rows are the same documents
+        `dataclasses.asdict` gives (orjson serialises the dataclasses field by field)."""
+        rows: dict[str, list[tuple[str, bytes]]] = {}
+        for obj in self._dirty.values():
+            table = _TABLE_OF[type(obj)]
+            rows.setdefault(table, []).append((_key(obj), _dumps(obj)))
+        for t in _APPEND:
+            if self._new[t]:
+                rows[t] = [(str(r["id"]), _dumps(r)) for r in self._new[t]]
+        if rows or self._meta_dirty:
+            keys = self._meta_dirty | self._meta_lazy
+            rows["meta"] = [(k, _dumps(self.meta[k])) for k in keys]
+            self._meta_lazy = set()
+        self._dirty.clear()
+        self._new = {k: [] for k in _APPEND}
+        self._meta_dirty = set()
+        return rows
+
+    def write(self, rows: dict[str, list[tuple[str, bytes]]]) -> None:
+        """Write `collect`ed rows in one transaction (any thread; one writer at a time)."""
+        if self.db is None or not rows:
+            return
+        with self.db:  # one transaction
+            self.db.execute("BEGIN")
+            for t, r in rows.items():
+                self.db.executemany(f"INSERT OR REPLACE INTO {t} VALUES (?, ?)", r)
 
     def commit(self) -> None:
         """Write every change since the last commit in one transaction."""
-        if not self.dirty:
-            return
-        if self.db is not None:
-            rows = {t: [] for t in (*_MUTABLE, *_APPEND, "meta")}
-            for obj in self._dirty.values():
-                table = next(t for t, cls in _MUTABLE.items() if isinstance(obj, cls))
-                rows[table].append((_key(obj), _dumps(dataclasses.asdict(obj))))
-            for t in _APPEND:
-                rows[t] = [(str(r["id"]), _dumps(r)) for r in self._new[t]]
-            if self._meta_dirty:
-                rows["meta"] = [(k, _dumps(v)) for k, v in self.meta.items()]
-            with self.db:  # one transaction
-                self.db.execute("BEGIN")
-                for t, r in rows.items():
-                    if r:
-                        self.db.executemany(f"INSERT OR REPLACE INTO {t} VALUES (?, ?)", r)
-        self._dirty.clear()
-        self._new = {k: [] for k in _APPEND}
-        self._meta_dirty = False
+        if self.dirty:
+            self.write(self.collect())
 
     def rollback(self) -> None:
         """Forget uncommitted marks (in-memory objects are the caller's to restore)."""
@@ -243,10 +269,13 @@ class Ledger:
         self.accounts.clear(), self.orders.clear(), self.algos.clear(), self.positions.clear()
         self.trades.clear(), self.income.clear()
         self.rollback()
-        self._meta_dirty = False
+        self._meta_dirty, self._meta_lazy = set(), set()
         self._load()
 
     def close(self) -> None:
+        """Write what is pending (lazy meta values too) and close the file."""
         if self.db is not None:
+            self._meta_dirty |= self._meta_lazy
+            self.commit()
             self.db.close()
             self.db = None

@@ -127,6 +127,25 @@ def build_path(table: Table, cur: Cursor, s1: int) -> tuple[Path, Cursor]:
     return path, state if state is not None else Cursor(s1)
 
 
+def cursor_after(table: Table, cur: Cursor, s1: int) -> tuple[bool, Cursor]:
+    """(whether `build_path(table, cur, s1)` has prints, the cursor it returns), without building
+    the prints: for a catch-up in which nothing can fill, trigger or settle."""
+    if s1 <= cur.t or len(table.ts) == 0:
+        return False, cur
+    tf, ts = table.tf_ms, table.ts
+    i0 = int(ts.searchsorted(cur.t - tf + 1, "left"))
+    i1 = int(ts.searchsorted(s1, "right"))
+    if i0 >= i1:
+        return False, Cursor(s1)
+    f = i1 - 1
+    if ts[f] + tf <= s1:  # no candle forming at s1
+        return True, Cursor(s1)
+    o, h, low, c, v = (table.cols[k] for k in ("open", "high", "low", "close", "volume"))
+    start = cur if cur.candle == int(ts[f]) else None
+    _, state = _candle_prints((int(ts[f]), o[f], h[f], low[f], c[f], v[f]), tf, start, cur.t, s1)
+    return True, state
+
+
 def initial_cursor(table: Table, s: int) -> Cursor:
     """A cursor at stored time `s` that has seen what the forming candle revealed by then."""
     k = int(np.searchsorted(table.ts, s, "right")) - 1

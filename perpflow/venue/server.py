@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -18,6 +19,18 @@ from perpflow.venue.stream import LiquidationFeed, StreamHub, is_websocket
 from perpflow.venue.venue import Venue
 
 logger = logging.getLogger(__name__)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The venue's event loop: uvloop's when installed (it comes with Freqtrade's uvicorn;
+    sockets and timers in C), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 VENUE_KEY = web.AppKey("venue", Venue)
 HUB_KEY = web.AppKey("hub", StreamHub)
 GATEWAY_KEY = web.AppKey("gateway", object)
@@ -139,6 +152,9 @@ def build_app(
     app[HUB_KEY] = hub
     app.on_shutdown.append(_close_hub)
     _attach(app, gateway)
+    known = set(routes) | {path for _, path in getattr(gateway, "private", {})}
+    for path in sorted(known):  # found by one dict look-up; anything else by the catch-all
+        app.router.add_route("*", path, handle)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
 
@@ -161,7 +177,7 @@ class VenueServer:
             api_keys=api_keys, private=private,
         )  # fmt: skip
         self.host, self.port = host, port
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_event_loop()
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
 
@@ -258,6 +274,7 @@ def serve(
         Path(datadir), mode=mode, runway=timedelta(days=runway_days), liquidations=liquidations,
         liquidation_speed=liquidation_speed, depth=depth, api_keys=api_keys, private=private,
     )  # fmt: skip
+    gc.freeze()  # what start-up built (modules, tables) stays out of the collections of requests
     print(f"perpflow local exchange ({mode}) on http://{host}:{port}  data: {datadir}")
     print(f"point Freqtrade at it with: perpflow config overlay --venue-url http://{host}:{port}")
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    web.run_app(app, host=host, port=port, print=None, access_log=None, loop=new_event_loop())

@@ -26,6 +26,12 @@ def _bundled() -> dict[str, list[dict]]:
     return json.loads(path.read_text())
 
 
+def preload() -> None:
+    """Read the bundled tiers now (importing freqtrade.exchange takes a second or two), so the
+    first order does not stall the venue's event loop."""
+    _bundled()
+
+
 def unified_symbol(spec: dict) -> str:
     """ccxt's unified symbol of an exchangeInfo entry: `BTC/USDT:USDT`, dated
     `BTC/USDT:USDT-260626`."""

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from perpflow.venue.ledger import Algo, Order, Position
 
+_SPEC = [f".{dp}f" for dp in range(20)]  # format specs by decimals, made once
+_UNIT = [10.0**-dp for dp in range(20)]
+
 
 def num(x: float, dp: int = 8) -> str:
-    s = f"{x:.{dp}f}"
+    """`x` with `dp` decimals; "0" when that shows zero (e.g. "0.000" or "-0.00")."""
+    s = format(x, _SPEC[dp])
+    if abs(x) >= _UNIT[dp]:  # at least one unit of the last decimal: not zero when shown
+        return s
     return "0" if float(s) == 0 else s
 
 
