@@ -179,7 +179,7 @@ def test_entries_are_sized_to_the_budget_left_before_the_cap(db):
     fee, lev = 0.0005, 2.0
     stake = strat.custom_stake_amount(PAIR, NOW, 100.0, 100.0, 1.0, 1e6, lev, "sweep_low", "long",
                                       fee=fee)  # fmt: skip
-    dist = abs(100.0 - strat._planned_stop(PAIR, "long", 100.0, "sweep_low")) / 100.0
+    dist = strat._entry_risk(PAIR, "long", 100.0, "sweep_low").stop_distance
     assert 0 < stake * lev * (dist + 2 * fee) <= budget * (1 + 1e-9), "shrunk to the budget"
     # worst case: the open trade and the new one both stopped out, inside the 10% cap
     assert 9_250 - 200.9 - stake * lev * (dist + 2 * fee) >= 9_000 - 1e-6

@@ -1,53 +1,58 @@
 """Freqtrade callbacks that apply perpflow's risk rules (mixed into strategy classes).
 
 Callbacks keep Freqtrade's signatures, read only the last analysed row, and call the pure
-functions of `perpflow.risk`. Stop levels live on the trade (`set_custom_data`) so a restart
-keeps them. A class using this mixin must set `self.pf` (a `PerpflowConfig`) in `bot_start`.
+functions of `perpflow.risk`. The entry callbacks (`leverage`, `custom_stake_amount`,
+`confirm_trade_entry`) share one `EntryRisk` per pair, candle, side, tag and rate
+(`_entry_risk`), and fail closed: an error or a missing context means no entry, logged with the
+pair (Freqtrade would otherwise fall back to leverage 1, the proposed stake, or a confirmed
+entry). Stop levels live on the trade (`set_custom_data`) so a restart keeps them. A class using
+this mixin must set `self.pf` (a `PerpflowConfig`) in `bot_start`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from datetime import datetime
 
+import pandas as pd
 from freqtrade.enums import RunMode
 from freqtrade.persistence import Trade
 from freqtrade.strategy import stoploss_from_absolute
 
 from perpflow.config import PerpflowConfig
 from perpflow.features.sessions import SESSION_NAMES
-from perpflow.risk.conviction import conviction_leverage
-from perpflow.risk.leverage import capped_leverage, liquidation_safe_leverage
-from perpflow.risk.sizing import clamp_stake, risk_stake, volatility_scale
-from perpflow.risk.stops import (
-    initial_stop,
-    session_trail_atr,
-    stop_distance,
-    structure_extreme,
-    trail_stop,
-)
+from perpflow.risk.entry import ENTRY_FIELDS, EntryRisk, entry_risk
+from perpflow.risk.entry import row_float as _f
+from perpflow.risk.sizing import clamp_stake, risk_stake
+from perpflow.risk.stops import session_trail_atr, trail_stop
 from perpflow.strategy.failclosed import log_limited
 
 logger = logging.getLogger(__name__)
 
 BACKTEST_MODES = (RunMode.BACKTEST, RunMode.HYPEROPT)
-ROW_FIELDS = (
-    "date", "close", "low", "high", "atr", "liq_support", "liq_resistance", "pool_low_level",
-    "pool_high_level", "rv_pct", "conviction_long", "conviction_short", "funding_rate_last",
-    "funding_interval_h", "session_block", "macro_blackout",
-)  # fmt: skip
+ROW_FIELDS = ("date", *ENTRY_FIELDS)  # what the entry risk context reads
 TRAIL_FIELDS = ("close", "atr", "session_block")  # what the per-candle trail reads
 STOP_KEY = "pf_stop"
 INITIAL_STOP_KEY = "pf_initial_stop"
+_TRACED: set[tuple[str, str]] = set()  # (pair, callback) whose failure traceback was logged
 
 
-def _f(row: dict, key: str) -> float:
-    """A float field of the row, NaN when absent or not a number."""
-    try:
-        return float(row.get(key, float("nan")))
-    except (TypeError, ValueError):
-        return float("nan")
+def log_failure(pair: str, what: str, exc: BaseException) -> None:
+    """An entry callback's error, refused fail-closed: logged at ERROR naming the pair, with the
+    traceback the first time per pair and callback (a bug, not a market condition)."""
+    first = (pair, what) not in _TRACED
+    _TRACED.add((pair, what))
+    logger.error("%s: %s failed (%s: %s); entry refused", pair, what, type(exc).__name__, exc,
+                 exc_info=exc if first else None)  # fmt: skip
+
+
+def _row(df: pd.DataFrame, fields: tuple[str, ...]) -> dict:
+    """`fields` of the frame's last row (column lookups by position: taking a whole row of a
+    wide frame costs more than the callback; per-candle callers ask only for what they use)."""
+    cols = df.columns
+    return {c: df.iat[-1, cols.get_loc(c)] for c in fields if c in cols}
 
 
 class RiskCallbacksMixin:
@@ -66,13 +71,11 @@ class RiskCallbacksMixin:
     pf: PerpflowConfig
 
     def _last_row(self, pair: str, fields: tuple[str, ...] = ROW_FIELDS) -> dict | None:
-        """`fields` of the last analysed row (column lookups by position: taking a whole row of a
-        wide frame costs more than the callback; per-candle callers ask only for what they use)."""
+        """`fields` of the last analysed row, None when there is none."""
         df, _ = self.dp.get_analyzed_dataframe(pair, self.timeframe)
         if df is None or df.empty:
             return None
-        cols = df.columns
-        return {c: df.iat[-1, cols.get_loc(c)] for c in fields if c in cols}
+        return _row(df, fields)
 
     def _stops(self) -> dict:
         """Per-trade stop cache: (trade id, open date) -> {key: level}. The trade's custom data
@@ -100,31 +103,58 @@ class RiskCallbacksMixin:
         if first or self.config.get("runmode") not in BACKTEST_MODES:
             trade.set_custom_data(key, float(value))
 
-    def _planned_stop(self, pair: str, side: str, rate: float, tag: str | None = None,
-                      row: dict | None = None) -> float:  # fmt: skip
-        """Initial stop for an entry at `rate` from the signal row (`row`, else fetched; NaN if
-        unusable): beyond the row's extreme, or the liquidation cluster's for `liq_reversal_*`."""
-        row = row if row is not None else self._last_row(pair)
-        if row is None:
-            return float("nan")
+    def _entry_risk(self, pair: str, side: str, rate: float, tag: str | None) -> EntryRisk | None:
+        """The shared risk context of an entry at `rate` on the last analysed candle: built once
+        per pair, candle, side, tag and rate (the pair's previous candle is dropped) and returned
+        to every later caller. None when there is no analysed row or building it failed (logged;
+        the failure stands for the candle): every entry callback then refuses."""
+        try:
+            held = self._entry_slot(pair)
+            if held is None:
+                return None
+            _, slot, row = held
+            key = (side, tag, rate)
+            if key not in slot:
+                slot[key] = None  # a failure below stays a refusal for this candle
+                slot[key] = self._build_entry_risk(pair, row, side, rate, tag)
+            return slot[key]
+        except Exception as exc:  # noqa: BLE001 (fail closed: no context, no entry)
+            log_failure(pair, "risk context", exc)
+            return None
+
+    def _entry_slot(self, pair: str) -> tuple | None:
+        """(candle date, {(side, tag, rate): context}, row) of the pair's last analysed candle,
+        None without one. Only the last candle per pair is kept; the whole cache is dropped when
+        `self.pf.risk` changes (a hyperopt epoch)."""
+        df, _ = self.dp.get_analyzed_dataframe(pair, self.timeframe)
+        if df is None or df.empty:
+            return None
+        date = df.iat[-1, df.columns.get_loc("date")] if "date" in df.columns else None
+        cache = getattr(self, "_pf_entry_risk", None)
+        if cache is None or cache[0] is not self.pf.risk:
+            cache = self._pf_entry_risk = (self.pf.risk, {})
+        held = cache[1].get(pair)
+        if held is None or held[0] != date:
+            held = cache[1][pair] = (date, {}, _row(df, ROW_FIELDS))
+        return held
+
+    def _build_entry_risk(self, pair: str, row: dict, side: str, rate: float,
+                          tag: str | None) -> EntryRisk:  # fmt: skip
+        """`entry_risk` of the signal row with the exchange's facts for the pair."""
         r = self.pf.risk
-        long = side == "long"
-        extreme = _f(row, "low" if long else "high")
-        if tag and tag.startswith("liq_reversal"):
-            level = _f(row, "liq_support" if long else "liq_resistance")
-            if math.isfinite(level):
-                extreme = min(extreme, level) if long else max(extreme, level)
-        if r.pool_stops:
-            extreme = structure_extreme(
-                side, rate, extreme, _f(row, "pool_low_level" if long else "pool_high_level"),
-                max_distance=r.max_stop_distance,
-            )  # fmt: skip
-        extreme += (-1.0 if long else 1.0) * r.stop_tick_buffer * self._tick(pair)
-        return initial_stop(
-            side, rate, extreme=extreme, atr=_f(row, "atr"),
-            atr_buffer=r.stop_atr_buffer, fallback_atr=r.fallback_stop_atr,
-            min_distance=r.min_stop_distance, max_distance=r.max_stop_distance,
+        return entry_risk(
+            row, r, side=side, rate=rate, tag=tag, tick=self._tick(pair),
+            maintenance_margin_rate=self._mmr(pair, r.maintenance_margin_rate),
+            leverage_step=self._leverage_step(),
+            exchange_liquidation_buffer=float(self.config.get("liquidation_buffer", 0.05)),
         )  # fmt: skip
+
+    def _refuse_entry(self, pair: str, side: str, rate: float, tag: str | None) -> None:
+        """Mark this candle's entry context missing, so the later callbacks refuse it too."""
+        with contextlib.suppress(Exception):  # the failure that called this is logged already
+            held = self._entry_slot(pair)
+            if held is not None:
+                held[1][(side, tag, rate)] = None
 
     def _mmr(self, pair: str, floor: float) -> float:
         """Maintenance margin rate: the pair's first exchange tier (Freqtrade's tiers) or the
@@ -149,25 +179,17 @@ class RiskCallbacksMixin:
         max_leverage: float, entry_tag: str | None, side: str, **kwargs,
     ) -> float:  # fmt: skip
         """Smallest of: the conviction cap (x the governor scale), the exchange tier cap and the
-        liquidation-beyond-stop cap."""
-        row = self._last_row(pair)
-        stop = self._planned_stop(pair, side, current_rate, entry_tag, row)
-        return self._leverage_cap(pair, side, current_rate, stop, row or {}, max_leverage)
-
-    def _leverage_cap(self, pair: str, side: str, rate: float, stop: float, row: dict,
-                      exchange_max: float) -> float:  # fmt: skip
-        """`leverage` for a known stop and signal row."""
-        r = self.pf.risk
-        liq_cap = liquidation_safe_leverage(
-            stop_distance(rate, stop), maintenance_margin_rate=self._mmr(pair, r.maintenance_margin_rate),
-            buffer=r.liquidation_buffer,
-            exchange_buffer=float(self.config.get("liquidation_buffer", 0.05)),
-        )  # fmt: skip
-        conv = conviction_leverage(
-            _f(row, f"conviction_{side}"), min_leverage=r.min_leverage, max_leverage=r.max_leverage
-        )
-        return capped_leverage(conv * self._risk_scale(), r.max_leverage, exchange_max, liq_cap,
-                               step=self._leverage_step())  # fmt: skip
+        liquidation-beyond-stop cap. Freqtrade takes 1.0 as the least it can be: on a missing
+        context or an error this returns 1.0 and the stake callback refuses the entry."""
+        try:
+            ctx = self._entry_risk(pair, side, current_rate, entry_tag)
+            if ctx is None:
+                return 1.0  # custom_stake_amount refuses the same missing context
+            return ctx.leverage(scale=self._risk_scale(), exchange_max=max_leverage)
+        except Exception as exc:  # noqa: BLE001 (fail closed: refuse the entry)
+            log_failure(pair, "leverage", exc)
+            self._refuse_entry(pair, side, current_rate, entry_tag)
+            return 1.0
 
     def _leverage_step(self) -> float:
         """1.0 on exchanges that hold whole leverage only (Freqtrade's `floor_leverage`, Binance):
@@ -185,28 +207,34 @@ class RiskCallbacksMixin:
     ) -> float:  # fmt: skip
         """Margin stake so that the loss at the planned stop is `risk_per_trade` of equity, halved
         in the top volatility decile and scaled by the drawdown governor, and shrunk to the risk
-        budget left before the hard drawdown cap (0 = no entry, logged)."""
-        row = self._last_row(pair)
-        dist = stop_distance(current_rate,
-                             self._planned_stop(pair, side, current_rate, entry_tag, row))  # fmt: skip
-        if not math.isfinite(dist):
-            log_limited(logger, pair, "no_stop", current_time, "no usable stop; entry skipped")
+        budget left before the hard drawdown cap. 0 = no entry, logged: also on a missing
+        context and on any error (Freqtrade would fall back to the proposed stake)."""
+        try:
+            return self._risk_stake(pair, current_time, current_rate, proposed_stake, min_stake,
+                                    max_stake, leverage, entry_tag, side,
+                                    float(kwargs.get("fee", 0.0) or 0.0))  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 (fail closed: no entry)
+            log_failure(pair, "custom_stake_amount", exc)
+            return 0.0
+
+    def _risk_stake(self, pair: str, now: datetime, rate: float, proposed_stake: float,
+                    min_stake: float | None, max_stake: float, leverage: float, tag: str | None,
+                    side: str, fee: float) -> float:  # fmt: skip
+        """`custom_stake_amount` without the guard."""
+        ctx = self._entry_risk(pair, side, rate, tag)
+        if ctx is None:
+            log_limited(logger, pair, "no_context", now, "no risk context; entry skipped")
+            return 0.0
+        if not ctx.usable:
+            log_limited(logger, pair, "no_stop", now, "no usable stop; entry skipped")
             return 0.0
         equity = self.wallets.get_total_stake_amount() if self.wallets else proposed_stake
-        fee = float(kwargs.get("fee", 0.0) or 0.0)
-        r = self.pf.risk
-        row = row or {}
-        scale = self._risk_scale() * volatility_scale(
-            _f(row, "rv_pct"), threshold=r.high_vol_pct, scale=r.high_vol_scale
-        )
-        stake = scale * risk_stake(
-            equity, risk_fraction=r.risk_per_trade, stop_distance=dist, leverage=leverage, fee=fee,
-        )  # fmt: skip
-        stake = self._fit_budget(pair, current_time, stake, dist, leverage, fee)
+        stake = ctx.stake(equity, leverage=leverage, fee=fee, scale=self._risk_scale())
+        stake = self._fit_budget(pair, now, stake, ctx.stop_distance, leverage, fee)
         clamped = clamp_stake(stake, min_stake=min_stake, max_stake=max_stake)
         if clamped == 0.0 and stake > 0:
             log_limited(
-                logger, pair, "min_stake", current_time,
+                logger, pair, "min_stake", now,
                 f"minimum stake {min_stake or 0.0:.2f} exceeds the risk budget stake {stake:.2f}; "
                 "entry skipped (further skips for this pair are logged at most once a day)",
             )  # fmt: skip
@@ -235,7 +263,8 @@ class RiskCallbacksMixin:
         if stored is not None:
             return stored
         side = "short" if trade.is_short else "long"
-        stop = self._planned_stop(pair, side, trade.open_rate, trade.enter_tag)
+        ctx = self._entry_risk(pair, side, trade.open_rate, trade.enter_tag)
+        stop = ctx.stop if ctx is not None else float("nan")
         if not math.isfinite(stop):
             r = self.pf.risk
             sign = 1.0 if trade.is_short else -1.0

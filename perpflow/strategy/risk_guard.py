@@ -3,7 +3,8 @@
 own liquidation price). Every state change and refusal is logged with its reason and sent through
 `dp.send_msg` (Telegram/webhooks in dry-run and live; needs `allow_custom_messages`).
 
-Mixed into a strategy next to `RiskCallbacksMixin`; reads `self.pf` (set in `bot_start`).
+Mixed into a strategy next to `RiskCallbacksMixin`, whose `_entry_risk` gives the gates the same
+stop and caps the stake and leverage callbacks used; reads `self.pf` (set in `bot_start`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import pandas as pd
 
 from perpflow.features.sessions import in_sessions, ny_session_block
 from perpflow.risk.carry import carry_allows
+from perpflow.risk.entry import EntryRisk
 from perpflow.risk.governor import LOCK_REASON
 from perpflow.risk.monitor import book_allows, spread_bps
-from perpflow.risk.stops import stop_distance
 from perpflow.strategy.exchange_watch import HEALTH_LOCK, ORPHAN_LOCK, ExchangeWatchMixin
 from perpflow.strategy.failclosed import log_limited
 from perpflow.strategy.governor_guard import GovernorMixin
-from perpflow.strategy.risk_callbacks import _f
+from perpflow.strategy.risk_callbacks import log_failure
 
 logger = logging.getLogger(__name__)
 GOVERNOR_LOCK = LOCK_REASON  # every governor lock's reason starts with this
@@ -63,8 +64,13 @@ class RiskGuardMixin(ExchangeWatchMixin, GovernorMixin):
         self, pair: str, order_type: str, amount: float, rate: float, time_in_force: str,
         current_time: datetime, entry_tag: str | None, side: str, **kwargs,
     ) -> bool:  # fmt: skip
-        """Last checks before an order goes out; each refusal is logged with its reason."""
-        reason = self.entry_refusal(pair, amount, rate, current_time, entry_tag, side)
+        """Last checks before an order goes out; each refusal is logged with its reason, and an
+        error refuses too (Freqtrade would confirm the entry)."""
+        try:
+            reason = self.entry_refusal(pair, amount, rate, current_time, entry_tag, side)
+        except Exception as exc:  # noqa: BLE001 (fail closed: no entry)
+            log_failure(pair, "confirm_trade_entry", exc)
+            return False
         if reason is None:
             return True
         log_limited(logger, pair, f"refused:{reason.split(':')[0]}", current_time,
@@ -83,21 +89,24 @@ class RiskGuardMixin(ExchangeWatchMixin, GovernorMixin):
         budget, why = self._risk_budget()
         if why:
             return why
-        row = self._last_row(pair)
-        stop = self._planned_stop(pair, side, rate, tag, row)  # once for every gate
-        risk = amount * abs(rate - stop)  # fees aside; 2% slack for rounding and price moves
+        ctx = self._entry_risk(pair, side, rate, tag)  # the stake's and leverage's context
+        if ctx is None:
+            return "risk: no risk context (no analysed candle, or computing it failed)"
+        if not ctx.usable:
+            return "risk: no usable stop"
+        risk = amount * abs(rate - ctx.stop)  # fees aside; 2% slack for rounding and price moves
         if risk > budget * 1.02:
             return (f"governor: planned risk {risk:,.2f} exceeds the {budget:,.2f} left before the "
                     f"{self.pf.risk.governor.hard_drawdown:.0%} cap")  # fmt: skip
         for check in (self._macro_session_gate, self._carry_gate, self._liquidation_gate,
                       self._book_gate):  # fmt: skip
-            reason = check(pair, amount, rate, now, tag, side, row or {}, stop)
+            reason = check(pair, amount, rate, now, tag, side, ctx)
             if reason:
                 return reason
         return None
 
-    def _macro_session_gate(self, pair, amount, rate, now, tag, side, row, stop) -> str | None:
-        if bool(row.get("macro_blackout", False)):
+    def _macro_session_gate(self, pair, amount, rate, now, tag, side, ctx: EntryRisk) -> str | None:
+        if ctx.macro_blackout:
             return "macro: blackout around a scheduled release"
         s = self.pf.filters.sessions
         if s.enabled and tag and not tag.startswith("liq_reversal"):
@@ -106,16 +115,15 @@ class RiskGuardMixin(ExchangeWatchMixin, GovernorMixin):
                 return "session: outside the allowed New York blocks"
         return None
 
-    def _carry_gate(self, pair, amount, rate, now, tag, side, row, stop) -> str | None:
+    def _carry_gate(self, pair, amount, rate, now, tag, side, ctx: EntryRisk) -> str | None:
         c = self.pf.risk.carry
         if not c.enabled:
             return None
-        if not self.pf.filters.funding.enabled and not math.isfinite(_f(row, "funding_rate_last")):
+        if not self.pf.filters.funding.enabled and not math.isfinite(ctx.funding_rate):
             return None  # funding deliberately off: nothing to judge the carry by
-        dist = stop_distance(rate, stop)
         ok, cost, edge = carry_allows(
-            side, rate=_f(row, "funding_rate_last"), interval_hours=_f(row, "funding_interval_h"),
-            holding_hours=c.holding_hours, stop_distance=dist,
+            side, rate=ctx.funding_rate, interval_hours=ctx.funding_interval_h,
+            holding_hours=c.holding_hours, stop_distance=ctx.stop_distance,
             take_profit_r=self.pf.risk.take_profit_r, win_rate=c.win_rate, max_share=c.max_share,
         )  # fmt: skip
         if ok:
@@ -124,13 +132,14 @@ class RiskGuardMixin(ExchangeWatchMixin, GovernorMixin):
             return "carry: funding rate or interval unknown"
         return f"carry: funding {cost:.4%} over {c.holding_hours:g} h vs edge {edge:.4%}"
 
-    def _liquidation_gate(self, pair, amount, rate, now, tag, side, row, stop) -> str | None:
+    def _liquidation_gate(self, pair, amount, rate, now, tag, side, ctx: EntryRisk) -> str | None:
         """Freqtrade's own liquidation price for this order must lie beyond the stop by the
         buffer (the exchange's formula and maintenance tiers, not perpflow's approximation)."""
         exchange = getattr(self.dp, "_exchange", None) if self.dp else None
-        if exchange is None or not (amount > 0 and math.isfinite(stop)):
+        if exchange is None or not amount > 0:
             return None
-        lev = self._leverage_cap(pair, side, rate, stop, row, self.pf.risk.max_leverage)
+        stop = ctx.stop
+        lev = ctx.leverage(scale=self._risk_scale(), exchange_max=self.pf.risk.max_leverage)
         stake = amount * rate / lev
         try:
             liq = exchange.get_liquidation_price(
@@ -142,13 +151,13 @@ class RiskGuardMixin(ExchangeWatchMixin, GovernorMixin):
             return None
         if liq is None or liq <= 0:
             return None
-        need = stop_distance(rate, stop) * (1 + self.pf.risk.liquidation_buffer)
+        need = ctx.stop_distance * (1 + self.pf.risk.liquidation_buffer)
         if abs(rate - liq) / rate < need:
             return (f"liquidation: {liq:.6g} at {lev:g}x lies inside the stop {stop:.6g} "
                     f"+ {self.pf.risk.liquidation_buffer:.0%} buffer")  # fmt: skip
         return None
 
-    def _book_gate(self, pair, amount, rate, now, tag, side, row, stop) -> str | None:
+    def _book_gate(self, pair, amount, rate, now, tag, side, ctx: EntryRisk) -> str | None:
         g = self.pf.risk.entry_guard
         if not (g.book_check and self._live()):
             return None  # backtests have no book history (issue 5 records it)

@@ -28,6 +28,7 @@ PROBE = """
 from freqtrade.strategy import IStrategy
 
 from perpflow.config import load_perpflow_config
+from perpflow.risk.entry import entry_risk
 from perpflow.strategy.risk_guard import RiskGuardMixin
 
 
@@ -46,8 +47,9 @@ class DrillProbe(RiskGuardMixin, IStrategy):
     def _last_row(self, pair, fields=()):
         return None
 
-    def _planned_stop(self, pair, side, rate, tag=None, row=None):
-        return float("nan")
+    def _entry_risk(self, pair, side, rate, tag):
+        # no signal row: the fallback stop 1.5 x an ATR of 1% of the price, conviction unknown
+        return entry_risk({"atr": 0.01 * rate}, self.pf.risk, side=side, rate=rate, tag=tag)
 
     def populate_indicators(self, dataframe, metadata):
         return dataframe
