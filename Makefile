@@ -37,9 +37,12 @@ backtest: setup demo-data
 	  --strategy LiquiditySweep --pairs $(PAIRS) --export trades \
 	  --cache none $(if $(TIMERANGE),--timerange $(TIMERANGE),)
 
+# Tests run on TEST_WORKERS processes (pytest-xdist; the slow ones are real freqtrade runs, one
+# core each): about half the wall time of one process on 2 cores.
+TEST_WORKERS ?= 2
 test: setup
 	$(BIN)/ruff check perpflow strategies freqaimodels tests benchmarks
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal --durations=15
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not integration"

@@ -132,6 +132,7 @@ def test_lookahead_analysis_with_freqaimodel(demo_datadir, demo_overlay, tmp_pat
                    "LiquiditySweepAI", "--freqaimodel", "LightGBMEventClassifier",
                    "--freqaimodel-path", str(REPO / "freqaimodels"), "--pairs", *PAIRS,
                    "--timerange", "20260601-20260701",
+                   "--minimum-trade-amount", "5", "--targeted-trade-amount", "10",
                    "--lookahead-analysis-exportfilename", str(export)],
                   configs=_configs(tmp_path, demo_overlay), userdir=tmp_path / "ud", timeout=900)  # fmt: skip
     row = pd.read_csv(export).iloc[0]

@@ -37,6 +37,7 @@ def _frequi(base: str, auth: tuple[str, str]) -> dict:
     }  # fmt: skip
 
 
+@pytest.mark.timeout(1800)
 def test_dry_run_and_live_trade_as_the_backtest(demo_datadir, tmp_path):
     spec = ParitySpec(datadir=demo_datadir, start=START, end=END, pairs=PAIRS, out=tmp_path,
                       throttle_secs=60, real_timeout_s=1500)  # fmt: skip
