@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from perpflow.validation.risk_report import max_concurrent_notional, risk_summary
+from perpflow.reports.risk import max_concurrent_notional, risk_summary
 
 
 def _trades():
@@ -39,7 +39,7 @@ def test_risk_summary_oracle():
 def test_governor_history_is_matched_to_its_run_and_summarised(tmp_path):
     from datetime import UTC, datetime
 
-    from perpflow.validation.risk_report import cap_summary, curve_drawdown, governor_history
+    from perpflow.reports.risk import cap_summary, curve_drawdown, governor_history
 
     rows = ("date,equity,peak,drawdown,scale,open_risk,budget,cap,level,event,note\n"
             "2026-01-01T00:05:00+00:00,10000,10000,0,1.0,0,1000,0.1,normal,,\n"
