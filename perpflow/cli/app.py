@@ -52,8 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run one `perpflow` command; its exit code (2 for a user error)."""
     argv, debug = _split_debug(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    # perpflow's own INFO lines; libraries (freqtrade's loaders, numexpr) only from WARNING
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")  # fmt: skip
+    logging.getLogger("perpflow").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     prog = getattr(args, "prog", "perpflow")
     try:
         return int(args.func(args) or 0)
