@@ -1,10 +1,12 @@
 """Hypothesis fuzzing of the perpflow config model (issue 15, done means): any JSON-like input,
 shaped like the section or not, either loads or raises `PerpflowConfigError` naming a
-`perpflow...` key path; never another exception. Valid configs survive a JSON round trip."""
+`perpflow...` key path; never another exception. What loads holds only finite numbers and
+survives a JSON round trip."""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from hypothesis import given, settings
@@ -46,16 +48,54 @@ def _check(section, under: str = "perpflow") -> None:
     except PerpflowConfigError as exc:
         assert re.search(rf"(^|\s){re.escape(under)}(\.[^\s:]+)*[: ]", str(exc)), str(exc)
         return
-    again = load_perpflow_config(
-        {"perpflow": json.loads(json.dumps(model.model_dump(mode="json")))}
-    )
+    dumped = model.model_dump(mode="json")
+    assert all(math.isfinite(v) for v in _numbers(dumped)), dumped  # no inf/NaN gets in
+    again = load_perpflow_config({"perpflow": json.loads(json.dumps(dumped))})
     assert again == model
+
+
+def _numbers(node):
+    if isinstance(node, dict):
+        for v in node.values():
+            yield from _numbers(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _numbers(v)
+    elif isinstance(node, float):
+        yield node
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.sampled_from(PATHS), JSONISH)
 def test_any_value_at_any_key(path, value):
     _check(_nest(path, value), under=f"perpflow.{path[0]}")
+
+
+NUMBERS = st.one_of(st.floats(), st.integers(-10**9, 10**9), st.booleans(),
+                    st.floats(allow_nan=False).map(str), st.integers(0, 100).map(str))  # fmt: skip
+
+
+def _numeric(path: tuple[str, ...]) -> bool:
+    model = PerpflowConfig
+    for key in path[:-1]:
+        model = model.model_fields[key].annotation
+    return any(t in str(model.model_fields[path[-1]].annotation) for t in ("float", "int"))
+
+
+NUMERIC_PATHS = [p for p in PATHS if _numeric(p)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(NUMERIC_PATHS), NUMBERS)
+def test_any_number_at_any_numeric_key(path, value):
+    """Numbers as strings or booleans, infinities and NaN are refused with the key path."""
+    _check(_nest(path, value), under=f"perpflow.{path[0]}")
+    if isinstance(value, str | bool):
+        try:
+            load_perpflow_config({"perpflow": _nest(path, value)})
+        except PerpflowConfigError:
+            return
+        raise AssertionError(f"{'.'.join(path)}={value!r} was accepted")
 
 
 @settings(max_examples=200, deadline=None)
@@ -79,3 +119,7 @@ def test_many_values_at_once(items):
 def test_defaults_round_trip():
     _check({})
     assert ("risk", "session_trail") in PATHS and ("filters", "open_interest", "timeframe") in PATHS
+    assert ("risk", "risk_per_trade") in NUMERIC_PATHS and (
+        "risk",
+        "pool_stops",
+    ) not in NUMERIC_PATHS

@@ -122,12 +122,8 @@ def register(sub) -> None:
     il.add_argument("--exchange", default="binance")
 
     dsub = group(sub, "download", "download what freqtrade download-data cannot", "download_cmd")
-    dq = command(
-        dsub,
-        "quarterlies",
-        _download_quarterlies,
-        "dated quarterly futures candles (for the basis)",
-    )
+    dq = command(dsub, "quarterlies", _download_quarterlies,
+                 "dated quarterly futures candles (for the basis)")  # fmt: skip
     dq.add_argument("--pairs", nargs="+", required=True, help="perps, e.g. BTC/USDT:USDT")
     dq.add_argument("--timeframe", default="1h")
     dq.add_argument("--since", required=True, type=utc_time, help="UTC date")

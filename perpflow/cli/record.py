@@ -61,12 +61,8 @@ def register(sub) -> None:
     )
 
     csub = group(sub, "collect", "record live streams into the event store", "collect_cmd")
-    cl = command(
-        csub,
-        "liquidations",
-        _collect_liquidations,
-        "ccxt.pro watch_liquidations -> the event store",
-    )
+    cl = command(csub, "liquidations", _collect_liquidations,
+                 "ccxt.pro watch_liquidations -> the event store")  # fmt: skip
     cl.add_argument("--exchange", default="binance", help="binance, bybit or okx")
     cl.add_argument(
         "--symbols",

@@ -144,12 +144,8 @@ def _register_studies(vsub) -> None:
     wf.add_argument("--end", required=True, type=utc_time)
     wf.add_argument("--train-months", type=int, default=3)
     wf.add_argument("--test-months", type=int, default=1)
-    wf.add_argument(
-        "--purge-days",
-        type=int,
-        default=2,
-        help="gap between train and test (>= the indicator warm-up)",
-    )
+    wf.add_argument("--purge-days", type=int, default=2,
+                    help="gap between train and test (>= the indicator warm-up)")  # fmt: skip
     wf.add_argument("--hyperopt-epochs", type=int, default=0, help="search parameters on each train window with "
                     "Freqtrade's hyperopt (0 = evaluate the config as given)")  # fmt: skip
     rb = command(vsub, "robustness", _robustness, "parameter perturbations, latency and fees")

@@ -108,12 +108,8 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
                    help="serve a captured symbol as one of the venue's markets, e.g. "
                         "SUSHIUSDT=BTCUSDT (only these are served)")  # fmt: skip
     p.add_argument("--depth-speed", type=positive, default=1.0)
-    p.add_argument(
-        "--depth-minutes",
-        type=positive,
-        default=60.0,
-        help="synthetic depth: minutes of 100 ms diffs (at 1x speed)",
-    )
+    p.add_argument("--depth-minutes", type=positive, default=60.0,
+                   help="synthetic depth: minutes of 100 ms diffs (at 1x speed)")  # fmt: skip
     p.add_argument(
         "--depth-skip-every",
         type=int,

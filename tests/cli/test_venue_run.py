@@ -46,3 +46,13 @@ def test_config_error_line_is_found_in_output():
     out = "x - freqtrade - INFO - ok\n2026 - freqtrade - ERROR - Configuration error: bad thing.\nmore"
     assert config_error(out) == "Configuration error: bad thing."
     assert config_error("all fine\n") is None
+
+
+def test_freqtrade_on_the_simulated_clock_runs_under_the_guard(small_demo, capfd):
+    """`--start`: the guard runs Freqtrade through simclock (which refuses to run without the
+    clock's environment, so a clean exit shows the clock was handed over)."""
+    code = main(["venue", "run", "--datadir", str(small_demo), "--start", "2026-05-20T00:00", "--",
+                 FREQTRADE, "--version"])  # fmt: skip
+    assert code == 0
+    out = capfd.readouterr()
+    assert "freqtrade 2026.9" in out.out + out.err
