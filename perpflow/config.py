@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from perpflow.config_security import check_secrets
 from perpflow.errors import PerpflowConfigError
+from perpflow.timeframes import OI_TIMEFRAMES, TIMEFRAMES
 
 __all__ = ["PerpflowConfig", "PerpflowConfigError", "check_secrets", "load_perpflow_config"]
 
@@ -22,11 +23,8 @@ SessionName = Literal["ny_open", "ny_close", "asia_london"]
 TrailSession = Literal["ny_open", "ny_close", "asia_london", "other"]
 # codes of `perpflow.features.open_interest.OI_REGIMES`
 OIRegime = Literal[0, 1, 2, 3, 4]
-# the candle intervals Freqtrade can load for Binance USDT-M futures (ccxt binanceusdm)
-Timeframe = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d",
-                    "3d", "1w", "1M"]  # fmt: skip
-# the periods Binance serves open-interest history in (and Freqtrade's open_interest candles)
-OITimeframe = Literal["5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d"]
+Timeframe = Literal[TIMEFRAMES]  # Freqtrade's Binance USDT-M candle intervals
+OITimeframe = Literal[OI_TIMEFRAMES]  # Binance's open-interest periods
 # exchange ids as the store partitions them (lower-case ccxt ids)
 EXCHANGE_ID = r"^[a-z][a-z0-9]{1,31}$"
 # a trail width multiplier: positive (0 or less would put the stop at or through the price)

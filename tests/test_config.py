@@ -81,3 +81,17 @@ def test_config_is_frozen():
     pf = load_perpflow_config({})
     with pytest.raises(Exception):  # noqa: B017 - pydantic raises ValidationError on frozen set
         pf.risk.risk_per_trade = 0.02  # type: ignore[misc]
+
+
+def test_enumerations_match_their_sources():
+    from typing import get_args
+
+    import ccxt
+
+    from perpflow.config import OIRegime, Timeframe, TrailSession
+    from perpflow.features.open_interest import OI_REGIMES
+    from perpflow.features.sessions import SESSION_NAMES
+
+    assert set(get_args(Timeframe)) == set(ccxt.binanceusdm().timeframes) - {"1s"}
+    assert set(get_args(OIRegime)) == set(OI_REGIMES)
+    assert set(get_args(TrailSession)) == {*SESSION_NAMES.values(), "other"}

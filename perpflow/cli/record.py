@@ -4,13 +4,14 @@ liquidations`: live streams into the event store (`perpflow.data.record`, `perpf
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 
 from perpflow.cli.args import DEFAULT_STORE, command, group, positive
 
 
 def _record(args: argparse.Namespace) -> int:
+    import asyncio
+
     from perpflow.data.record import run_recorder
 
     stats = asyncio.run(run_recorder(
@@ -27,6 +28,8 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _collect_liquidations(args: argparse.Namespace) -> int:
+    import asyncio
+
     from perpflow.data.collect import run_collector
 
     stats = asyncio.run(run_collector(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import get_args
 
 from perpflow.cli.args import (
     DEFAULT_DEMO_DIR,
@@ -16,7 +15,7 @@ from perpflow.cli.args import (
     pairs_range,
     utc_time,
 )
-from perpflow.config import Timeframe
+from perpflow.timeframes import TIMEFRAMES
 
 
 def _plot_structure(args: argparse.Namespace) -> int:
@@ -113,7 +112,7 @@ def _heatmap_args(hm: argparse.ArgumentParser) -> None:
     hm.add_argument(
         "--timeframe",
         default="5m",
-        choices=get_args(Timeframe),
+        choices=TIMEFRAMES,
         help="label parquet: candle timeframe",
     )
     hm.add_argument("--time-bins", type=int, default=300)

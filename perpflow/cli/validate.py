@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import get_args
 
 from perpflow.cli import parity
 from perpflow.cli.args import (
@@ -19,8 +18,8 @@ from perpflow.cli.args import (
     timerange,
     utc_time,
 )
-from perpflow.config import Timeframe
 from perpflow.errors import UserError
+from perpflow.timeframes import TIMEFRAMES
 
 
 def _study_args(args: argparse.Namespace) -> dict:
@@ -178,7 +177,7 @@ def _register_studies(vsub) -> None:
     ve.add_argument(
         "--timeframe",
         default="15m",
-        choices=get_args(Timeframe),
+        choices=TIMEFRAMES,
         help="a timeframe every venue has or can build",
     )
     ve.add_argument("--config", default="config.json")
