@@ -177,9 +177,9 @@ def cap_lines(cap: dict, history_known: bool) -> list[str]:
                   "running peak of the whole run",
                   f"  {'governor (its peak)':24s} {cap['governor_drawdown']:.2%} max, peak "
                   "re-based only by re-arms"]  # fmt: skip
-    lines.append(
-        f"  {'closed trades (Freqtrade)':24s} {cap['closed_drawdown']:.2%} max_drawdown_account"
-    )
+    closed = cap["closed_drawdown"]
+    shown = f"{closed:.2%}" if closed == closed else "unknown (not in this result)"
+    lines.append(f"  {'closed trades (Freqtrade)':24s} {shown} max_drawdown_account")
     for ev in cap["events"]:
         lines.append(f"  {ev['event']:6s} {ev['time']}  drawdown {ev['drawdown']:.2%}  equity "
                      f"{ev['equity']:,.2f}  {ev['note']}")  # fmt: skip

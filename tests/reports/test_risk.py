@@ -77,6 +77,7 @@ def test_risk_report_marks_missing_funding_unknown(tmp_path, capsys):
     text = capsys.readouterr().out
     line = next(x for x in text.splitlines() if "funding_paid" in x)
     assert "unknown" in line and "0.00" not in line
+    assert "nan" not in text  # the result has no max_drawdown_account either
     assert json.loads(out.read_text())["funding_paid"] is None
     assert json.loads(out.read_text())["leverage_max"] == 3.0
     full = write_result(tmp_path / "full.json")
@@ -88,4 +89,5 @@ def test_risk_summary_leaves_absent_fields_unknown():
     s = risk_summary(_trades().drop(columns=["leverage"]), starting_balance=1_000.0)
     assert s["leverage_max"] is None and s["max_exposure_x_balance"] is None
     assert s["funding_paid"] == pytest.approx(2.5)
-    assert risk_summary(_trades().drop(columns=["funding_fees"]), starting_balance=1e3)["funding_paid"] is None
+    no_funding = risk_summary(_trades().drop(columns=["funding_fees"]), starting_balance=1e3)
+    assert no_funding["funding_paid"] is None
