@@ -109,12 +109,8 @@ def _heatmap_args(hm: argparse.ArgumentParser) -> None:
     hm.add_argument(
         "--pair", default=None, help="label parquet: this pair's events (e.g. BTC/USDT:USDT)"
     )
-    hm.add_argument(
-        "--timeframe",
-        default="5m",
-        choices=TIMEFRAMES,
-        help="label parquet: candle timeframe",
-    )
+    hm.add_argument("--timeframe", default="5m", choices=TIMEFRAMES,
+                    help="label parquet: candle timeframe")  # fmt: skip
     hm.add_argument("--time-bins", type=int, default=300)
     hm.add_argument("--price-bins", type=int, default=120)
     hm.add_argument("--title", default=None)

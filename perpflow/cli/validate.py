@@ -150,12 +150,8 @@ def _register_studies(vsub) -> None:
     rb = command(vsub, "robustness", _robustness, "parameter perturbations, latency and fees")
     _study(rb)
     rb.add_argument("--timerange", required=True, type=timerange, help="YYYYMMDD-YYYYMMDD")
-    rb.add_argument(
-        "--params",
-        nargs="*",
-        default=None,
-        help="dotted parameter paths (default: every numeric one)",
-    )
+    rb.add_argument("--params", nargs="*", default=None,
+                    help="dotted parameter paths (default: every numeric one)")  # fmt: skip
     rb.add_argument("--pct", type=positive, default=0.10)
     rb.add_argument("--joint", type=int, default=0, help="random joint perturbations")
     rb.add_argument("--no-latency", action="store_true")
