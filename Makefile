@@ -32,6 +32,7 @@ $(DEMO_OK):
 
 # Backtest LiquiditySweep on the SYNTHETIC demo market through the local exchange.
 backtest: setup demo-data
+	$(BIN)/perpflow config check -c config.json
 	$(BIN)/perpflow venue run --datadir $(DEMO) -- \
 	  $(BIN)/freqtrade backtesting -c config.json -c {overlay} --datadir $(DEMO) \
 	  --strategy LiquiditySweep --pairs $(PAIRS) --export trades \
@@ -59,25 +60,25 @@ bench: setup demo-data
 VENUE_PORT ?= 8999
 VENUE_MODE ?= history
 venue: setup demo-data
+	$(BIN)/perpflow config check -c config.json
 	$(BIN)/perpflow config overlay --venue-url http://127.0.0.1:$(VENUE_PORT) --out config.local.json
 	$(BIN)/perpflow venue serve --datadir $(DEMO) --mode $(VENUE_MODE) --port $(VENUE_PORT)
 
 # The bot in dry-run against the local exchange replaying the demo market from REPLAY_START:
 # the bot and the exchange share one simulated clock (SPEED x; SKIP_IDLE=1 lets the bot's idle
 # waits pass at once). It starts RUNNING with a fresh replay database. API=1 adds FreqUI/REST on
-# 127.0.0.1:8080 (export FREQTRADE__API_SERVER__USERNAME/PASSWORD/JWT_SECRET_KEY first),
+# 127.0.0.1:8080 (export FREQTRADE__API_SERVER__USERNAME/PASSWORD/JWT_SECRET_KEY/WS_TOKEN first),
 # TELEGRAM=1 adds Telegram (FREQTRADE__TELEGRAM__TOKEN/CHAT_ID). Ctrl-C stops both.
+# `perpflow config check` validates the merged configs and these secrets before anything starts.
 REPLAY_START ?= 2026-06-10T00:00
 SPEED ?= 1
 SKIP_IDLE ?=
 OVERLAYS = $(if $(API),-c config.api.json,) $(if $(TELEGRAM),-c config.telegram.json,)
 REPLAY_RUN = $(BIN)/perpflow venue run --datadir $(DEMO) --start $(REPLAY_START) --speed $(SPEED) \
 	  $(if $(SKIP_IDLE),--skip-idle,)
-API_CHECK = $(if $(API),@scripts/need-env FREQTRADE__API_SERVER__USERNAME FREQTRADE__API_SERVER__PASSWORD FREQTRADE__API_SERVER__JWT_SECRET_KEY,)
-TG_CHECK = $(if $(TELEGRAM),@scripts/need-env FREQTRADE__TELEGRAM__TOKEN FREQTRADE__TELEGRAM__CHAT_ID,)
+CONFIG_CHECK = $(BIN)/perpflow config check -c config.json -c config.replay.json $(OVERLAYS)
 dry-run: setup demo-data
-	$(API_CHECK)
-	$(TG_CHECK)
+	$(CONFIG_CHECK)
 	rm -f user_data/tradesv3.replay.sqlite*
 	$(REPLAY_RUN) -- $(BIN)/freqtrade trade -c config.json -c config.replay.json $(OVERLAYS) \
 	  -c {overlay} --datadir $(DEMO)
@@ -86,8 +87,7 @@ dry-run: setup demo-data
 # stops, fills, fees and funding on the venue's ledger, with a key pair made for the run. No
 # real money moves: every URL points at 127.0.0.1. Same variables as dry-run.
 live-venue: setup demo-data
-	$(API_CHECK)
-	$(TG_CHECK)
+	$(CONFIG_CHECK)
 	rm -f user_data/tradesv3.replay.sqlite*
 	$(REPLAY_RUN) --live -- $(BIN)/freqtrade trade -c config.json -c config.replay.json \
 	  $(OVERLAYS) -c {overlay} --datadir $(DEMO)

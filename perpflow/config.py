@@ -1,20 +1,40 @@
 """The `perpflow` section of a Freqtrade config: a frozen, typed model validated once at start-up.
 
 Every default is documented here and in README.md. A wrong value raises `PerpflowConfigError`
-naming the key path (e.g. `perpflow.risk.risk_per_trade`) and what is allowed.
+naming the key path (e.g. `perpflow.risk.risk_per_trade`) and what is allowed. Every model is
+strict: unknown keys are errors, numbers must be finite JSON numbers (not strings, not booleans),
+booleans must be true/false, and names (sessions, OI regimes, timeframes) come from fixed lists.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from perpflow.config_security import check_secrets
+from perpflow.errors import PerpflowConfigError
+from perpflow.timeframes import OI_TIMEFRAMES, TIMEFRAMES
+
+__all__ = ["PerpflowConfig", "PerpflowConfigError", "check_secrets", "load_perpflow_config"]
+
 SessionName = Literal["ny_open", "ny_close", "asia_london"]
+# session blocks of `perpflow.features.sessions.SESSION_NAMES` plus the rest of the day
+TrailSession = Literal["ny_open", "ny_close", "asia_london", "other"]
+# codes of `perpflow.features.open_interest.OI_REGIMES`
+OIRegime = Literal[0, 1, 2, 3, 4]
+Timeframe = Literal[TIMEFRAMES]  # Freqtrade's Binance USDT-M candle intervals
+OITimeframe = Literal[OI_TIMEFRAMES]  # Binance's open-interest periods
+# exchange ids as the store partitions them (lower-case ccxt ids)
+EXCHANGE_ID = r"^[a-z][a-z0-9]{1,31}$"
+# a trail width multiplier: positive (0 or less would put the stop at or through the price)
+TrailMultiplier = Annotated[float, Field(gt=0, le=10)]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """Frozen, no unknown keys, strict types (no "0.5" for 0.5, no 1 for true), finite numbers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class GovernorConfig(_Frozen):
@@ -110,9 +130,9 @@ class RiskConfig(_Frozen):
     high_vol_scale: float = Field(0.5, gt=0, le=1, description="size multiplier in high vol")
     pool_stops: bool = Field(True, description="stop beyond the opposing liquidity pool")
     stop_tick_buffer: int = Field(2, ge=0, le=1000, description="ticks beyond the stop level")
-    session_trail: dict[str, float] = Field(
+    session_trail: dict[TrailSession, TrailMultiplier] = Field(
         {"ny_open": 1.25, "ny_close": 1.0, "asia_london": 0.8, "other": 1.0},
-        description="trail width multiplier per New York session block",
+        description="trail width multiplier per New York session block (a block left out: 1)",
     )
     governor: GovernorConfig = GovernorConfig()
     carry: CarryConfig = CarryConfig()
@@ -160,12 +180,12 @@ class OpenInterestFilter(_Frozen):
     `perpflow.features.open_interest.OI_REGIMES`. Optionally also cap the raw OI change."""
 
     enabled: bool = True
-    timeframe: str = Field("5m", pattern=r"^\d+[mhd]$")
+    timeframe: OITimeframe = "5m"
     change_periods: int = Field(12, ge=1, le=10_000, description="OI rows for the change")
     regime_window: int = Field(288, ge=10, le=100_000, description="OI rows in the z window")
     regime_threshold: float = Field(1.0, gt=0, le=10, description="|z| that counts as a move")
-    block_long_regimes: list[int] = Field([2], description="OI regimes with no long entries")
-    block_short_regimes: list[int] = Field([1], description="OI regimes with no short entries")
+    block_long_regimes: list[OIRegime] = Field([2], description="OI regimes with no long entries")
+    block_short_regimes: list[OIRegime] = Field([1], description="OI regimes with no short entries")
     max_change: float | None = Field(
         None, ge=-1, le=1, description="also cap the OI change at entry (None = off)"
     )
@@ -179,8 +199,12 @@ class LiquidationFilter(_Frozen):
     liquidation features, so these entries are blocked there (logged once)."""
 
     enabled: bool = True
-    store: str | None = Field(None, description="event store root (default <datadir>/store)")
-    exchange: str = Field("binance", description="exchange partition of the store to read")
+    store: str | None = Field(
+        None, min_length=1, description="event store root (default <datadir>/store)"
+    )
+    exchange: str = Field(
+        "binance", pattern=EXCHANGE_ID, description="exchange partition of the store to read"
+    )
     lookback: int = Field(288, ge=10, le=100_000, description="candles in the cluster quantile")
     pct: float = Field(0.9, gt=0.5, lt=1, description="cluster = total >= this rolling quantile")
     cascade_window: int = Field(12, ge=1, le=10_000)
@@ -194,7 +218,7 @@ class SessionFilter(_Frozen):
     """Entries only inside the chosen New York session blocks (DST aware)."""
 
     enabled: bool = True
-    blocks: tuple[SessionName, ...] = ("ny_open", "ny_close", "asia_london")
+    blocks: tuple[SessionName, ...] = Field(("ny_open", "ny_close", "asia_london"), strict=False)
 
 
 class MacroFilter(_Frozen):
@@ -203,8 +227,10 @@ class MacroFilter(_Frozen):
     enabled: bool = True
     before_minutes: float = Field(30, ge=0, le=24 * 60)
     after_minutes: float = Field(60, ge=0, le=24 * 60)
-    importance: tuple[Literal["high", "medium", "low"], ...] = ("high",)
-    calendar_file: str | None = Field(None, description="your own CSV; default: shipped file")
+    importance: tuple[Literal["high", "medium", "low"], ...] = Field(("high",), strict=False)
+    calendar_file: str | None = Field(
+        None, min_length=1, description="your own CSV; default: shipped file"
+    )
     strict_coverage: bool = Field(True, description="block entries past the calendar's end")
 
 
@@ -240,16 +266,25 @@ class BookFilter(_Frozen):
     imbalance toward the trade as well. Off by default: it needs recorded history."""
 
     enabled: bool = False
-    store: str | None = Field(None, description="event store root (default <datadir>/store)")
-    exchange: str = "binance"
+    store: str | None = Field(
+        None, min_length=1, description="event store root (default <datadir>/store)"
+    )
+    exchange: str = Field("binance", pattern=EXCHANGE_ID)
     min_imbalance: float = Field(0.0, ge=-1, le=1)
-    max_void_bps: float = Field(10.0, gt=0, description="widest allowed gap between adjacent levels")
-    max_staleness_seconds: float = Field(30.0, gt=0)
+    max_void_bps: float = Field(
+        10.0, gt=0, le=10_000, description="widest gap between adjacent levels"
+    )
+    max_staleness_seconds: float = Field(30.0, gt=0, le=3600)
     cross_exchange: str | None = Field(
-        None, description="a second venue's recorded books (bybit, okx): divergence columns and gate"
+        None,
+        pattern=EXCHANGE_ID,
+        description="a second venue's recorded books (bybit, okx): divergence columns and gate",
     )
     max_mid_gap_bps: float = Field(
-        15.0, gt=0, description="block when the venues' mids differ more (one book is off)"
+        15.0,
+        gt=0,
+        le=10_000,
+        description="block when the venues' mids differ more (one book is off)",
     )
     cross_agreement: bool = Field(
         False, description="the second venue's imbalance must also lean toward the trade"
@@ -285,15 +320,17 @@ class ValidationConfig(_Frozen):
 class VoteWeights(_Frozen):
     """Weights of the ensemble vote (normalised by their sum)."""
 
-    model: float = Field(0.7, ge=0, description="FreqAI model's probability of a win")
-    rules: float = Field(0.3, ge=0, description="the rules' conviction score for that side (0..1)")
+    model: float = Field(0.7, ge=0, le=100, description="FreqAI model's probability of a win")
+    rules: float = Field(
+        0.3, ge=0, le=100, description="the rules' conviction score for that side (0..1)"
+    )
 
 
 class AIConfig(_Frozen):
     """LiquiditySweepAI: event targets and the vote between the model and the rules."""
 
-    take_atr: float = Field(2.0, gt=0, description="target barrier in ATR (the `win` class)")
-    stop_atr: float = Field(1.0, gt=0, description="stop barrier in ATR")
+    take_atr: float = Field(2.0, gt=0, le=50, description="target barrier in ATR (the `win` class)")
+    stop_atr: float = Field(1.0, gt=0, le=50, description="stop barrier in ATR")
     weights: VoteWeights = VoteWeights()
     threshold: float = Field(0.5, ge=0, le=1, description="enter when the weighted vote >= this")
 
@@ -320,10 +357,6 @@ class PerpflowConfig(_Frozen):
     )
 
 
-class PerpflowConfigError(ValueError):
-    """A `perpflow` config value is wrong; the message names the key path."""
-
-
 def load_perpflow_config(config: dict[str, Any]) -> PerpflowConfig:
     """Validate `config["perpflow"]` (missing section = all defaults) and return the frozen model."""
     section = config.get("perpflow", {})
@@ -335,43 +368,12 @@ def load_perpflow_config(config: dict[str, Any]) -> PerpflowConfig:
         lines = []
         for err in exc.errors():
             path = ".".join(["perpflow", *(str(p) for p in err["loc"])])
-            lines.append(f"{path}: {err['msg']} (got {err.get('input')!r})")
+            got = repr(err.get("input"))
+            got = got if len(got) <= 80 else got[:77] + "..."
+            lines.append(f"{path}: {err['msg']} (got {got})")
         raise PerpflowConfigError("invalid perpflow config:\n  " + "\n  ".join(lines)) from None
     if model.risk.min_stop_distance >= model.risk.max_stop_distance:
         raise PerpflowConfigError(
             "perpflow.risk.min_stop_distance must be below perpflow.risk.max_stop_distance"
         )
     return model
-
-
-def check_secrets(config: dict[str, Any]) -> None:
-    """Refuse to start an enabled API server or Telegram bot whose secrets are unset.
-
-    Freqtrade fills these from FREQTRADE__API_SERVER__* / FREQTRADE__TELEGRAM__* environment
-    variables; the repo never holds them. Raises `PerpflowConfigError` naming what to export.
-    """
-    api = config.get("api_server") or {}
-    if api.get("enabled"):
-        missing = [
-            k
-            for k in ("username", "password", "jwt_secret_key")
-            if not api.get(k)
-        ]
-        if missing:
-            names = ", ".join(f"FREQTRADE__API_SERVER__{k.upper()}" for k in missing)
-            raise PerpflowConfigError(
-                f"api_server is enabled but {missing} are unset: export {names}"
-            )
-        if api.get("listen_ip_address") not in ("127.0.0.1", "localhost", "::1") and not config.get(
-            "perpflow", {}
-        ).get("allow_remote_api"):
-            raise PerpflowConfigError(
-                "api_server.listen_ip_address is not loopback; put it behind a reverse proxy or set "
-                "perpflow.allow_remote_api=true explicitly"
-            )
-    tg = config.get("telegram") or {}
-    if tg.get("enabled") and not (tg.get("token") and tg.get("chat_id")):
-        raise PerpflowConfigError(
-            "telegram is enabled but token/chat_id are unset: export FREQTRADE__TELEGRAM__TOKEN "
-            "and FREQTRADE__TELEGRAM__CHAT_ID"
-        )

@@ -31,9 +31,9 @@ def test_shipped_configs_hold_no_credentials_and_are_valid():
     assert api["api_server"]["listen_ip_address"] == "127.0.0.1"
     with pytest.raises(PerpflowConfigError, match="JWT_SECRET_KEY"):
         check_secrets({**cfg, "api_server": {**api["api_server"], "username": "u",
-                                             "password": "p"}})  # fmt: skip
+                                             "password": "p"}}, env={})  # fmt: skip
     with pytest.raises(PerpflowConfigError, match="FREQTRADE__TELEGRAM__TOKEN"):
-        check_secrets({**cfg, **tg})
+        check_secrets({**cfg, **tg}, env={})
     load_perpflow_config(cfg)
 
 
@@ -52,6 +52,19 @@ def test_missing_section_means_defaults():
         ({"risk": {"governor": {"pause_hours": 24}}}, "perpflow.risk.governor"),
         ({"risk": {"governor": {"rearm": ""}}}, "perpflow.risk.governor.rearm"),
         ({"risk": {"governor": {"backtest_rearm_hours": 0}}}, "perpflow.risk.governor.backtest"),
+        # issue 15, item 8: each of these was accepted before
+        ({"filters": {"funding": {"max_staleness_hours": float("inf")}}}, "perpflow.filters.funding"),
+        ({"filters": {"book": {"max_staleness_seconds": float("inf")}}}, "perpflow.filters.book"),
+        ({"filters": {"open_interest": {"block_long_regimes": [99]}}}, "perpflow.filters.open_interest.block_long_regimes.0"),
+        ({"filters": {"open_interest": {"timeframe": "7m"}}}, "perpflow.filters.open_interest.timeframe"),
+        ({"risk": {"session_trail": {"ny_opn": 1.2}}}, "perpflow.risk.session_trail.ny_opn"),
+        ({"risk": {"session_trail": {"ny_open": -1.0}}}, "perpflow.risk.session_trail.ny_open"),
+        ({"risk": {"risk_per_trade": "0.01"}}, "perpflow.risk.risk_per_trade"),
+        ({"sweep": {"swing_left": "12"}}, "perpflow.sweep.swing_left"),
+        ({"filters": {"macro": {"enabled": "false"}}}, "perpflow.filters.macro.enabled"),
+        ({"risk": {"pool_stops": 1}}, "perpflow.risk.pool_stops"),
+        ({"risk": {"max_leverage": float("nan")}}, "perpflow.risk.max_leverage"),
+        ({"filters": {"book": {"exchange": "Bin ance"}}}, "perpflow.filters.book.exchange"),
     ],
 )
 def test_wrong_values_name_the_key(section, needle):
@@ -70,14 +83,15 @@ def test_config_is_frozen():
         pf.risk.risk_per_trade = 0.02  # type: ignore[misc]
 
 
-def test_enabled_api_server_needs_secrets_from_env():
-    cfg = {"api_server": {"enabled": True, "listen_ip_address": "127.0.0.1", "username": "u"}}
-    with pytest.raises(PerpflowConfigError, match="FREQTRADE__API_SERVER__PASSWORD"):
-        check_secrets(cfg)
-    cfg["api_server"].update(password="p", jwt_secret_key="j", listen_ip_address="0.0.0.0")
-    with pytest.raises(PerpflowConfigError, match="loopback"):
-        check_secrets(cfg)
-    cfg["api_server"]["listen_ip_address"] = "127.0.0.1"
-    check_secrets(cfg)
-    with pytest.raises(PerpflowConfigError, match="TELEGRAM__TOKEN"):
-        check_secrets({"telegram": {"enabled": True}})
+def test_enumerations_match_their_sources():
+    from typing import get_args
+
+    import ccxt
+
+    from perpflow.config import OIRegime, Timeframe, TrailSession
+    from perpflow.features.open_interest import OI_REGIMES
+    from perpflow.features.sessions import SESSION_NAMES
+
+    assert set(get_args(Timeframe)) == set(ccxt.binanceusdm().timeframes) - {"1s"}
+    assert set(get_args(OIRegime)) == set(OI_REGIMES)
+    assert set(get_args(TrailSession)) == {*SESSION_NAMES.values(), "other"}

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from perpflow.config import load_perpflow_config
+from perpflow.reports.html import significance
 from perpflow.validation.metrics import excursions, summary
-from perpflow.validation.report import significance
 from perpflow.validation.robustness import numeric_parameters, perturbation_variants, perturbed
 from perpflow.validation.walkforward import make_windows, purge_days
 from tests.conftest import REPO

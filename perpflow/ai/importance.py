@@ -91,3 +91,27 @@ def importance_png(table: pd.DataFrame, path: Path, top: int = 20,
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def models_dir(config: dict, explicit: str | Path | None = None) -> Path:
+    """`explicit`, else `<user_data_dir>/models/<freqai.identifier>` of a merged Freqtrade config."""
+    from perpflow.errors import UserError
+
+    if explicit:
+        return Path(explicit)
+    ident = (config.get("freqai") or {}).get("identifier")
+    if not ident:
+        raise UserError("no --models and no freqai.identifier in the config (add -c config.freqai.json)")
+    return Path(config.get("user_data_dir", "user_data")) / "models" / ident
+
+
+def importance_report(models: Path, out: Path, *, top: int = 20) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Rank the windows under `models` into `<out>/importance.csv`, `windows.csv` and
+    `importance.png`; returns (rank table, per-window rows, picture path)."""
+    rows = load_windows(models)
+    table = rank_table(rows)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "importance.csv", index=False)
+    window_scores(rows).to_csv(out / "windows.csv", index=False)
+    return table, rows, importance_png(table, out / "importance.png", top=top, rows=rows)

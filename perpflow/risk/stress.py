@@ -9,7 +9,8 @@ rules allow per pair:
 A position is liquidated when the wick reaches its liquidation distance (Binance's isolated
 formula with Freqtrade's 5% liquidation buffer). The stop "fills first" when stop distance plus
 slippage is inside the liquidation distance. Backtest exports do not carry perpflow's stop, so
-the stop distance is the rules' worst case (`risk.max_stop_distance`).
+the stop distance is the rules' worst case (`risk.max_stop_distance`). A result whose trades do
+not carry their leverage cannot be tested: `require_leverage` refuses it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from perpflow.errors import UserError
 from perpflow.features.sessions import SESSION_NAMES, ny_session_block
-from perpflow.validation.session_profile import block_stats
+from perpflow.risk.leverage import capped_leverage, liquidation_safe_leverage
+from perpflow.risk.liquidity import block_stats
 
 
 def liquidation_distance(leverage, mmr: float = 0.005, exchange_buffer: float = 0.05):
@@ -86,3 +89,56 @@ def run_stress(trades: pd.DataFrame, candles: dict[str, pd.DataFrame], *, allowe
                 "stop_not_first": int((~res["stop_fills_first"]).sum()),
             })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def require_leverage(trades: pd.DataFrame, missing: frozenset[str] | set[str], source: str) -> None:
+    """UserError unless every trade carries its leverage (`missing` = fields the export lacked,
+    which Freqtrade's loader fills with 1.0) and stake: without them a stress test would
+    report a pass it cannot know."""
+    absent = sorted({"leverage", "is_short"} & set(missing))
+    absent += [
+        c for c in ("leverage", "stake_amount") if c not in trades.columns and c not in absent
+    ]
+    if not absent and len(trades) and trades[["leverage", "stake_amount"]].isna().any().any():
+        absent = ["leverage/stake_amount (null in some trades)"]
+    if absent:
+        raise UserError(f"{source}: the trades carry no {', '.join(absent)}, so their liquidation "
+                        "distance is unknown; stress a futures backtest exported by Freqtrade "
+                        "(--export trades) that records it")  # fmt: skip
+
+
+def allowed_leverage(risk, *, exchange_max: float | None, exchange_mmr: float | None) -> float:
+    """The most leverage the rules allow on a market: the config cap, the exchange's cap and the
+    leverage that keeps liquidation beyond the tightest stop with the buffer (`risk` is the
+    `perpflow.risk` config; the exchange's maintenance margin rate counts when higher)."""
+    mmr = max(risk.maintenance_margin_rate, exchange_mmr or 0.0)
+    safe = liquidation_safe_leverage(risk.min_stop_distance, maintenance_margin_rate=mmr,
+                                     buffer=risk.liquidation_buffer)  # fmt: skip
+    return capped_leverage(risk.max_leverage, exchange_max or risk.max_leverage, safe)
+
+
+def stress_backtest(trades: pd.DataFrame, datadir, risk, *, wick: float = 0.05,
+                    timeframe: str = "5m") -> pd.DataFrame:  # fmt: skip
+    """`run_stress` of a backtest's trades over the `timeframe` candles of `datadir`, with each
+    pair's allowed leverage from the market specs the local exchange serves for that data dir."""
+    from pathlib import Path
+
+    from perpflow.data.candles import load_candles
+    from perpflow.strategy.liquidation_signals import exchange_symbol
+    from perpflow.venue.markets import MarketBook
+
+    book = MarketBook.load(Path(datadir))
+    candles, allowed = {}, {}
+    for pair in sorted(trades["pair"].unique()):
+        candles[pair] = load_candles(Path(datadir), pair, timeframe)
+        sym = exchange_symbol(pair)
+        allowed[pair] = allowed_leverage(risk, exchange_max=book.max_leverage(sym),
+                                         exchange_mmr=book.maint_margin_rate(sym))  # fmt: skip
+    return run_stress(
+        trades,
+        candles,
+        allowed_leverage=allowed,
+        wick=wick,
+        stop_distance=risk.max_stop_distance,
+        mmr=risk.maintenance_margin_rate,
+    )

@@ -19,7 +19,7 @@ import pandas as pd
 from perpflow.ai import importance as imp
 from perpflow.ai.oos import overall, window_oos
 from perpflow.config import PerpflowConfig
-from perpflow.validation import report as rp
+from perpflow.reports import html as rp
 from perpflow.validation.metrics import summary
 
 

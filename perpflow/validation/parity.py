@@ -141,7 +141,8 @@ def run_bot(spec: ParitySpec, mode: str = "dry", *, progress: bool = True,
     env = {**os.environ, **bot_env, ENV: clock.spec.to_env(), "PYTHONUNBUFFERED": "1",
            "FREQTRADE__API_SERVER__USERNAME": API_USER,
            "FREQTRADE__API_SERVER__PASSWORD": password,
-           "FREQTRADE__API_SERVER__JWT_SECRET_KEY": secrets.token_hex(32)}  # fmt: skip
+           "FREQTRADE__API_SERVER__JWT_SECRET_KEY": secrets.token_hex(32),
+           "FREQTRADE__API_SERVER__WS_TOKEN": secrets.token_hex(32)}  # fmt: skip
     with VenueServer(spec.datadir, mode="replay", clock=clock.time,
                      replay_date=f"{spec.start:%Y-%m-%d}", **venue_kwargs) as venue:  # fmt: skip
         (work / "venue.json").write_text(json.dumps(exchange_overlay(venue.url)))

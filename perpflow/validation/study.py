@@ -2,8 +2,9 @@
 
 Each variant is one real `freqtrade backtesting` subprocess against the local exchange with its
 own config overlay, timerange and result directory. A finished variant leaves `result.json` and
-is never rerun, so an interrupted study resumes where it stopped. The pool is the standard
-library's (`concurrent.futures`): each worker only waits on its subprocess. To run the same
+is never rerun (a failed one is), so an interrupted study resumes where it stopped; a
+Freqtrade configuration error (Freqtrade exits 0 on it) counts as a failure. The pool is the
+standard library's (`concurrent.futures`): each worker only waits on its subprocess. To run the same
 variants on a cluster, submit `run_variant` calls to Ray (`ray.remote(run_variant)`) or Dask
 (`client.map(run_variant, ...)`) with the same arguments; nothing here schedules by hand.
 """
@@ -21,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
+
+from perpflow.venue.ftguard import EXIT_CONFIG_ERROR, config_error
 
 logger = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
@@ -53,7 +56,9 @@ def run_variant(variant: Variant, *, study_dir: Path, datadir: Path, venue_overl
     vdir = Path(study_dir) / "variants" / variant.id
     done = vdir / "result.json"
     if done.exists():
-        return json.loads(done.read_text())
+        stored = json.loads(done.read_text())
+        if stored.get("returncode") == 0:  # a failed variant runs again (e.g. after a fix)
+            return stored
     vdir.mkdir(parents=True, exist_ok=True)
     overlay = vdir / "overlay.json"
     overlay.write_text(json.dumps(variant.overlay, indent=1))
@@ -87,15 +92,18 @@ def run_variant(variant: Variant, *, study_dir: Path, datadir: Path, venue_overl
     proc = _run([_freqtrade(), "backtesting", *common, "--strategy-path", str(strategy_path),
                  "--timerange", variant.timerange, "--export", export, "--cache", "none"],
                 vdir / "freqtrade.log")  # fmt: skip
+    results_dir = vdir / "ud" / "backtest_results"
+    if proc.returncode == 0 and not (results_dir / ".last_result.json").exists():
+        proc.returncode, proc.stderr = 1, proc.stderr + "\nfreqtrade wrote no backtest result"
     result["returncode"] = proc.returncode
     if proc.returncode == 0:
-        results_dir = vdir / "ud" / "backtest_results"
         trades = _trades(results_dir)
         trades.to_parquet(vdir / "trades.parquet", index=False)
         result["trades"] = len(trades)
         result["starting_balance"] = _starting_balance(results_dir)
     else:
-        result["error"] = (proc.stdout + proc.stderr)[-2000:]
+        output = proc.stdout + proc.stderr
+        result["error"] = config_error(output) or output[-2000:]
         logger.error("variant %s failed (exit %d); see %s", variant.id, proc.returncode,
                      vdir / "freqtrade.log")  # fmt: skip
     _write_result(done, result)
@@ -103,9 +111,13 @@ def run_variant(variant: Variant, *, study_dir: Path, datadir: Path, venue_overl
 
 
 def _run(cmd: list[str], log: Path) -> subprocess.CompletedProcess:
+    """Run a freqtrade command, its output to `log`; a configuration error (on which Freqtrade
+    exits 0) counts as a failure with exit code 2."""
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
     log.write_text(proc.stdout + proc.stderr)
+    if proc.returncode == 0 and config_error(proc.stdout + proc.stderr):
+        proc.returncode = EXIT_CONFIG_ERROR
     return proc
 
 

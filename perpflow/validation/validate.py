@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from perpflow.validation import report as rp
+from perpflow.errors import UserError
+from perpflow.reports import html as rp
 from perpflow.validation.metrics import summary
 from perpflow.validation.robustness import latency_variants, perturbation_variants, verdict
 from perpflow.validation.study import run_study, variant_trades
@@ -22,6 +23,20 @@ from perpflow.validation.walkforward import (
 STARTING_BALANCE_KEY = "starting_balance"
 
 
+def _refuse_failed(results: pd.DataFrame, out: Path, ids: list[str] | None = None) -> None:
+    """UserError naming the failed backtests (all, or those of `ids`) and the first one's
+    error (e.g. Freqtrade's configuration error); their logs are in the study folder."""
+    failed = results[results["returncode"] != 0]
+    if ids is not None:
+        failed = failed[failed["id"].isin(ids)]
+    if len(failed):
+        first = failed.iloc[0]
+        why = str(first.get("error") or "").strip().splitlines()[-1:] or ["no output"]
+        raise UserError(f"{len(failed)} backtest(s) failed ({', '.join(failed['id'])}), first: "
+                        f"{why[0]}; fix it and rerun: failed backtests run again (logs: "
+                        f"{out}/variants/<id>/freqtrade.log)")  # fmt: skip
+
+
 def walk_forward(*, config: Path, datadir: Path, pairs: list[str], start: str, end: str,
                  out: Path, train_months: int = 3, test_months: int = 1, purge: int = 2,
                  workers: int = 2, progress: bool = True, hyperopt_epochs: int = 0,
@@ -32,9 +47,7 @@ def walk_forward(*, config: Path, datadir: Path, pairs: list[str], start: str, e
     results = run_study(walk_forward_variants(windows, hyperopt_epochs=hyperopt_epochs),
                         study_dir=out, datadir=datadir, pairs=pairs, workers=workers,
                         progress=progress, config=config)  # fmt: skip
-    failed = results[results["returncode"] != 0]
-    if len(failed):
-        raise RuntimeError(f"{len(failed)} window backtest(s) failed: see {out}/variants/*/freqtrade.log")
+    _refuse_failed(results, out)
     balance = float(results[STARTING_BALANCE_KEY].iloc[0])
     per_window, oos = stitch(out, windows, balance)
     first, last = windows[0].test_start, windows[-1].test_end
@@ -81,6 +94,7 @@ def robustness(*, config: Path, datadir: Path, pairs: list[str], timerange: str,
         variants += latency_variants(base, timerange)
     results = run_study(variants, study_dir=out, datadir=datadir, pairs=pairs, workers=workers,
                         progress=progress, config=config)  # fmt: skip
+    _refuse_failed(results, out, ids=["base"])
     start, end = (pd.Timestamp(x) for x in timerange.split("-"))
     rows = []
     for r in results.itertuples():

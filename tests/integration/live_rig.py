@@ -165,7 +165,8 @@ class LiveRig:
         env = {**os.environ, ENV: self.clock.spec.to_env(), "PYTHONUNBUFFERED": "1",
                "FREQTRADE__EXCHANGE__KEY": self.key, "FREQTRADE__EXCHANGE__SECRET": self.secret,
                "FREQTRADE__API_SERVER__USERNAME": USER, "FREQTRADE__API_SERVER__PASSWORD": PASSWORD,
-               "FREQTRADE__API_SERVER__JWT_SECRET_KEY": secrets.token_hex(32)}  # fmt: skip
+               "FREQTRADE__API_SERVER__JWT_SECRET_KEY": secrets.token_hex(32),
+               "FREQTRADE__API_SERVER__WS_TOKEN": secrets.token_hex(32)}  # fmt: skip
         (self.work / "ud").mkdir(exist_ok=True)
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self.log.open("w"),
                                      stderr=subprocess.STDOUT)  # fmt: skip

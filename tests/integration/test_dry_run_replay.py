@@ -74,6 +74,7 @@ def test_dry_run_against_replay_venue(demo_datadir, tmp_path):
             "FREQTRADE__API_SERVER__USERNAME": USER,
             "FREQTRADE__API_SERVER__PASSWORD": PASSWORD,
             "FREQTRADE__API_SERVER__JWT_SECRET_KEY": "perpflow-test-jwt-secret-0123456789abcdef",
+            "FREQTRADE__API_SERVER__WS_TOKEN": "perpflow-test-ws-token-0123456789abcdef",
             "FREQTRADE__TELEGRAM__TOKEN": "7000001:perpflow-test-token",
             "FREQTRADE__TELEGRAM__CHAT_ID": "4242",
             "PERPFLOW_TELEGRAM_BASE_URL": tg.base_url,

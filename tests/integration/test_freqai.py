@@ -183,7 +183,8 @@ def test_dry_run_trains_and_predicts_against_the_local_exchange(demo_datadir, tm
                        "--pairs", "BTC/USDT:USDT"], configs=configs, userdir=ud, timeout=300)  # fmt: skip
         env = {**os.environ, "FREQTRADE__API_SERVER__USERNAME": USER,
                "FREQTRADE__API_SERVER__PASSWORD": PASSWORD,
-               "FREQTRADE__API_SERVER__JWT_SECRET_KEY": "perpflow-test-jwt-secret-0123456789abcdef"}  # fmt: skip
+               "FREQTRADE__API_SERVER__JWT_SECRET_KEY": "perpflow-test-jwt-secret-0123456789abcdef",
+               "FREQTRADE__API_SERVER__WS_TOKEN": "perpflow-test-ws-token-0123456789abcdef"}  # fmt: skip
         log = tmp_path / "freqtrade.log"
         cmd = [FREQTRADE, "trade", "--dry-run", "-c", str(REPO / "config.json"),
                *(x for c in configs for x in ("-c", str(c))), "--userdir", str(ud),

@@ -56,7 +56,8 @@ def test_persisted_peak_trips_and_a_rest_lock_deletion_rearms(demo_datadir, tmp_
             "internals": {"process_throttle_secs": 2}, "api_server": {"listen_port": port}})  # fmt: skip
         env = {**os.environ, "FREQTRADE__API_SERVER__USERNAME": USER,
                "FREQTRADE__API_SERVER__PASSWORD": PASSWORD,
-               "FREQTRADE__API_SERVER__JWT_SECRET_KEY": "perpflow-test-jwt-secret-0123456789abcdef"}  # fmt: skip
+               "FREQTRADE__API_SERVER__JWT_SECRET_KEY": "perpflow-test-jwt-secret-0123456789abcdef",
+               "FREQTRADE__API_SERVER__WS_TOKEN": "perpflow-test-ws-token-0123456789abcdef"}  # fmt: skip
         log = tmp_path / "freqtrade.log"
         cmd = [FREQTRADE, "trade", "--dry-run", "-c", str(REPO / "config.json"),
                "-c", str(REPO / "config.api.json"), "-c", str(overlay), "-c", str(extra),

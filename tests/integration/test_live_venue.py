@@ -101,7 +101,8 @@ def test_freqtrade_live_against_venue(demo_datadir, tmp_path):
         (strategies / "venue_probe.py").write_text(PROBE)
         env = {**os.environ, "FREQTRADE__EXCHANGE__KEY": KEY, "FREQTRADE__EXCHANGE__SECRET": SECRET,
                "FREQTRADE__API_SERVER__USERNAME": USER, "FREQTRADE__API_SERVER__PASSWORD": PASSWORD,
-               "FREQTRADE__API_SERVER__JWT_SECRET_KEY": "perpflow-test-jwt-secret-0123456789abcdef"}  # fmt: skip
+               "FREQTRADE__API_SERVER__JWT_SECRET_KEY": "perpflow-test-jwt-secret-0123456789abcdef",
+               "FREQTRADE__API_SERVER__WS_TOKEN": "perpflow-test-ws-token-0123456789abcdef"}  # fmt: skip
         log = tmp_path / "freqtrade.log"
         cmd = [FREQTRADE, "trade", "-c", str(REPO / "config.json"), "-c", str(overlay),
                "-c", str(extra), "--userdir", str(ud), "--strategy-path", str(strategies)]  # fmt: skip

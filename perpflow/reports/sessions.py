@@ -16,37 +16,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from perpflow.features.sessions import SESSION_NAMES, ny_session_block  # noqa: E402
-from perpflow.validation.structure_plot import load_candles  # noqa: E402
-
-BLOCK_NAMES = SESSION_NAMES
-PERIODS_PER_YEAR = 365 * 288
-
-
-def block_stats(df: pd.DataFrame, *, order_quote: float = 100_000.0) -> pd.DataFrame:
-    """One row per session block with the statistics described in the module docstring."""
-    ret = np.log(df["close"]).diff()
-    quote_vol = df["volume"] * df["close"]
-    rel_range = (df["high"] - df["low"]) / df["close"]
-    frame = pd.DataFrame({
-        "block": ny_session_block(df["date"]).map(BLOCK_NAMES), "ret": ret,
-        "volume": df["volume"], "quote_volume": quote_vol, "range": rel_range,
-        "amihud": ret.abs() * 1e4 / (quote_vol.where(quote_vol > 0) / 1e6),
-    }).dropna(subset=["ret"])  # fmt: skip
-    g = frame.groupby("block")
-    out = pd.DataFrame({
-        "candles": g.size(),
-        "realised_vol_ann": g["ret"].std() * np.sqrt(PERIODS_PER_YEAR),
-        "volume_mean": g["volume"].mean(),
-        "quote_volume_mean": g["quote_volume"].mean(),
-        "amihud_bps_per_musd": g["amihud"].mean(),
-    })  # fmt: skip
-    share = np.minimum(order_quote / out["quote_volume_mean"], 1.0)
-    out["slippage_bps"] = g["range"].mean() / 2 * np.sqrt(share) * 1e4
-    return out.reindex([b for b in BLOCK_NAMES.values() if b in out.index])
+from perpflow.data.candles import load_candles  # noqa: E402
+from perpflow.risk.liquidity import block_stats  # noqa: E402
 
 
 def session_profile(datadir: Path, pairs: list[str], start: str, end: str, out_dir: Path):

@@ -28,10 +28,10 @@ def test_plot_structure_writes_png(demo, tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20_000
 
 
-def test_plot_structure_missing_day_is_a_clear_error(demo, tmp_path):
-    with pytest.raises(ValueError, match="no BTC/USDT:USDT candles on 2030-01-01"):
-        main(["plot", "structure", "--pair", "BTC/USDT:USDT", "--day", "2030-01-01",
-              "--datadir", str(demo), "--out", str(tmp_path / "x.png")])  # fmt: skip
+def test_plot_structure_missing_day_is_a_clear_error(demo, tmp_path, capsys):
+    assert main(["plot", "structure", "--pair", "BTC/USDT:USDT", "--day", "2030-01-01",
+                 "--datadir", str(demo), "--out", str(tmp_path / "x.png")]) == 2  # fmt: skip
+    assert "no BTC/USDT:USDT candles on 2030-01-01" in capsys.readouterr().err
 
 
 def test_sessions_profile_table_csv_and_png(demo, tmp_path, capsys):

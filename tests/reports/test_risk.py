@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
-from perpflow.validation.risk_report import max_concurrent_notional, risk_summary
+from perpflow.reports.risk import max_concurrent_notional, risk_summary
 
 
 def _trades():
@@ -39,7 +41,7 @@ def test_risk_summary_oracle():
 def test_governor_history_is_matched_to_its_run_and_summarised(tmp_path):
     from datetime import UTC, datetime
 
-    from perpflow.validation.risk_report import cap_summary, curve_drawdown, governor_history
+    from perpflow.reports.risk import cap_summary, curve_drawdown, governor_history
 
     rows = ("date,equity,peak,drawdown,scale,open_risk,budget,cap,level,event,note\n"
             "2026-01-01T00:05:00+00:00,10000,10000,0,1.0,0,1000,0.1,normal,,\n"
@@ -62,3 +64,30 @@ def test_governor_history_is_matched_to_its_run_and_summarised(tmp_path):
     assert [e["event"] for e in cap["events"]] == ["trip", "rearm"]
     assert cap["events"][1]["note"] == "operator"
     assert curve_drawdown([1.0, 2.0, 1.5, 3.0]) == pytest.approx(0.25)
+
+
+def test_risk_report_marks_missing_funding_unknown(tmp_path, capsys):
+    # before: Freqtrade's loader filled funding_fees 0.0 and the report printed funding_paid -0.00
+    from perpflow.cli import main
+    from tests.result_files import write_result
+
+    out = tmp_path / "r.json"
+    bt = write_result(tmp_path / "no_funding.json", drop=("funding_fees",))
+    assert main(["risk", "report", "--backtest", str(bt), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    line = next(x for x in text.splitlines() if "funding_paid" in x)
+    assert "unknown" in line and "0.00" not in line
+    assert "nan" not in text  # the result has no max_drawdown_account either
+    assert json.loads(out.read_text())["funding_paid"] is None
+    assert json.loads(out.read_text())["leverage_max"] == 3.0
+    full = write_result(tmp_path / "full.json")
+    assert main(["risk", "report", "--backtest", str(full), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["funding_paid"] == pytest.approx(0.75)  # 3 x 0.25 paid
+
+
+def test_risk_summary_leaves_absent_fields_unknown():
+    s = risk_summary(_trades().drop(columns=["leverage"]), starting_balance=1_000.0)
+    assert s["leverage_max"] is None and s["max_exposure_x_balance"] is None
+    assert s["funding_paid"] == pytest.approx(2.5)
+    no_funding = risk_summary(_trades().drop(columns=["funding_fees"]), starting_balance=1e3)
+    assert no_funding["funding_paid"] is None

@@ -9,7 +9,7 @@ import pytest
 from perpflow.cli import main
 from perpflow.config import load_perpflow_config
 from perpflow.data.demo import generate_demo_market
-from perpflow.validation.derivatives_report import frequencies
+from perpflow.reports.derivatives import frequencies
 from tests.conftest import shared_data_dir
 
 

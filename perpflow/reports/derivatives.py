@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from perpflow.config import PerpflowConfig  # noqa: E402
+from perpflow.data.candles import load_candles  # noqa: E402
 from perpflow.data.files import read_optional  # noqa: E402
 from perpflow.data.store import covered_candles, read_coverage, read_events  # noqa: E402
 from perpflow.features.basis import front_basis, load_quarterlies  # noqa: E402
@@ -25,7 +26,6 @@ from perpflow.features.funding import funding_settlements, funding_zscore  # noq
 from perpflow.features.liquidations import liquidation_features  # noqa: E402
 from perpflow.features.open_interest import OI_REGIMES, oi_column, oi_regime  # noqa: E402
 from perpflow.strategy.liquidation_signals import exchange_symbol  # noqa: E402
-from perpflow.validation.structure_plot import load_candles  # noqa: E402
 
 REGIME_COLORS = {0: "#e5e7eb", 1: "#16a34a", 2: "#dc2626", 3: "#2563eb", 4: "#f59e0b"}
 
@@ -183,3 +183,20 @@ def _basis_panel(ax, datadir, pair, px) -> None:
         ax.set_title(f"no quarterlies stored: {label} shown (the basis fallback)", fontsize=8)
         return
     _panel_missing(ax, "no quarterlies, premium index or mark price in this data dir")
+
+
+def derivatives_report(datadir: Path, pairs: list[str], start, end, cfg: PerpflowConfig, out: Path,
+                       *, month: str | None = None, store: Path | None = None) -> tuple[pd.DataFrame, list[Path]]:  # fmt: skip
+    """`frequencies` over [start, end) written to `<out>_frequencies.csv`, and one month chart
+    per pair (`month`, default the start's) as `<out>_<BASE>_<month>.png`; (table, files)."""
+    start, end = pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC")
+    table = frequencies(Path(datadir), pairs, start, end, cfg)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written = [Path(f"{out}_frequencies.csv")]
+    table.to_csv(written[0])
+    month = month or start.strftime("%Y-%m")
+    for pair in pairs:
+        png = Path(f"{out}_{pair.split('/')[0]}_{month}.png")
+        written.append(month_chart(Path(datadir), pair, month, png, cfg, store=store))
+    return table, written

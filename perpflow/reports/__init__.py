@@ -1,0 +1,1 @@
+"""perpflow.reports: plots and HTML reports (heatmap, structure, sessions, derivatives, risk, study pages)."""
