@@ -29,6 +29,11 @@ def read_required(datadir: Path, pair: str, name: str) -> pd.DataFrame:
     return pd.read_feather(path)
 
 
+def load_candles(datadir: Path, pair: str, timeframe: str = "5m") -> pd.DataFrame:
+    """Freqtrade futures candles of `pair` from `datadir` (clear error when absent)."""
+    return read_required(datadir, pair, f"{timeframe}-futures")
+
+
 def merge_append_only(existing: pd.DataFrame | None, new: pd.DataFrame, where: Path,
                       columns: list[str]) -> pd.DataFrame:  # fmt: skip
     """Union by `date`; a stored value of `columns` that the new data contradicts (beyond 1e-9

@@ -19,8 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from perpflow.data.files import load_candles  # noqa: E402
 from perpflow.features.sessions import SESSION_NAMES, ny_session_block  # noqa: E402
-from perpflow.validation.structure_plot import load_candles  # noqa: E402
 
 BLOCK_NAMES = SESSION_NAMES
 PERIODS_PER_YEAR = 365 * 288

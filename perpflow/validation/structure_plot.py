@@ -18,16 +18,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from perpflow.config import load_perpflow_config  # noqa: E402
-from perpflow.data.files import read_required  # noqa: E402
+from perpflow.data.files import load_candles  # noqa: E402
 from perpflow.strategy.sweep_signals import populate_sweep_indicators  # noqa: E402
 
 BLOCK_COLORS = {1: "#fff3c4", 2: "#dbeafe", 3: "#e9d5ff"}
 WARMUP = pd.Timedelta(days=8)
-
-
-def load_candles(datadir: Path, pair: str, timeframe: str = "5m") -> pd.DataFrame:
-    """Freqtrade futures candles of `pair` from `datadir` (clear error when absent)."""
-    return read_required(datadir, pair, f"{timeframe}-futures")
 
 
 def _candles(ax, d: pd.DataFrame, width: float) -> None:
