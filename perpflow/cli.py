@@ -284,24 +284,36 @@ def _cmd_sessions_profile(args: argparse.Namespace) -> int:
 
 def _cmd_import_metrics(args: argparse.Namespace) -> int:
     from perpflow.data.binance_metrics import import_metrics
+    from perpflow.data.errors import InputError
 
-    for name, rows in import_metrics([Path(p) for p in args.files], Path(args.datadir)).items():
-        print(f"{name}: {rows} rows")
+    try:
+        report = import_metrics([Path(p) for p in args.files], Path(args.datadir),
+                                replace=args.replace, skip_bad_rows=args.skip_bad_rows)  # fmt: skip
+    except InputError as exc:
+        raise SystemExit(f"import metrics: {exc}") from None
+    print("\n".join(report.lines()))
     return 0
 
 
 def _cmd_import_liquidations(args: argparse.Namespace) -> int:
-    from perpflow.data.liquidations import read_forceorder_csv
-    from perpflow.data.store import write_coverage, write_events
+    from perpflow.data.errors import InputError
+    from perpflow.data.liquidations import import_liquidations
 
-    for f in args.files:
-        events = read_forceorder_csv(Path(f), exchange=args.exchange)
-        parts = write_events(Path(args.store), "liquidations", events)
-        if len(events):  # an export covers the span from its first to its last event
-            write_coverage(Path(args.store), "liquidation", args.exchange,
-                           events["ts_event"].iloc[0], events["ts_event"].iloc[-1])  # fmt: skip
-        print(f"{f}: {len(events)} liquidations, {len(parts)} new part files")
+    try:
+        report = import_liquidations([Path(f) for f in args.files], Path(args.store), exchange=args.exchange,
+                                     replace=args.replace, skip_bad_rows=args.skip_bad_rows)  # fmt: skip
+    except InputError as exc:
+        raise SystemExit(f"import liquidations: {exc}") from None
+    print("\n".join(report.lines()))
     return 0
+
+
+def _import_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--replace", action="store_true",
+                   help="store the new version of events that differ from stored ones (an audit "
+                        "record in <store>/corrections keeps the replaced ones)")  # fmt: skip
+    p.add_argument("--skip-bad-rows", action="store_true",
+                   help="skip rows that break a rule (each one listed) instead of stopping")
 
 
 def _cmd_download_quarterlies(args: argparse.Namespace) -> int:
@@ -864,12 +876,14 @@ def build_parser() -> argparse.ArgumentParser:
     im = isub.add_parser("metrics", help="Binance daily metrics CSVs -> open_interest files")
     im.add_argument("files", nargs="+")
     im.add_argument("--datadir", default="user_data/data/binance")
+    _import_flags(im)
     im.set_defaults(func=_cmd_import_metrics)
     il = isub.add_parser("liquidations", help="forceOrder CSV exports -> the event store")
     il.add_argument("files", nargs="+")
     il.add_argument("--store", default="user_data/data/binance/store",
                     help="event store (LiquiditySweep reads <datadir>/store)")
     il.add_argument("--exchange", default="binance")
+    _import_flags(il)
     il.set_defaults(func=_cmd_import_liquidations)
 
     col = sub.add_parser("collect", help="record live streams into the event store")
