@@ -95,7 +95,8 @@ def parse_metrics(path: Path, *, now: pd.Timestamp | None = None,
             ~(np.isfinite(v) & (v > 0)),
             lambda i, n=name: f"{n} {raw[n].iat[i]!r} is not a number > 0",
         )
-    price = value / amount
+    with np.errstate(all="ignore"):
+        price = value / amount
     med = np.median(price[~rules.bad]) if (~rules.bad).any() else np.nan
     rules.flag((price < med / 3) | (price > med * 3),
                "value / amount is far from the file's typical price (wrong units?)")  # fmt: skip
@@ -123,11 +124,16 @@ def _same_time(out: pd.DataFrame, rules: RowRules) -> None:
         return
     d = ok[dup]
     distinct = d.groupby(["symbol", "date"])[VALUES].transform("nunique").max(axis=1) > 1
-    first = d.groupby(["symbol", "date"])["_row"].transform("min")
+    rows = d.groupby(["symbol", "date"])["_row"].transform(lambda r: [list(r)] * len(r))
     clash = pd.Series(False, index=out.index)
     clash[d.index[distinct.to_numpy()]] = True
-    rules.flag(clash.to_numpy(), lambda i: f"duplicate time with other values "
-               f"({out['date'].iat[i]:%Y-%m-%d %H:%M} also at row {first.get(out.index[i], '?')})")  # fmt: skip
+
+    def what(i: int) -> str:
+        others = [r for r in rows[out.index[i]] if r != out["_row"].iat[i]]
+        return (f"duplicate time with other values ({out['date'].iat[i]:%Y-%m-%d %H:%M} also at "
+                f"row {', '.join(map(str, others))})")  # fmt: skip
+
+    rules.flag(clash.to_numpy(), what)
 
 
 def read_metrics(path: Path, *, now: pd.Timestamp | None = None) -> pd.DataFrame:

@@ -32,19 +32,22 @@ def _u64(s: pd.Series) -> np.ndarray:
 def _combine(df: pd.DataFrame, cols: list[str]) -> np.ndarray:
     """One uint64 per row from `cols`: numbers and times by their bits (a weighted XOR over the
     columns, then pandas' hash to spread it), strings by pandas' C siphash of object arrays."""
-    h = np.zeros(len(df), dtype="uint64")
-    floats = [c for c in cols if df[c].dtype == "float64"]
-    words = [_u64(df[c]) for c in cols if c not in floats and (pd.api.types.is_numeric_dtype(df[c])
-                                                                or isinstance(df[c].dtype, pd.DatetimeTZDtype))]  # fmt: skip
+    dtypes = df.dtypes
+    numeric = [
+        c
+        for c in cols
+        if pd.api.types.is_numeric_dtype(dtypes[c]) or isinstance(dtypes[c], pd.DatetimeTZDtype)
+    ]
+    floats = [c for c in numeric if dtypes[c] == "float64"]
     blocks = [df[floats].to_numpy(dtype="float64").view("uint64")] if floats else []
-    blocks += [np.column_stack(words)] if words else []
+    blocks += [_u64(df[c])[:, None] for c in numeric if c not in floats]
+    h = np.zeros(len(df), dtype="uint64")
     with np.errstate(over="ignore"):
         if blocks:
             block = np.hstack(blocks) if len(blocks) > 1 else blocks[0]
             h = pd.util.hash_array(np.bitwise_xor.reduce(block * _P[: block.shape[1]], axis=1))
         for c in cols:
-            if df[c].dtype != "float64" and not (pd.api.types.is_numeric_dtype(df[c])
-                                                 or isinstance(df[c].dtype, pd.DatetimeTZDtype)):  # fmt: skip
+            if c not in numeric:
                 h = (h * _MIX) ^ pd.util.hash_array(
                     np.asarray(df[c], dtype=object), categorize=False
                 )
@@ -55,9 +58,9 @@ def hashes(schema: RecordSchema, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarr
     """(key hash, identity hash) per row; identity = key + the schema's value columns. Equal
     values hash equal whatever their column dtype's storage (object or Arrow strings, time
     units)."""
-    if "_kh" in df.columns:  # computed once per batch (`dedupe_batch`)
+    if "_ih" in df.columns:  # computed once per batch (`dedupe_batch`)
         return df["_kh"].to_numpy(), df["_ih"].to_numpy()
-    key = _combine(df, list(schema.key))
+    key = df["_kh"].to_numpy() if "_kh" in df.columns else _combine(df, list(schema.key))
     with np.errstate(over="ignore"):
         ident = key * _MIX ^ _combine(df, schema.value_columns(df))
     return key, ident
@@ -87,6 +90,9 @@ def dedupe_batch(schema: RecordSchema, df: pd.DataFrame) -> tuple[pd.DataFrame, 
     """`df` without repeated events (same key and values: kept once), with its key and identity
     hashes as columns `_kh`, `_ih`, and the number of rows dropped; a `SchemaError` when a
     unique-key kind has one key with different values in the batch."""
+    key = _combine(df, list(schema.key))
+    if not pd.Series(key).duplicated().any():  # no key twice: no event twice (the usual batch)
+        return df.assign(_kh=key), 0
     key, ident = hashes(schema, df)
     df = df.assign(_kh=key, _ih=ident)
     rep = pd.Series(ident).duplicated().to_numpy()

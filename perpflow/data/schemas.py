@@ -4,13 +4,16 @@ Event-store kinds (`perpflow.data.store`: parquet partitioned by kind / exchange
 of the kind's `time_col`), coverage and audit records, and the Freqtrade data-dir kind the
 importers write (`open_interest`). Writers validate every batch (`RecordSchema.validate`: a
 `SchemaError` names the kind, the column and what is wrong); readers return frames in the declared
-columns and dtypes (`RecordSchema.conform`). Times are UTC datetimes at microsecond resolution.
+columns and dtypes (`RecordSchema.conform`). Times are UTC datetimes at microsecond resolution
+(finer digits, the float noise of a local clock read in ms, are dropped on write).
 
 `key`: the columns that say which event a record is. The same key with the same `values` is the
 same event (stored once); the same key with other values is a correction (refused unless replaced,
 with an audit record). `unique_key` kinds hold at most one record per key (one book snapshot per
-sampling time); liquidations and gaps may hold several (two liquidations of one symbol and side in
-the same millisecond happen on Bybit).
+sampling time); liquidations, book diffs and gaps may hold several (two liquidations of one
+symbol and side in the same millisecond happen on Bybit; one aggregated diff message may move
+one price level twice, the later row winning). For those, a new record at a stored key
+conflicts only when the batch is a complete record of its span (an import).
 """
 
 from __future__ import annotations
@@ -138,8 +141,8 @@ def _norm(v):
         return int(v)
     if isinstance(v, (float, np.floating)):
         return float(f"{float(v):.12g}")
-    if isinstance(v, pd.Timestamp):
-        return int(v.as_unit("us").value // 1000)  # ms epoch, as the exchanges stamp events
+    if isinstance(v, (pd.Timestamp, np.datetime64)) or hasattr(v, "tzinfo"):
+        return int(pd.Timestamp(v).value // 1_000_000)  # ms epoch, as the exchanges stamp events
     return v
 
 
@@ -148,9 +151,6 @@ def _fail(kind: str, col: Column, what: str, mask: np.ndarray, values) -> None:
         i = int(np.flatnonzero(mask)[0])
         raise SchemaError(f"{kind} records: column {col.name!r} ({col.unit}) {what}: "
                           f"{int(mask.sum())} record(s), first at position {i} ({values[i]!r})")  # fmt: skip
-
-
-_UNITS = {"s": 0, "ms": 1, "us": 2, "ns": 3}
 
 
 def _cast(kind: str, col: Column, s: pd.Series) -> pd.Series:
@@ -162,14 +162,7 @@ def _cast(kind: str, col: Column, s: pd.Series) -> pd.Series:
                               " (convert epoch numbers with pd.to_datetime(..., utc=True))")  # fmt: skip
         if str(s.dtype) == col.dtype:
             return s
-        utc = s.dt.tz_convert("UTC")
-        out = utc.astype(col.dtype)
-        if (
-            _UNITS[s.dtype.unit] > _UNITS[col.dtype.split("[")[1].split(",")[0]]
-        ):  # coarser: check nothing is cut
-            lossy = (out != utc).to_numpy() & utc.notna().to_numpy()
-            _fail(kind, col, f"has finer than {col.dtype} precision", lossy, utc.to_numpy())
-        return out
+        return s.dt.tz_convert("UTC").astype(col.dtype)  # finer digits (float clock noise) dropped
     if col.dtype == "str":
         if str(s.dtype) == "str":
             return s
@@ -191,28 +184,18 @@ _ID = re.compile(ID_PATTERN)
 def _check(kind: str, col: Column, s: pd.Series) -> None:
     """Raise a `SchemaError` where `s` breaks `col`'s rule, choices or nullability."""
     if col.dtype == "str":
-        uniq = pd.unique(np.asarray(s, dtype=object))  # a batch has few distinct ids: check those
-        bad = {
-            "id": lambda v: not isinstance(v, str) or _ID.fullmatch(v) is None,
-            "text": lambda v: not isinstance(v, str) or not v.strip(),
-        }.get(col.rule)
-        what = {
-            "id": f"must match {ID_PATTERN} (letters, digits, '.', '_', '-')",
-            "text": "is empty",
-        }
-        if bad is not None:
-            _fail(kind, col, what[col.rule], np.array([bad(v) for v in uniq], dtype=bool), uniq)
-        if col.choices:
-            _fail(kind, col, f"must be one of {list(col.choices)}",
-                  np.array([v not in col.choices for v in uniq], dtype=bool), uniq)  # fmt: skip
-        if not col.nullable:
-            _fail(
-                kind,
-                col,
-                "is missing",
-                np.array([not isinstance(v, str) for v in uniq], dtype=bool),
-                uniq,
-            )
+        values = np.asarray(s, dtype=object)
+        codes, uniq = pd.factorize(values, use_na_sentinel=False)  # few distinct ids: check those
+        rules = [("is missing", lambda v: not isinstance(v, str)) if not col.nullable else None,
+                 ("is empty", lambda v: isinstance(v, str) and not v.strip()) if col.rule == "text" else None,
+                 (f"must match {ID_PATTERN} (letters, digits, '.', '_', '-')",
+                  lambda v: isinstance(v, str) and _ID.fullmatch(v) is None) if col.rule == "id" else None,
+                 (f"must be one of {list(col.choices)}", lambda v: isinstance(v, str) and v not in col.choices)
+                 if col.choices else None]  # fmt: skip
+        for what, bad in filter(None, rules):
+            flags = np.array([bad(v) for v in uniq], dtype=bool)
+            if flags.any():
+                _fail(kind, col, what, flags[codes], values)
         return
     if col.dtype.startswith("datetime64"):
         if not col.nullable:
@@ -249,19 +232,26 @@ def _levels(kind: str, df: pd.DataFrame) -> pd.DataFrame:
         raise SchemaError(f"{kind} records need book levels bid_px_0..{max(n - 1, 0)}, bid_sz_*, ask_px_*, "
                           f"ask_sz_* for the same levels 0..n-1 (found {sorted(found.items())[:4]}...)")  # fmt: skip
     cols = [f"{s}_{w}_{i}" for s in ("bid", "ask") for i in range(n) for w in ("px", "sz")]
-    block = df[cols].reset_index(drop=True)
-    for side in ("bid", "ask"):
-        px = block[[f"{side}_px_{i}" for i in range(n)]].to_numpy(dtype="float64")
-        sz = block[[f"{side}_sz_{i}" for i in range(n)]].to_numpy(dtype="float64")
-        for name, bad in ((f"{side}_px_*", np.isfinite(px) & ~(px > 0) | np.isinf(px)),
-                          (f"{side}_sz_*", np.isfinite(sz) & ~(sz >= 0) | np.isinf(sz)),
-                          (f"{side} levels", np.isnan(px) != np.isnan(sz))):  # fmt: skip
+    block = df[cols].to_numpy(dtype="float64")  # per row: bid px, sz by level, then ask
+    for k, side in enumerate(("bid", "ask")):
+        px, sz = (
+            block[:, 2 * n * k : 2 * n * (k + 1) : 2],
+            block[:, 2 * n * k + 1 : 2 * n * (k + 1) : 2],
+        )
+        checks = (
+            (f"{side}_px_*", np.isfinite(px) & ~(px > 0) | np.isinf(px)),
+            (f"{side}_sz_*", np.isfinite(sz) & ~(sz >= 0) | np.isinf(sz)),
+            (f"{side} levels", np.isnan(px) != np.isnan(sz)),
+        )
+        for name, bad in checks:
             if bad.any():
                 r, lvl = (int(x[0]) for x in np.nonzero(bad))
-                raise SchemaError(f"{kind} records: {name} at position {r}, level {lvl} is invalid "
-                                  f"(price {px[r, lvl]!r}, size {sz[r, lvl]!r}): prices > 0, sizes "
-                                  ">= 0, both NaN where the book is shallower")  # fmt: skip
-    return block.astype("float64")
+                raise SchemaError(
+                    f"{kind} records: {name} at position {r}, level {lvl} is invalid "
+                    f"(price {px[r, lvl]!r}, size {sz[r, lvl]!r}): prices > 0, sizes "
+                    ">= 0, both NaN where the book is shallower"
+                )
+    return pd.DataFrame(block, columns=cols)
 
 
 def _c(name: str, dtype: str, unit: str, **kw) -> Column:
@@ -292,7 +282,7 @@ SCHEMAS: dict[str, RecordSchema] = {s.kind: s for s in (
         _c("size", "float64", "base units resting at the price after the update (0 = removed)",
            rule="nonnegative"),
     ), key=("exchange", "symbol", "ts_recv", "u", "side", "price"), time_col="ts_recv",
-       values=("ts_event", "U", "pu", "size")),
+       values=("ts_event", "U", "pu", "size"), unique_key=False),
     RecordSchema("trades", "every public trade (Binance: aggTrade)", (
         EXCHANGE, SYMBOL,
         _c("ts_event", TIME, "exchange trade time"),
