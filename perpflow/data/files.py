@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from freqtrade.misc import pair_to_filename
 
+from perpflow.data.errors import ConflictError
+
 
 def pair_file(datadir: Path, pair: str, name: str) -> Path:
     """`<datadir>/futures/<PAIR>-<name>.feather`, `name` like `5m-futures` or `1h-funding_rate`
@@ -45,7 +47,7 @@ def merge_append_only(existing: pd.DataFrame | None, new: pd.DataFrame, where: P
         diff = ~np.isclose(both[f"{col}_old"], both[f"{col}_new"], rtol=1e-9, equal_nan=True)
         if diff.any():
             t = both.loc[diff, "date"].iloc[0]
-            raise ValueError(f"{where.name}: stored {col} at {t} differs from the new data; "
+            raise ConflictError(f"{where.name}: stored {col} at {t} differs from the new data; "
                              "refusing to rewrite stored data (move the file aside to replace it)")  # fmt: skip
     merged = pd.concat([existing, new[~new["date"].isin(existing["date"])]])
     return merged.sort_values("date").reset_index(drop=True)

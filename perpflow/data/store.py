@@ -48,50 +48,63 @@ def _ms(t: pd.Series | pd.Timestamp, up: bool = False) -> int:
     return -(-us // 1000) if up else us // 1000
 
 
-# folder -> (its mtime when listed, {part: (lo ms, hi ms)}); parts are immutable but for
-# --replace, which rewrites them under the same name, so bounds stay valid upper and lower limits
-_INDEX: dict[str, tuple[int, dict[Path, tuple[int, int]]]] = {}
+# folder -> (its mtime when scanned, lowest and highest part bound in ms): enough to tell that a
+# batch overlaps nothing stored (the recorder's every flush) without listing the folder; parts
+# are listed only when a batch may overlap them. Kept for the most recent folders only.
+_SPANS: dict[str, tuple[int, int, int]] = {}
+_SPANS_KEPT = 1024
+_OLD_BOUNDS: dict[str, tuple[int, int]] = {}  # parts named before names carried their bounds
 
 
 def _bounds(path: Path, time_col: str) -> tuple[int, int]:
     fields = path.name[len("part-") : -len(".parquet")].split("-")
     if len(fields) >= 4:
         return int(fields[0]), int(fields[1])
-    t = pd.read_parquet(path, columns=[time_col])[time_col]  # an older part: read its times once
-    return (_ms(t.min()), _ms(t.max(), up=True)) if len(t) else (0, 0)
+    if str(path) not in _OLD_BOUNDS:  # an older part: read its times once
+        t = pd.read_parquet(path, columns=[time_col])[time_col]
+        _OLD_BOUNDS[str(path)] = (_ms(t.min()), _ms(t.max(), up=True)) if len(t) else (0, 0)
+    return _OLD_BOUNDS[str(path)]
 
 
-def _parts(folder: Path, time_col: str) -> dict[Path, tuple[int, int]]:
-    """The part files of one partition folder with their time bounds (listed once per change of
-    the folder by another process; this process's own writes update the index)."""
+def _scan(folder: Path, time_col: str) -> dict[Path, tuple[int, int]]:
+    """The part files of one partition folder with their time bounds (parsed from the names)."""
+    if not folder.is_dir():
+        return {}
+    return {Path(e.path): _bounds(Path(e.path), time_col) for e in os.scandir(folder)
+            if e.name.startswith("part-") and e.name.endswith(".parquet")}  # fmt: skip
+
+
+def _span(folder: Path, time_col: str) -> tuple[int, int] | None:
+    """(lowest, highest) ms bound of the folder's parts, None when it has none; scanned again
+    only when the folder changed since (another process wrote)."""
     try:
         mtime = folder.stat().st_mtime_ns
     except FileNotFoundError:
-        return {}
-    cached = _INDEX.get(str(folder))
-    if cached is not None and cached[0] == mtime:
-        return cached[1]
-    old = cached[1] if cached else {}
-    parts = {}
-    for e in os.scandir(folder):
-        if e.name.startswith("part-") and e.name.endswith(".parquet"):
-            p = Path(e.path)
-            parts[p] = old.get(p) or _bounds(p, time_col)
-    _INDEX[str(folder)] = (mtime, parts)
-    return parts
+        return None
+    cached = _SPANS.get(str(folder))
+    if cached is None or cached[0] != mtime:
+        b = list(_scan(folder, time_col).values())
+        cached = (mtime, min(x[0] for x in b), max(x[1] for x in b)) if b else (mtime, 1, 0)
+        _SPANS.pop(str(folder), None)
+        _SPANS[str(folder)] = cached
+        while len(_SPANS) > _SPANS_KEPT:
+            _SPANS.pop(next(iter(_SPANS)))
+    return None if cached[1] > cached[2] else (cached[1], cached[2])
 
 
 def _put(path: Path, df: pd.DataFrame, bounds: tuple[int, int]) -> None:
-    """Write `df` to `path` atomically and keep the folder's index current."""
+    """Write `df` to `path` atomically and keep the folder's cached span current (when nothing
+    else changed the folder since it was cached)."""
     folder = path.parent
-    before = _INDEX.get(str(folder))
-    fresh = before is not None and folder.exists() and before[0] == folder.stat().st_mtime_ns
+    cached = _SPANS.get(str(folder))
+    current = cached is not None and folder.stat().st_mtime_ns == cached[0]
     tmp = folder / f".{path.name}.tmp"
     df.to_parquet(tmp, index=False)
     os.replace(tmp, path)
-    if fresh:
-        before[1][path] = bounds
-        _INDEX[str(folder)] = (folder.stat().st_mtime_ns, before[1])
+    if current:
+        empty = cached[1] > cached[2]
+        lo, hi = bounds if empty else (min(cached[1], bounds[0]), max(cached[2], bounds[1]))
+        _SPANS[str(folder)] = (folder.stat().st_mtime_ns, lo, hi)
 
 
 def _partition(root: Path, schema: RecordSchema, ex: str, sym: str, day: pd.Timestamp) -> Path:
@@ -100,7 +113,10 @@ def _partition(root: Path, schema: RecordSchema, ex: str, sym: str, day: pd.Time
 
 def _read_overlapping(folder: Path, schema: RecordSchema, lo: int, hi: int) -> pd.DataFrame:
     """Stored rows of the parts in `folder` whose bounds overlap [lo, hi] ms, with `_part`."""
-    hits = [p for p, (a, b) in _parts(folder, schema.time_col).items() if a <= hi and b >= lo]
+    span = _span(folder, schema.time_col)
+    if span is None or span[0] > hi or span[1] < lo:  # nothing stored overlaps: no listing
+        return pd.DataFrame()
+    hits = [p for p, (a, b) in _scan(folder, schema.time_col).items() if a <= hi and b >= lo]
     frames = [schema.conform(pd.read_parquet(p), str(p)).assign(_part=str(p)) for p in sorted(hits)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -220,7 +236,7 @@ def _write_part(folder: Path, schema: RecordSchema, rows: pd.DataFrame) -> Path:
     t = rows[schema.time_col]
     path = folder / f"part-{_ms(t.iloc[0])}-{_ms(t.iloc[-1], up=True)}-{len(rows)}-{tag}.parquet"
     folder.mkdir(parents=True, exist_ok=True)
-    _parts(folder, schema.time_col)  # index the folder before the write, so the write updates it
+    _span(folder, schema.time_col)  # cache the folder's span before the write updates it
     _put(path, rows.reset_index(drop=True), _bounds(path, schema.time_col))
     return path
 
@@ -257,7 +273,7 @@ def _replace(root: Path, schema: RecordSchema, plan: list, source: str) -> int:
         for part, rows in cmp.stale.groupby("_part"):
             removed += len(rows)
             _rewrite_without(Path(part), schema, conflicts.public(rows))
-            _INDEX.pop(str(folder), None)
+            _SPANS.pop(str(folder), None)
     marker = Path(root) / schema.kind / REPLACED
     marker.write_text(str(now.value))
     logger.warning(

@@ -193,3 +193,23 @@ def test_float_millisecond_clock_times_are_stored_at_microseconds(tmp_path):
     write_events(tmp_path, "book", book, time_col="ts_recv")
     got = read_events(tmp_path, "book")["ts_recv"]
     assert got.iloc[0] == recv.iloc[0].floor("us") and str(got.dtype) == "datetime64[us, UTC]"
+
+
+def test_appending_writes_never_list_the_partition_folder(tmp_path, monkeypatch):
+    """The recorder appends to a day folder that reaches tens of thousands of parts: a batch
+    later than everything stored is checked against the folder's cached span, not a listing."""
+    import os
+
+    from perpflow.data import store
+
+    write_events(tmp_path, "book", _book(), time_col="ts_recv")
+    listed = []
+    real = os.scandir
+    monkeypatch.setattr(store.os, "scandir", lambda p: listed.append(p) or real(p))
+    for k in range(1, 6):
+        write_events(
+            tmp_path, "book", _book(t0=T0 + pd.Timedelta(seconds=10 * k)), time_col="ts_recv"
+        )
+    assert listed == []
+    write_events(tmp_path, "book", _book(), time_col="ts_recv")  # overlaps: listed, already stored
+    assert len(listed) == 1 and _rows_on_disk(tmp_path, "book") == 24
