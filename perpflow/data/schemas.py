@@ -347,16 +347,3 @@ def schema_for(kind: str) -> RecordSchema:
         return SCHEMAS["coverage" if kind.endswith("_coverage") else kind]
     except KeyError:
         raise SchemaError(f"unknown record kind {kind!r}; declared: {sorted(SCHEMAS)}") from None
-
-
-def describe() -> str:
-    """Every kind as text: columns with dtype and unit, key, time column (for docs and --help)."""
-    lines = []
-    for s in SCHEMAS.values():
-        lines.append(
-            f"{s.kind} ({s.store}): {s.doc}; key {list(s.key)}, partitioned by {s.time_col}"
-        )
-        lines += [f"  {c.name}: {c.dtype}, {c.unit}" for c in s.columns]
-        if s.levels:
-            lines.append("  bid_px_<i>, bid_sz_<i>, ask_px_<i>, ask_sz_<i>: float64 levels 0..n-1")
-    return "\n".join(lines)

@@ -58,7 +58,7 @@ def _imports(path: Path) -> set[str]:
     return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
 
 
-def test_strategies_and_reports_read_the_store_through_the_data_readers():
+def test_strategies_read_the_store_through_the_data_readers():
     users = [
         *sorted((REPO / "perpflow" / "strategy").glob("*.py")),
         *sorted((REPO / "strategies").glob("*.py")),
