@@ -13,6 +13,7 @@ import bench_freqai  # noqa: E402
 import bench_matching  # noqa: E402
 import bench_orderbook  # noqa: E402
 import bench_recorder  # noqa: E402
+import bench_store  # noqa: E402
 import bench_study  # noqa: E402
 import bench_warmup  # noqa: E402
 
@@ -22,6 +23,9 @@ if __name__ == "__main__":
     print()
     print("== order-book kernels and order flow ==")
     bench_orderbook.main()
+    print()
+    print("== event-store writes vs plain parquet ==")
+    bench_store.main()
     print()
     print("== book recorder vs a local flood ==")
     bench_recorder.main(speed=600)

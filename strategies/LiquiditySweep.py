@@ -21,10 +21,10 @@ from freqtrade.strategy import DecimalParameter, IStrategy
 from pandas import DataFrame
 
 from perpflow.config import PerpflowConfig, PerpflowConfigError, check_secrets, load_perpflow_config
+from perpflow.data.readers import store_root
 from perpflow.strategy.annotations import structure_annotations
 from perpflow.strategy.books import BooksMixin
 from perpflow.strategy.dry_stops import DryStopsMixin
-from perpflow.strategy.liquidation_signals import store_root
 from perpflow.strategy.live_window import check_warmup
 from perpflow.strategy.plot import plot_config
 from perpflow.strategy.risk_callbacks import RiskCallbacksMixin

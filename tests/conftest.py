@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,11 @@ import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# pytest-xdist workers export COLUMNS=80, and Freqtrade's rich log handler and tables then wrap
+# every line at 80 characters in the child processes the tests read: workers get a wide console.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["COLUMNS"] = "1000"
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 

@@ -34,23 +34,29 @@ def _demo_books(args: argparse.Namespace) -> int:
 def _import_metrics(args: argparse.Namespace) -> int:
     from perpflow.data.binance_metrics import import_metrics
 
-    for name, rows in import_metrics([Path(p) for p in args.files], Path(args.datadir)).items():
-        print(f"{name}: {rows} rows")
+    report = import_metrics([Path(p) for p in args.files], Path(args.datadir),
+                            replace=args.replace, skip_bad_rows=args.skip_bad_rows)  # fmt: skip
+    print("\n".join(report.lines()))
     return 0
 
 
 def _import_liquidations(args: argparse.Namespace) -> int:
-    from perpflow.data.liquidations import read_forceorder_csv
-    from perpflow.data.store import write_coverage, write_events
+    from perpflow.data.liquidations import import_liquidations
 
-    for f in args.files:
-        events = read_forceorder_csv(Path(f), exchange=args.exchange)
-        parts = write_events(Path(args.store), "liquidations", events)
-        if len(events):  # an export covers the span from its first to its last event
-            write_coverage(Path(args.store), "liquidation", args.exchange,
-                           events["ts_event"].iloc[0], events["ts_event"].iloc[-1])  # fmt: skip
-        print(f"{f}: {len(events)} liquidations, {len(parts)} new part files")
+    report = import_liquidations([Path(f) for f in args.files], Path(args.store),
+                                 exchange=args.exchange, replace=args.replace,
+                                 skip_bad_rows=args.skip_bad_rows)  # fmt: skip
+    print("\n".join(report.lines()))
     return 0
+
+
+def _import_flags(p: argparse.ArgumentParser) -> None:
+    """--replace / --skip-bad-rows: the importers' explicit corrections and row skipping."""
+    p.add_argument("--replace", action="store_true",
+                   help="store the new version of events that differ from stored ones (an audit "
+                        "record in <store>/corrections keeps the replaced ones)")  # fmt: skip
+    p.add_argument("--skip-bad-rows", action="store_true",
+                   help="skip rows that break a rule (each one listed) instead of stopping")
 
 
 def _download_quarterlies(args: argparse.Namespace) -> int:
@@ -112,6 +118,7 @@ def register(sub) -> None:
     )
     im.add_argument("files", nargs="+")
     im.add_argument("--datadir", default="user_data/data/binance")
+    _import_flags(im)
     il = command(
         isub, "liquidations", _import_liquidations, "forceOrder CSV exports -> the event store"
     )
@@ -120,6 +127,7 @@ def register(sub) -> None:
         "--store", default=DEFAULT_STORE, help="event store (LiquiditySweep reads <datadir>/store)"
     )
     il.add_argument("--exchange", default="binance")
+    _import_flags(il)
 
     dsub = group(sub, "download", "download what freqtrade download-data cannot", "download_cmd")
     dq = command(dsub, "quarterlies", _download_quarterlies,

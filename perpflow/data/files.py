@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from freqtrade.misc import pair_to_filename
 
+from perpflow.data.errors import ConflictError
+
 
 def pair_file(datadir: Path, pair: str, name: str) -> Path:
     """`<datadir>/futures/<PAIR>-<name>.feather`, `name` like `5m-futures` or `1h-funding_rate`
@@ -29,6 +31,11 @@ def read_required(datadir: Path, pair: str, name: str) -> pd.DataFrame:
     return pd.read_feather(path)
 
 
+def load_candles(datadir: Path, pair: str, timeframe: str = "5m") -> pd.DataFrame:
+    """Freqtrade futures candles of `pair` from `datadir` (clear error when absent)."""
+    return read_required(datadir, pair, f"{timeframe}-futures")
+
+
 def merge_append_only(existing: pd.DataFrame | None, new: pd.DataFrame, where: Path,
                       columns: list[str]) -> pd.DataFrame:  # fmt: skip
     """Union by `date`; a stored value of `columns` that the new data contradicts (beyond 1e-9
@@ -40,7 +47,7 @@ def merge_append_only(existing: pd.DataFrame | None, new: pd.DataFrame, where: P
         diff = ~np.isclose(both[f"{col}_old"], both[f"{col}_new"], rtol=1e-9, equal_nan=True)
         if diff.any():
             t = both.loc[diff, "date"].iloc[0]
-            raise ValueError(f"{where.name}: stored {col} at {t} differs from the new data; "
+            raise ConflictError(f"{where.name}: stored {col} at {t} differs from the new data; "
                              "refusing to rewrite stored data (move the file aside to replace it)")  # fmt: skip
     merged = pd.concat([existing, new[~new["date"].isin(existing["date"])]])
     return merged.sort_values("date").reset_index(drop=True)

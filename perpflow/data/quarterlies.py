@@ -13,14 +13,32 @@ Exchanges list only live contracts: history of delivered contracts is not downlo
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pandas as pd
+from freqtrade.misc import pair_to_filename
 
 from perpflow.data.files import merge_append_only, pair_file
+from perpflow.venue.markets import DELIVERY_HOUR
 
 logger = logging.getLogger(__name__)
 PAGE = 1000
+
+
+def load_quarterlies(datadir: Path, pair: str, timeframe: str) -> dict[pd.Timestamp, pd.DataFrame]:
+    """Stored dated contracts of `pair` (`BTC/USDT:USDT` -> `BTC_USDT_USDT-YYMMDD-<tf>-futures`)
+    keyed by delivery time (08:00 UTC on the file's date): `date` and `close` columns, the input
+    of `perpflow.features.basis.front_basis`."""
+    prefix = pair_to_filename(pair)
+    pat = re.compile(rf"^{re.escape(prefix)}-(\d{{6}})-{re.escape(timeframe)}-futures\.feather$")
+    out = {}
+    for p in sorted((Path(datadir) / "futures").glob(f"{prefix}-*-{timeframe}-futures.feather")):
+        m = pat.match(p.name)
+        if m:
+            expiry = pd.Timestamp(f"20{m[1]}", tz="UTC") + pd.Timedelta(hours=DELIVERY_HOUR)
+            out[expiry] = pd.read_feather(p, columns=["date", "close"])
+    return out
 
 
 def dated_contracts(exchange, pair: str) -> list[dict]:

@@ -1,55 +1,297 @@
 """perpflow's event store: plain partitioned parquet that DuckDB, Spark or Dask read in place.
 
-Layout: `<root>/<kind>/exchange=<ex>/symbol=<SYM>/date=<YYYY-MM-DD>/part-<first ms>-<rows>.parquet`.
-Every record keeps the exchange time (`ts_event`) and the receive time (`ts_recv`). Writes are
-atomic (temp file, then rename); a part is never rewritten, and events are checked (sorted,
-required columns) before they are written.
+Layout: `<root>/<kind>/exchange=<ex>/symbol=<SYM>/date=<YYYY-MM-DD>/part-<lo>-<hi>-<rows>-<tag>.parquet`
+(`lo`/`hi`: ms bounds of the part's partition times; older parts are `part-<first ms>-<rows>`).
+Every record kind is declared in `perpflow.data.schemas`; every write is validated against it and
+every read returns it. Writes are atomic (temp file, then rename) and never duplicate an event: a
+batch is compared with the stored parts its time span overlaps (`perpflow.data.conflicts`);
+events already stored are not written again, and a batch that contradicts stored events is
+refused with a `ConflictError` naming the first differing event, or, with `replace=True`,
+replaces them after writing a `corrections` audit record holding both versions.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from perpflow.data import conflicts
+from perpflow.data.errors import ConflictError, SchemaError
+from perpflow.data.schemas import RecordSchema, schema_for
+
+logger = logging.getLogger(__name__)
 BASE_COLUMNS = ("exchange", "symbol", "ts_event", "ts_recv")
+REPLACED = ".replaced"  # per kind: bumped when --replace rewrote parts (readers drop caches)
 
 
-def _validate(df: pd.DataFrame, kind: str) -> None:
-    missing = [c for c in BASE_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"{kind} events lack column(s) {missing}")
-    if df["ts_event"].isna().any():
-        raise ValueError(
-            f"{kind} events with no ts_event (row {int(df['ts_event'].isna().argmax())})"
-        )
+@dataclass
+class StoreResult:
+    """What one write did: part files written, events new, already stored, repeated in the
+    batch (stored once), and stored events replaced (each kept in a `corrections` record)."""
+
+    written: list[Path] = field(default_factory=list)
+    new: int = 0
+    already: int = 0
+    repeated: int = 0
+    replaced: int = 0
 
 
-def write_events(root: Path, kind: str, df: pd.DataFrame, *, time_col: str = "ts_event") -> list[Path]:
-    """Write events partitioned by exchange/symbol/day of `time_col`; returns the part files
-    written. Samples taken by the recorder (book snapshots) pass `ts_recv`: a resting book keeps
-    the exchange time of its last update, so only the sampling time tells two snapshots apart."""
+def _ms(t: pd.Series | pd.Timestamp, up: bool = False) -> int:
+    us = pd.Timestamp(t).as_unit("us").value
+    return -(-us // 1000) if up else us // 1000
+
+
+# folder -> (its mtime when scanned, lowest and highest part bound in ms): enough to tell that a
+# batch overlaps nothing stored (the recorder's every flush) without listing the folder; parts
+# are listed only when a batch may overlap them. Kept for the most recent folders only.
+_SPANS: dict[str, tuple[int, int, int]] = {}
+_SPANS_KEPT = 1024
+_OLD_BOUNDS: dict[str, tuple[int, int]] = {}  # parts named before names carried their bounds
+
+
+def _bounds(path: Path, time_col: str) -> tuple[int, int]:
+    fields = path.name[len("part-") : -len(".parquet")].split("-")
+    if len(fields) >= 4:
+        return int(fields[0]), int(fields[1])
+    if str(path) not in _OLD_BOUNDS:  # an older part: read its times once
+        t = pd.read_parquet(path, columns=[time_col])[time_col]
+        _OLD_BOUNDS[str(path)] = (_ms(t.min()), _ms(t.max(), up=True)) if len(t) else (0, 0)
+    return _OLD_BOUNDS[str(path)]
+
+
+def _scan(folder: Path, time_col: str) -> dict[Path, tuple[int, int]]:
+    """The part files of one partition folder with their time bounds (parsed from the names)."""
+    if not folder.is_dir():
+        return {}
+    return {Path(e.path): _bounds(Path(e.path), time_col) for e in os.scandir(folder)
+            if e.name.startswith("part-") and e.name.endswith(".parquet")}  # fmt: skip
+
+
+def _span(folder: Path, time_col: str) -> tuple[int, int] | None:
+    """(lowest, highest) ms bound of the folder's parts, None when it has none; scanned again
+    only when the folder changed since (another process wrote)."""
+    try:
+        mtime = folder.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+    cached = _SPANS.get(str(folder))
+    if cached is None or cached[0] != mtime:
+        b = list(_scan(folder, time_col).values())
+        cached = (mtime, min(x[0] for x in b), max(x[1] for x in b)) if b else (mtime, 1, 0)
+        _SPANS.pop(str(folder), None)
+        _SPANS[str(folder)] = cached
+        while len(_SPANS) > _SPANS_KEPT:
+            _SPANS.pop(next(iter(_SPANS)))
+    return None if cached[1] > cached[2] else (cached[1], cached[2])
+
+
+def _put(path: Path, df: pd.DataFrame, bounds: tuple[int, int]) -> None:
+    """Write `df` to `path` atomically and keep the folder's cached span current (when nothing
+    else changed the folder since it was cached)."""
+    folder = path.parent
+    cached = _SPANS.get(str(folder))
+    current = cached is not None and folder.stat().st_mtime_ns == cached[0]
+    tmp = folder / f".{path.name}.tmp"
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    if current:
+        empty = cached[1] > cached[2]
+        lo, hi = bounds if empty else (min(cached[1], bounds[0]), max(cached[2], bounds[1]))
+        _SPANS[str(folder)] = (folder.stat().st_mtime_ns, lo, hi)
+
+
+def _partition(root: Path, schema: RecordSchema, ex: str, sym: str, day: pd.Timestamp) -> Path:
+    return Path(root) / schema.kind / f"exchange={ex}" / f"symbol={sym}" / f"date={day:%Y-%m-%d}"
+
+
+def _read_overlapping(folder: Path, schema: RecordSchema, lo: int, hi: int) -> pd.DataFrame:
+    """Stored rows of the parts in `folder` whose bounds overlap [lo, hi] ms, with `_part`."""
+    span = _span(folder, schema.time_col)
+    if span is None or span[0] > hi or span[1] < lo:  # nothing stored overlaps: no listing
+        return pd.DataFrame()
+    hits = [p for p, (a, b) in _scan(folder, schema.time_col).items() if a <= hi and b >= lo]
+    frames = [schema.conform(pd.read_parquet(p), str(p)).assign(_part=str(p)) for p in sorted(hits)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def write_events(root: Path, kind: str, df: pd.DataFrame, *, time_col: str | None = None,
+                 replace: bool = False, source: str = "") -> list[Path]:  # fmt: skip
+    """Validate and store `df` as `kind` records; returns the part files written (`store_events`)."""
+    return store_events(root, kind, df, time_col=time_col, replace=replace, source=source).written
+
+
+def store_events(root: Path, kind: str, df: pd.DataFrame, *, time_col: str | None = None,
+                 replace: bool = False, complete: bool = False, source: str = "") -> StoreResult:  # fmt: skip
+    """Validate `df` against `kind`'s schema and store what is not stored yet, partitioned by
+    exchange/symbol/day of the schema's time column (`time_col`, if given, must be that one).
+
+    Nothing is written unless the whole batch passes: a `SchemaError` names the column and rule,
+    a `ConflictError` the first event that differs from the stored one at its key (for unique-key
+    kinds, or any kind when `complete`). `complete`: the batch is the complete record of each
+    exchange/symbol's span from its first to its last event (an export): stored events inside
+    that span that it lacks conflict too. `replace`: conflicting stored events are replaced by
+    the batch's, and a `corrections` record (kind, key, old and new records, `source`) is
+    written first."""
+    schema = schema_for(kind)
+    if time_col not in (None, schema.time_col):
+        raise SchemaError(f"{kind} records are partitioned by {schema.time_col}, not {time_col}")
+    result = StoreResult()
     if df.empty:
-        return []
-    _validate(df, kind)
-    if not df[time_col].is_monotonic_increasing:
-        df = df.sort_values(time_col, kind="stable")
-    day = df[time_col].dt.floor("D")  # not strftime per row: the recorder writes every second
-    written = []
-    for (ex, sym, d), part in df.groupby([df["exchange"], df["symbol"], day], sort=True):
-        folder = Path(root) / kind / f"exchange={ex}" / f"symbol={sym}" / f"date={d:%Y-%m-%d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        first = int(part[time_col].iloc[0].value // 1_000_000)
-        path = folder / f"part-{first}-{len(part)}.parquet"
-        if path.exists():  # the same batch again: already stored, never rewritten
+        return result
+    batch, result.repeated = conflicts.dedupe_batch(schema, schema.validate(df))
+    if result.repeated:
+        logger.info("%s: %d repeated record(s) in one batch stored once", kind, result.repeated)
+    tc = schema.time_col
+    spans = None
+    if complete:
+        agg = batch.groupby(["exchange", "symbol"])[tc].agg(["min", "max"])
+        spans = {k: (r["min"], r["max"]) for k, r in agg.iterrows()}
+    plan = []
+    for (ex, sym, day), part in _day_groups(root, schema, batch, spans):
+        span = spans[(ex, sym)] if spans is not None else None
+        lo, hi = span if span is not None else (part[tc].min(), part[tc].max())
+        folder = _partition(root, schema, ex, sym, day)
+        stored = _read_overlapping(folder, schema, _ms(max(lo, day)), _ms(hi, up=True))
+        cmp = conflicts.compare(
+            schema, part, conflicts.public(stored) if len(stored) else stored, span=span
+        )
+        cmp.stale = stored[stored.index.isin(_stale_index(schema, stored, cmp.stale))]
+        plan.append((folder, cmp))
+    messages = [c.message for _, c in plan if c.message]
+    if messages and not replace:
+        n = sum(max(len(c.stale), 1) for _, c in plan if c.message)
+        raise ConflictError(f"{messages[0]} ({n} stored event(s) differ from the new data): pass "
+                            "--replace to store the new version (the replaced events are kept in "
+                            "a corrections audit record), or fix the input")  # fmt: skip
+    if messages:
+        result.replaced = _replace(root, schema, plan, source)
+    for folder, cmp in plan:
+        result.already += cmp.already
+        if len(cmp.fresh):
+            result.written.append(_write_part(folder, schema, cmp.fresh))
+            result.new += len(cmp.fresh)
+    return result
+
+
+def _day_groups(root: Path, schema: RecordSchema, batch: pd.DataFrame, spans: dict | None) -> list:
+    """((exchange, symbol, day), rows) per partition of the batch, plus (with `spans`) every
+    stored day inside each exchange/symbol span, with no rows: stored events there must be
+    checked against a complete batch too."""
+    tc = schema.time_col
+    t = batch[tc].dt.tz_localize(None).to_numpy().astype("datetime64[D]")
+    ex, sym = (
+        pd.unique(np.asarray(batch["exchange"], dtype=object)),
+        pd.unique(np.asarray(batch["symbol"], dtype=object)),
+    )
+    if len(ex) == 1 and len(sym) == 1 and t.min() == t.max():  # the recorder's usual batch
+        groups = {(ex[0], sym[0], pd.Timestamp(t[0], tz="UTC")): batch}
+    else:  # numpy grouping: pandas' groupby costs milliseconds per flush here
+        ec, eu = pd.factorize(np.asarray(batch["exchange"], dtype=object))
+        sc, su = pd.factorize(np.asarray(batch["symbol"], dtype=object))
+        dc, du = pd.factorize(t)
+        code = (ec.astype("int64") * len(su) + sc) * len(du) + dc
+        order = np.argsort(code, kind="stable")
+        cuts = np.flatnonzero(np.diff(code[order])) + 1
+        groups = {}
+        for idx in np.split(order, cuts):
+            c = code[idx[0]]
+            k = (
+                eu[c // (len(su) * len(du))],
+                su[(c // len(du)) % len(su)],
+                pd.Timestamp(du[c % len(du)], tz="UTC"),
+            )
+            groups[k] = batch.take(idx)
+    for (ex, sym), (lo, hi) in (spans or {}).items():
+        folder = Path(root) / schema.kind / f"exchange={ex}" / f"symbol={sym}"
+        stored = sorted(p.name[5:] for p in folder.glob("date=*")) if folder.is_dir() else []
+        for day in (pd.Timestamp(d, tz="UTC") for d in stored):
+            if lo.floor("D") <= day <= hi.floor("D"):
+                groups.setdefault((ex, sym, day), batch.iloc[:0])
+    return sorted(groups.items(), key=lambda kv: kv[0])
+
+
+def _stale_index(schema: RecordSchema, stored: pd.DataFrame, stale: pd.DataFrame) -> pd.Index:
+    """Index labels of `stored` rows that are in `stale` (the same identity)."""
+    if stale.empty:
+        return pd.Index([])
+    _, ident = conflicts.hashes(schema, conflicts.public(stored))
+    _, gone = conflicts.hashes(schema, stale)
+    return stored.index[pd.Series(ident).isin(gone).to_numpy()]
+
+
+def _write_part(folder: Path, schema: RecordSchema, rows: pd.DataFrame) -> Path:
+    t = rows[schema.time_col].to_numpy()
+    if not (t[1:] >= t[:-1]).all():
+        rows = rows.take(np.argsort(t, kind="stable"))
+    key = rows["_kh"].to_numpy() if "_kh" in rows.columns else conflicts.hashes(schema, rows)[0]
+    tag = hashlib.blake2b(key.tobytes(), digest_size=4).hexdigest()
+    rows = rows[[c for c in rows.columns if not str(c).startswith("_")]]
+    t = rows[schema.time_col]
+    path = folder / f"part-{_ms(t.iloc[0])}-{_ms(t.iloc[-1], up=True)}-{len(rows)}-{tag}.parquet"
+    folder.mkdir(parents=True, exist_ok=True)
+    _span(folder, schema.time_col)  # cache the folder's span before the write updates it
+    _put(path, rows.reset_index(drop=True), _bounds(path, schema.time_col))
+    return path
+
+
+def _replace(root: Path, schema: RecordSchema, plan: list, source: str) -> int:
+    """Audit, then remove the stale stored rows from their parts (rewritten in place, or deleted
+    when emptied); the new rows are written by the caller. Returns stored rows removed."""
+    now = pd.Timestamp.now(tz="UTC")
+    audit = []
+    for _, cmp in plan:
+        if cmp.stale.empty:
             continue
-        tmp = folder / f".{path.name}.tmp"
-        part.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-        written.append(path)
-    return written
+        old = conflicts.public(cmp.stale)
+        kcols = [c for c in schema.key if c not in ("exchange", "symbol")]
+        for k, rows in old.groupby(list(schema.key), sort=False):
+            k = k if isinstance(k, tuple) else (k,)
+            keyed = dict(zip(schema.key, k, strict=True))
+            new = conflicts.public(cmp.fresh)
+            for c, v in keyed.items():
+                new = new[new[c] == v]
+            audit.append({"kind": schema.kind, "exchange": keyed.get("exchange", "-"),
+                          "symbol": keyed.get("symbol", "-"),
+                          "key": json.dumps({c: str(keyed[c]) for c in kcols}),
+                          "old": rows.to_json(orient="records", date_format="iso", date_unit="us"),
+                          "new": new.to_json(orient="records", date_format="iso", date_unit="us"),
+                          "replaced_at": now, "source": source or None})  # fmt: skip
+    if audit:
+        frame = pd.DataFrame(audit).astype({"replaced_at": "datetime64[us, UTC]"})
+        store_events(root, "corrections", frame)
+    removed = 0
+    for folder, cmp in plan:
+        if cmp.stale.empty:
+            continue
+        for part, rows in cmp.stale.groupby("_part"):
+            removed += len(rows)
+            _rewrite_without(Path(part), schema, conflicts.public(rows))
+            _SPANS.pop(str(folder), None)
+    marker = Path(root) / schema.kind / REPLACED
+    marker.write_text(str(now.value))
+    logger.warning(
+        "%s: replaced %d stored record(s); audit in %s/corrections", schema.kind, removed, root
+    )
+    return removed
+
+
+def _rewrite_without(path: Path, schema: RecordSchema, gone: pd.DataFrame) -> None:
+    """Rewrite one part without the `gone` rows (same name: its bounds still bound it)."""
+    rows = schema.conform(pd.read_parquet(path), str(path))
+    _, ident = conflicts.hashes(schema, rows)
+    _, drop = conflicts.hashes(schema, gone)
+    keep = rows[~pd.Series(ident).isin(drop).to_numpy()]
+    if keep.empty:
+        path.unlink()
+    else:
+        _put(path, keep.reset_index(drop=True), _bounds(path, schema.time_col))
 
 
 def event_files(root: Path, kind: str, *, exchange: str | None = None,
@@ -64,113 +306,60 @@ def event_files(root: Path, kind: str, *, exchange: str | None = None,
     return files
 
 
-def read_parts(files: list[Path], base: pd.DataFrame | None = None) -> pd.DataFrame:
-    """`base` plus the events in `files`, sorted, exact duplicates (the same event stored
-    twice) dropped."""
-    frames = [f for f in ([base] if base is not None and len(base) else [])]
-    frames += [pd.read_parquet(f) for f in files]
+def read_parts(files: list[Path], base: pd.DataFrame | None = None, *, kind: str) -> pd.DataFrame:
+    """`base` plus the `kind` records in `files`, in the declared schema, sorted by exchange time
+    (else the partition time), exact duplicates (the same event stored twice by an older
+    perpflow) dropped."""
+    schema = schema_for(kind)
+    frames = [base] if base is not None and len(base) else []
+    frames += [schema.conform(pd.read_parquet(f), str(f)) for f in files]
     if not frames:
-        return pd.DataFrame(columns=list(BASE_COLUMNS))
-    df = pd.concat(frames, ignore_index=True)
-    return df.drop_duplicates().sort_values("ts_event", kind="stable").reset_index(drop=True)
+        return schema.empty()
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    order = "ts_event" if "ts_event" in df.columns else schema.time_col
+    return df.drop_duplicates().sort_values(order, kind="stable").reset_index(drop=True)
 
 
-# (store, kind, exchange, symbol) -> (part files already read, their events). A live bot
-# re-analyses every candle: parts are never rewritten, so only parts written since are read.
-_READ: dict[tuple[str, str, str, str], tuple[set[Path], pd.DataFrame]] = {}
+# (store, kind, exchange, symbol) -> (replace marker, part files already read, their events). A
+# live bot re-analyses every candle: only parts written since are read, unless --replace rewrote
+# parts (then everything is read again).
+_READ: dict[tuple[str, str, str, str], tuple[str, set[Path], pd.DataFrame]] = {}
+
+
+def _marker(root: Path, kind: str) -> str:
+    try:
+        return (Path(root) / kind / REPLACED).read_text()
+    except FileNotFoundError:
+        return ""
 
 
 def read_new_parts(root: Path, kind: str, *, exchange: str, symbol: str,
                    since: pd.Timestamp | None) -> pd.DataFrame:  # fmt: skip
     """Events of `kind` of one symbol from `since`'s UTC day on, reading only the part files this
-    process has not read before (`read_parts`' order and duplicate rules)."""
+    process has not read before (`read_parts`' schema, order and duplicate rules)."""
     key = (str(root), kind, exchange, symbol)
-    seen, events = _READ.get(key, (set(), None))
+    mark = _marker(root, kind)
+    seen_mark, seen, events = _READ.get(key, (mark, set(), None))
+    if seen_mark != mark:
+        seen, events = set(), None
     files = event_files(root, kind, exchange=exchange, symbol=symbol, since=since)
     new = [f for f in files if f not in seen]
     if new or events is None:
-        events = read_parts(new, events)
-        _READ[key] = (seen | set(new), events)
+        events = read_parts(new, events, kind=kind)
+        _READ[key] = (mark, seen | set(new), events)
     if since is not None and len(events):
-        events = events[events["ts_event"] >= pd.Timestamp(since).floor("D")]
+        tc = "ts_event" if "ts_event" in events.columns else schema_for(kind).time_col
+        events = events[events[tc] >= pd.Timestamp(since).floor("D")]
     return events
 
 
 def read_events(root: Path, kind: str, *, exchange: str | None = None,
                 symbol: str | None = None, since: pd.Timestamp | None = None) -> pd.DataFrame:  # fmt: skip
     """All stored events of `kind` (optionally one exchange/symbol, and only day partitions from
-    `since`'s UTC day on), sorted, exact duplicates dropped."""
-    return read_parts(event_files(root, kind, exchange=exchange, symbol=symbol, since=since))
+    `since`'s UTC day on), in the declared schema, sorted, exact duplicates dropped."""
+    files = event_files(root, kind, exchange=exchange, symbol=symbol, since=since)
+    return read_parts(files, kind=kind)
 
 
-def write_coverage(root: Path, kind: str, exchange: str, start: pd.Timestamp,
-                   end: pd.Timestamp) -> None:  # fmt: skip
-    """Record that the `kind` stream of `exchange` was fully captured over [start, end].
-
-    One small file per captured stretch, named by its start. A collector extends its current
-    stretch at every flush by replacing that file atomically (it never shrinks): the one store
-    record that changes, so coverage stays a handful of files instead of one per flush.
-    """
-    start, end = pd.Timestamp(start), pd.Timestamp(end)
-    if end < start:
-        raise ValueError(f"{kind} coverage ends ({end}) before it starts ({start})")
-    folder = Path(root) / f"{kind}_coverage" / f"exchange={exchange}"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"stretch-{int(start.value // 1_000_000)}.parquet"
-    if path.exists():
-        end = max(end, pd.read_parquet(path)["coverage_end"].iloc[0])
-    tmp = folder / f".{path.name}.tmp"
-    pd.DataFrame({"exchange": [exchange], "coverage_start": [start],
-                  "coverage_end": [end]}).to_parquet(tmp, index=False)  # fmt: skip
-    os.replace(tmp, path)
-
-
-def read_coverage(root: Path, kind: str, exchange: str | None = None) -> np.ndarray:
-    """Merged [start, end] ms intervals when the `kind` stream was captured: coverage records
-    minus recorded gaps (`<kind>_gaps`). Written by hand: a few hundred intervals, no library
-    needed for interval union/difference."""
-    files = sorted((Path(root) / f"{kind}_coverage").glob(
-        f"exchange={exchange or '*'}/stretch-*.parquet"))  # fmt: skip
-    if not files:
-        return np.empty((0, 2), dtype="int64")
-    cov = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    spans = _merge(_ms(cov["coverage_start"]), _ms(cov["coverage_end"]))
-    gaps = read_events(root, f"{kind}_gaps", exchange=exchange)
-    if gaps.empty:
-        return spans
-    out: list[tuple[int, int]] = []
-    g = _merge(_ms(gaps["ts_event"]), _ms(gaps["gap_end"]))
-    for s, e in spans:
-        cur = s
-        for gs, ge in g[(g[:, 1] > s) & (g[:, 0] < e)]:
-            if gs > cur:
-                out.append((cur, int(gs)))
-            cur = max(cur, int(ge))
-        if cur < e:
-            out.append((cur, e))
-    return np.array(out, dtype="int64").reshape(-1, 2)
-
-
-def _ms(col: pd.Series) -> np.ndarray:
-    return pd.to_datetime(col, utc=True).astype("datetime64[ms, UTC]").astype("int64").to_numpy()
-
-
-def _merge(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    order = np.argsort(starts, kind="stable")
-    merged: list[list[int]] = []
-    for s, e in zip(starts[order], ends[order], strict=True):
-        if merged and s <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], int(e))
-        else:
-            merged.append([int(s), int(e)])
-    return np.array(merged, dtype="int64").reshape(-1, 2)
-
-
-def covered_candles(dates: pd.Series, spans: np.ndarray, timeframe: str) -> np.ndarray:
-    """True where the whole candle period [t, t + timeframe) lies inside one coverage span."""
-    t = pd.to_datetime(dates, utc=True).astype("datetime64[ms, UTC]").astype("int64").to_numpy()
-    if len(spans) == 0:
-        return np.zeros(len(t), dtype=bool)
-    i = np.searchsorted(spans[:, 0], t, side="right") - 1
-    end = t + int(pd.Timedelta(timeframe).total_seconds() * 1000)
-    return (i >= 0) & (spans[np.maximum(i, 0), 1] >= end)
+# coverage lived here before `perpflow.data.coverage`; still importable from here
+from perpflow.data.coverage import covered_candles, read_coverage, write_coverage  # noqa: E402,F401

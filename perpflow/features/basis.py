@@ -2,35 +2,16 @@
 
 The front contract at each candle is the nearest delivery more than `roll_days` away (rolled a
 week before delivery, as desks do, so the expiry convergence does not pollute the signal).
-Reads candles <= t only.
+Reads candles <= t only, and no files: the caller passes the contracts
+(`perpflow.data.quarterlies.load_quarterlies`).
 """
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-from freqtrade.misc import pair_to_filename
-
-from perpflow.venue.markets import DELIVERY_HOUR
 
 YEAR_DAYS = 365.0
-
-
-def load_quarterlies(datadir: Path, pair: str, timeframe: str) -> dict[pd.Timestamp, pd.DataFrame]:
-    """Stored dated contracts of `pair` (`BTC/USDT:USDT` -> `BTC_USDT_USDT-YYMMDD-<tf>-futures`)
-    keyed by delivery time (08:00 UTC on the file's date)."""
-    prefix = pair_to_filename(pair)
-    pat = re.compile(rf"^{re.escape(prefix)}-(\d{{6}})-{re.escape(timeframe)}-futures\.feather$")
-    out = {}
-    for p in sorted((Path(datadir) / "futures").glob(f"{prefix}-*-{timeframe}-futures.feather")):
-        m = pat.match(p.name)
-        if m:
-            expiry = pd.Timestamp(f"20{m[1]}", tz="UTC") + pd.Timedelta(hours=DELIVERY_HOUR)
-            out[expiry] = pd.read_feather(p, columns=["date", "close"])
-    return out
 
 
 def front_basis(perp: pd.DataFrame, contracts: dict[pd.Timestamp, pd.DataFrame], *,

@@ -18,14 +18,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from perpflow.config import PerpflowConfig  # noqa: E402
-from perpflow.data.candles import load_candles  # noqa: E402
-from perpflow.data.files import read_optional  # noqa: E402
-from perpflow.data.store import covered_candles, read_coverage, read_events  # noqa: E402
-from perpflow.features.basis import front_basis, load_quarterlies  # noqa: E402
+from perpflow.data.coverage import covered_candles, read_coverage  # noqa: E402
+from perpflow.data.files import load_candles, read_optional  # noqa: E402
+from perpflow.data.quarterlies import load_quarterlies  # noqa: E402
+from perpflow.data.readers import exchange_symbol  # noqa: E402
+from perpflow.data.store import read_events  # noqa: E402
+from perpflow.features.basis import front_basis  # noqa: E402
 from perpflow.features.funding import funding_settlements, funding_zscore  # noqa: E402
 from perpflow.features.liquidations import liquidation_features  # noqa: E402
 from perpflow.features.open_interest import OI_REGIMES, oi_column, oi_regime  # noqa: E402
-from perpflow.strategy.liquidation_signals import exchange_symbol  # noqa: E402
 
 REGIME_COLORS = {0: "#e5e7eb", 1: "#16a34a", 2: "#dc2626", 3: "#2563eb", 4: "#f59e0b"}
 
@@ -141,9 +142,9 @@ def _liquidation_marks(ax, datadir, pair, start, end, cfg, store) -> None:
     if not root.exists():
         return
     five = _window(load_candles(datadir, pair, "5m"), start, end)
-    ev = read_events(root, "liquidations", exchange=lc.exchange, symbol=exchange_symbol(pair),
-                     since=start)  # fmt: skip
-    cov = covered_candles(five["date"], read_coverage(root, "liquidation", lc.exchange), "5m")
+    sym = exchange_symbol(pair)
+    ev = read_events(root, "liquidations", exchange=lc.exchange, symbol=sym, since=start)
+    cov = covered_candles(five["date"], read_coverage(root, "liquidation", lc.exchange, sym), "5m")
     if not cov.any():
         return
     feats = liquidation_features(five["date"], ev, pct=lc.pct, lookback=lc.lookback, covered=cov)

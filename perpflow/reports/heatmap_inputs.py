@@ -22,16 +22,13 @@ def recorded_books(store: Path, exchange: str, symbol: str, since: str | None = 
                    until: str | None = None) -> pd.DataFrame:  # fmt: skip
     """Snapshots of `symbol` recorded in an event store (`perpflow record`) as `ts` rows in
     [since, until]."""
-    from perpflow.strategy.book_signals import load_books
+    from perpflow.data.readers import book_snapshots
 
-    books = load_books(store, exchange, symbol, _utc(since, pd.Timestamp(0, tz="UTC")))
+    books = book_snapshots(store, exchange, symbol, since=_utc(since), until=_utc(until))
     if books.empty:
         raise UserError(f"{store}: no recorded {exchange} books for {symbol} "
                         f"(record them with `perpflow record`)")  # fmt: skip
-    books = books.rename(columns={"ts_recv": "ts"}).drop(columns=["ts_event"])
-    books = books.sort_values("ts", kind="stable")
-    end = _utc(until)
-    return books[books["ts"] <= end] if end is not None else books
+    return books
 
 
 def book_rows(src: Path, symbol: str, *, exchange: str, since: str | None = None,
@@ -76,13 +73,9 @@ def prints(path: str | None, *, store: Path | None, kind: str, exchange: str,
         return f[f["symbol"] == symbol] if "symbol" in f.columns else f
     if store is None:
         return None
-    from perpflow.data.store import read_new_parts
+    from perpflow.data.readers import store_prints
 
-    f = read_new_parts(store, kind, exchange=exchange, symbol=symbol, since=None)
-    f = f.rename(columns={"ts_event": "ts"})
-    if "amount" not in f.columns and "qty" in f.columns:  # liquidations are stored with qty
-        f = f.rename(columns={"qty": "amount"})
-    return f if len(f) else None
+    return store_prints(store, kind, exchange, symbol)
 
 
 def events(path: str | None, *, pair: str | None, timeframe: str) -> pd.DataFrame | None:

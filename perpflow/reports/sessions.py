@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from perpflow.data.candles import load_candles  # noqa: E402
+from perpflow.data.files import load_candles  # noqa: E402
 from perpflow.risk.liquidity import block_stats  # noqa: E402
 
 

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from perpflow.config import load_perpflow_config  # noqa: E402
-from perpflow.data.candles import load_candles  # noqa: E402
+from perpflow.data.files import load_candles  # noqa: E402
 from perpflow.strategy.sweep_signals import populate_sweep_indicators  # noqa: E402
 
 BLOCK_COLORS = {1: "#fff3c4", 2: "#dbeafe", 3: "#e9d5ff"}

@@ -123,8 +123,8 @@ def stress_backtest(trades: pd.DataFrame, datadir, risk, *, wick: float = 0.05,
     pair's allowed leverage from the market specs the local exchange serves for that data dir."""
     from pathlib import Path
 
-    from perpflow.data.candles import load_candles
-    from perpflow.strategy.liquidation_signals import exchange_symbol
+    from perpflow.data.files import load_candles
+    from perpflow.data.readers import exchange_symbol
     from perpflow.venue.markets import MarketBook
 
     book = MarketBook.load(Path(datadir))

@@ -1,6 +1,6 @@
 """Order-book support for LiquiditySweep's sweep entries, from books recorded in the event store.
 
-Reads `book` records (`perpflow record`) of the pair, turns them into per-candle features
+Reads `book` records (`perpflow record`) of the pair through `perpflow.data.readers`, turns them into per-candle features
 (`perpflow.features.orderbook`; a snapshot counts for the candle in which it was received, so a
 candle's row is knowable at its close) and the gates `ok_book_long` / `ok_book_short`. When the
 filter is off the gates pass and the columns are NaN; when it is on, a candle without a fresh
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from perpflow.config import PerpflowConfig
-from perpflow.data.store import read_new_parts
+from perpflow.data.readers import book_snapshots, load_books, recorded_trades, venue_symbol  # noqa: F401
 from perpflow.features.orderbook import (
     book_from_wide,
     cross_venue,
@@ -38,53 +38,15 @@ BOOK_COLUMNS = ("book_imb_10_last", "book_imb_w_mean", "book_void_bid_bps_max",
 VALUE_COLUMNS = BOOK_COLUMNS[:7]
 
 
-def load_books(root: Path | None, exchange: str, symbol: str, since: pd.Timestamp) -> pd.DataFrame:
-    """Recorded snapshots of one symbol from `since`'s day on (empty frame if none), without
-    those taken inside a recorded gap (a snapshot sampled just before the recorder learnt that a
-    diff was missed may already be on disk; the gap record marks it untrustworthy)."""
-    if root is None or not Path(root).exists():
-        return pd.DataFrame()
-    books = read_new_parts(root, "book", exchange=exchange, symbol=symbol, since=since)
-    if books.empty:
-        return pd.DataFrame()
-    gaps = read_new_parts(root, "book_gaps", exchange=exchange, symbol=symbol, since=since)
-    if len(gaps):
-        t = books["ts_recv"].to_numpy()
-        bad = np.zeros(len(books), dtype=bool)
-        for start, end in zip(gaps["ts_event"].to_numpy(), gaps["ts_recv"].to_numpy(), strict=True):
-            bad |= (t >= start) & (t <= end)
-        books = books[~bad]
-    return books
-
-
-def _recorded_trades(root: Path, exchange: str, symbol: str, since) -> pd.DataFrame | None:
-    """Recorded public trades (`perpflow record`) as ts, side, amount, price; None if none."""
-    t = read_new_parts(root, "trades", exchange=exchange, symbol=symbol, since=since)
-    if t.empty:
-        return None
-    return pd.DataFrame({"ts": t["ts_recv"], "side": t["side"], "amount": t["amount"], "price": t["price"]})
-
-
-def venue_symbol(symbol: str, exchange: str) -> str:
-    """The recorder's symbol (ccxt market id) on `exchange` for a Binance-style id (BTCUSDT):
-    OKX names perpetuals BTC-USDT-SWAP; Binance and Bybit use BTCUSDT."""
-    if exchange == "okx":
-        for quote in ("USDT", "USDC", "USD"):
-            if symbol.endswith(quote):
-                return f"{symbol[: -len(quote)]}-{quote}-SWAP"
-    return symbol
-
-
 def _venue_candles(root: Path, exchange: str, symbol: str, df: pd.DataFrame, timeframe: str):
     """Per-candle book features of one venue's recorded books (`per_candle` output, plus the
     pre-open cancel-to-trade), or None when nothing is recorded."""
-    rows = load_books(root, exchange, symbol, df["date"].min())
-    if rows.empty:
+    snaps = book_snapshots(root, exchange, symbol, since=df["date"].min())
+    if snaps.empty:
         return None
-    snaps = rows.sort_values("ts_recv", kind="stable").rename(columns={"ts_recv": "ts"})
     book = book_from_wide(snaps.drop(columns=["symbol"]))
     feats = snapshot_features(book)
-    trades = _recorded_trades(root, exchange, symbol, df["date"].min())
+    trades = recorded_trades(root, exchange, symbol, df["date"].min())
     if trades is not None:  # cancels and refills need the trades between snapshots
         feats = pd.concat([feats, trade_flow_between(book, trades).drop(columns="ts")], axis=1)
     agg = per_candle(feats, df["date"], timeframe)

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from perpflow.config import PerpflowConfig
-from perpflow.data.store import covered_candles, read_coverage, read_new_parts
+from perpflow.data.coverage import covered_candles
+from perpflow.data.readers import exchange_symbol, load_liquidations
 from perpflow.features.liquidations import liquidation_features
 from perpflow.features.sessions import handoff_window
 from perpflow.strategy.failclosed import warn_once
@@ -28,29 +29,6 @@ LIQ_COLUMNS = (
     "liq_bars_since_cluster", "liq_wall", "liq_covered", "handoff",
     "liq_reversal_long", "liq_reversal_short", "liq_support", "liq_resistance",
 )  # fmt: skip
-
-
-def exchange_symbol(pair: str) -> str:
-    """Freqtrade futures pair -> exchange id (`BTC/USDT:USDT` -> `BTCUSDT`)."""
-    base, rest = pair.split("/", 1)
-    return base + rest.split(":", 1)[0]
-
-
-def store_root(cfg: PerpflowConfig, datadir: str | Path | None) -> Path | None:
-    """The event store the liquidation filter reads (config, else `<datadir>/store`)."""
-    if cfg.filters.liquidations.store:
-        return Path(cfg.filters.liquidations.store)
-    return Path(datadir) / "store" if datadir else None
-
-
-def load_liquidations(root: Path | None, exchange: str, symbol: str,
-                      since: pd.Timestamp) -> tuple[pd.DataFrame, np.ndarray]:  # fmt: skip
-    """Stored events of one symbol from `since`'s day on, and the stream's coverage spans."""
-    empty = pd.DataFrame(columns=["ts_event", "side", "price", "notional"])
-    if root is None or not Path(root).exists():
-        return empty, np.empty((0, 2), dtype="int64")
-    events = read_new_parts(root, "liquidations", exchange=exchange, symbol=symbol, since=since)
-    return (events if len(events) else empty), read_coverage(root, "liquidation", exchange)
 
 
 def liquidations_on_candles(df: pd.DataFrame, *, pair: str, cfg: PerpflowConfig, timeframe: str,

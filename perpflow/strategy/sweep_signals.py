@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from perpflow.config import PerpflowConfig
+from perpflow.data.readers import exchange_symbol
 from perpflow.features.align import asof_to_candles
 from perpflow.features.funding import funding_interval_hours, funding_settlements, funding_zscore
 from perpflow.features.fvg import fair_value_gaps
@@ -32,11 +33,7 @@ from perpflow.features.volume_profile import anchored_poc, anchored_value_area, 
 from perpflow.risk.conviction import conviction
 from perpflow.strategy.book_signals import BOOK_COLUMNS, book_on_candles
 from perpflow.strategy.failclosed import warn_once
-from perpflow.strategy.liquidation_signals import (
-    LIQ_COLUMNS,
-    exchange_symbol,
-    liquidations_on_candles,
-)
+from perpflow.strategy.liquidation_signals import LIQ_COLUMNS, liquidations_on_candles
 
 logger = logging.getLogger(__name__)
 

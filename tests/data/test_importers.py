@@ -15,7 +15,7 @@ from tests.conftest import shared_data_dir
 
 def test_metrics_import_matches_reference_and_never_rewrites(tmp_path):
     src = shared_data_dir("raw/binance_vision_metrics") / "BTCUSDT-metrics-2024-01-01.csv"
-    written = import_metrics([src], tmp_path)
+    written = import_metrics([src], tmp_path).written
     assert written == {"BTC_USDT_USDT-5m-open_interest.feather": 288,
                        "BTC_USDT_USDT-1h-open_interest.feather": 24}  # fmt: skip
     ref = pd.read_feather(
@@ -26,7 +26,7 @@ def test_metrics_import_matches_reference_and_never_rewrites(tmp_path):
         got.reset_index(drop=True), ref.reset_index(drop=True), check_dtype=False
     )
     assert (
-        import_metrics([src], tmp_path)["BTC_USDT_USDT-5m-open_interest.feather"] == 288
+        import_metrics([src], tmp_path).written["BTC_USDT_USDT-5m-open_interest.feather"] == 288
     )  # idempotent
     changed = tmp_path / "changed.csv"
     changed.write_text(src.read_text().replace("74006.266", "74006.999", 1))
@@ -114,7 +114,7 @@ def test_metrics_gap_is_kept_and_reported_with_file_and_row(tmp_path, caplog):
     gappy = tmp_path / "gap-metrics.csv"
     gappy.write_text("\n".join([*lines[:10], *lines[13:]]) + "\n")  # drop rows 11-13
     with caplog.at_level(logging.WARNING):
-        written = import_metrics([gappy], tmp_path / "out")
+        written = import_metrics([gappy], tmp_path / "out").written
     assert written["BTC_USDT_USDT-5m-open_interest.feather"] == 288 - 3
     assert any("gap-metrics.csv row 11" in r.message and "never filled" in r.message
                for r in caplog.records)  # fmt: skip

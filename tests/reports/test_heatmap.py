@@ -100,7 +100,7 @@ def test_heatmap_of_a_recorded_store_with_label_events(tmp_path, capsys):
                            "exchange": "binance", "symbol": "XUSDT", "id": [str(i) for i in range(30)]})  # fmt: skip
     trades["ts_recv"] = trades["ts_event"]
     write_events(tmp_path / "store", "trades", trades)
-    liq = trades.iloc[:3].drop(columns=["amount", "id"]).assign(qty=2.0)  # the collector's columns
+    liq = trades.iloc[:3].drop(columns=["amount", "id"]).assign(qty=2.0, notional=200.0)  # the collector's columns
     write_events(tmp_path / "store", "liquidations", liq)
     _labels().to_parquet(tmp_path / "labels.parquet")
     out = tmp_path / "plot"

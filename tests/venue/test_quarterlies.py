@@ -9,8 +9,8 @@ import pytest
 
 from perpflow.cli import main
 from perpflow.data.demo import generate_demo_market
-from perpflow.data.quarterlies import dated_contracts, download_quarterlies
-from perpflow.features.basis import front_basis, load_quarterlies
+from perpflow.data.quarterlies import dated_contracts, download_quarterlies, load_quarterlies
+from perpflow.features.basis import front_basis
 from perpflow.venue.overlay import ccxt_config
 from perpflow.venue.server import VenueServer
 
