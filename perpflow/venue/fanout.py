@@ -61,6 +61,8 @@ class Outbox:
         self.sent = 0
         self._queue: deque[tuple[float, str]] = deque()
         self._wake = asyncio.Event()
+        self.idle = asyncio.Event()  # set while nothing is queued or being sent
+        self.idle.set()
         if limits.socket_buffer is not None and self.transport is not None:
             sock = self.transport.get_extra_info("socket")
             if sock is not None:
@@ -85,6 +87,7 @@ class Outbox:
         queue.append((now, text))
         if not self._wake.is_set():
             self._wake.set()
+            self.idle.clear()
         return True
 
     async def _drain(self) -> None:
@@ -96,9 +99,11 @@ class Outbox:
                     queue.popleft()  # after the send: the head's age is the connection's lag
                     self.sent += 1
                 self._wake.clear()
+                self.idle.set()
                 await self._wake.wait()
         except (ConnectionError, RuntimeError):  # closed by the client while we were sending
             queue.clear()
+            self.idle.set()
 
     def cut(self, reason: str) -> None:
         """Drop the connection now (it fell behind): queue discarded, socket aborted."""
@@ -107,6 +112,7 @@ class Outbox:
         self.cut_reason = reason
         self._queue.clear()
         self._task.cancel()
+        self.idle.set()
         logger.warning("websocket client %s cut: %s", self.peer, reason)
         if self.transport is not None:
             self.transport.abort()
@@ -121,13 +127,16 @@ class Outbox:
 
 
 async def close_all(outboxes, *, code: int, message: bytes, timeout: float = 2.0) -> int:
-    """Close the connections of `outboxes` together (going away); a client that does not take
-    the close frame within `timeout` is aborted. Returns how many there were."""
+    """Close the connections of `outboxes` together (going away), each once what was queued for
+    it has gone out; a client that does not take its queue and the close frame within `timeout`
+    is aborted. Returns how many there were."""
     outboxes = list(outboxes)
 
     async def close(box: Outbox) -> None:
         try:
-            await asyncio.wait_for(box.ws.close(code=code, message=message), timeout)
+            async with asyncio.timeout(timeout):
+                await box.idle.wait()
+                await box.ws.close(code=code, message=message)
         except Exception:  # a stuck or broken client: drop it
             if box.transport is not None:
                 box.transport.abort()

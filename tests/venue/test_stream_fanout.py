@@ -14,19 +14,17 @@ import aiohttp
 import orjson
 import pytest
 
-from perpflow.data.demo import generate_demo_market
 from perpflow.venue.depth import DepthFeed, synthetic_stream
 from perpflow.venue.fanout import SendLimits
 from perpflow.venue.server import VenueServer
+from tests.venue.private_env import write_market
 
 MARKET = "BTCUSDT"
 
 
 @pytest.fixture(scope="module")
 def datadir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("fanout-venue")
-    generate_demo_market(out, days=30, seed=3, pairs=("BTC/USDT:USDT",))
-    return out
+    return write_market(tmp_path_factory.mktemp("fanout-venue"))  # a small BTCUSDT data dir
 
 
 def stuck_client(port: int, path: str = "/ws/btcusdt@depth") -> socket.socket:
