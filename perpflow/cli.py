@@ -155,6 +155,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
         args.exchange, Path(args.store), args.symbols, venue_url=args.venue_url,
         duration=args.duration, levels=args.levels, cadence=args.cadence,
         flush_seconds=args.flush_seconds, status_every=args.status_every, liquidations=args.liquidations,
+        stale_seconds=args.stale_seconds,
     ))  # fmt: skip
     liq = f", {stats.liquidations} liquidations" if args.liquidations else ""
     print(f"recorded {stats.snapshots} snapshots, {stats.diffs} diff levels, {stats.trades} trades{liq}, "
@@ -1010,6 +1011,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--status-every", type=float, default=30.0)
     rec.add_argument("--liquidations", action="store_true",
                      help="also record the symbols' liquidations (as `perpflow collect liquidations`)")
+    rec.add_argument("--stale-seconds", type=float, default=10.0,
+                     help="a book unchanged this long is recorded as a 'stale feed' gap")
     rec.set_defaults(func=_cmd_record)
 
     hm = sub.add_parser("heatmap", help="resting liquidity over price and time (PNG + HTML)")
