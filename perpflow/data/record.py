@@ -18,17 +18,14 @@ Binance's `pu` chain). The recorder adds what a research store needs:
   next). No book is sampled inside a gap; gaps still open at exit are closed and written.
 A book's `ts_event` is the exchange time of its last applied change, never the sampling time,
 so a reader measures a book's age from it (`perpflow.strategy.book_signals`).
-Files are written with the store's atomic writes (temp file, then rename) every `flush_seconds`,
-so a `kill -9` loses at most one flush interval and never leaves a half-written part; SIGTERM
-and Ctrl-C flush first. The store's writability is checked at start; each batch stays in memory
-until it is written (`perpflow.data.durable.DurableWriter`: a full disk is retried with back-off
-and logged as an error; what could not be written is counted in `RecordStats.unwritten` and
-logged at exit). Memory stays flat while the disk takes the batches.
-
-Speed (written by hand, as ccxt.pro has no switch for it): on Binance plain depth and trade
-events skip ccxt's generic dispatcher, ccxt's per-message datetime formatting is cached per
-second, and under load books are sampled as their diffs arrive; see
-`perpflow.data.record_ccxt` and `benchmarks/bench_recorder.py` (24,000 messages/s sustained).
+Writes are atomic (temp file, then rename) every `flush_seconds`: `kill -9` loses at most one
+flush interval, never leaves a half-written part; SIGTERM and Ctrl-C flush first. The store is
+checked writable at start; each batch stays in memory until written (`data.durable`: a full
+disk is retried with back-off and logged as an error; what could not be written is counted in
+`RecordStats.unwritten` and logged at exit).
+Speed (by hand; ccxt.pro has no switch for it): Binance's plain events skip ccxt's dispatcher,
+datetime formatting is cached per second, and under load books are sampled as their diffs
+arrive (`data.record_ccxt`, `benchmarks/bench_recorder.py`: 24,000 messages/s sustained).
 """
 
 from __future__ import annotations
@@ -104,21 +101,19 @@ class BookRecorder:
         self.exchange_id = exchange.id
         self.stats = RecordStats()
         self._gaps: list[dict] = []  # closed gaps not yet queued for the store
-        self._last_change: dict[str, float] = {}  # unified symbol -> recv ms of its last diff
+        # unified symbol -> local ms of its book's last change (a diff; on venues whose diffs are
+        # not tapped, a new exchange time or id on ccxt's book), and the (time, id) last seen
+        self._last_change: dict[str, float] = {}
+        self._book_seen: dict[str, tuple] = {}
         self._snaps: list[dict] = []
-        self._diffs: dict[
-            str, list[tuple[float, dict]]
-        ] = {}  # exchange symbol -> (recv ms, message)
+        self._diffs: dict[str, list[tuple[float, dict]]] = {}  # exchange symbol -> (recv ms, msg)
         self._trades: list[tuple] = []
         self._gap_since: dict[tuple[str, str], tuple[int, str]] = {}  # (symbol, stream)
         self._ids = {s: exchange.market(s)["id"] for s in symbols}
-        self._next_sample: dict[
-            str, float
-        ] = {}  # unified symbol -> ms epoch its next snapshot is due
+        self._next_sample: dict[str, float] = {}  # unified symbol -> ms its next snapshot is due
         self._by_id = {v: k for k, v in self._ids.items()}
-        exchange.iso8601 = same_second_iso8601(
-            exchange.iso8601
-        )  # every exchange's handlers call it
+        # every exchange's handlers call it, per message
+        exchange.iso8601 = same_second_iso8601(exchange.iso8601)
         self._tap_diffs()
 
     # --- capture ---------------------------------------------------------------------------
@@ -182,8 +177,14 @@ class BookRecorder:
         """Open a `stale feed` gap for each book unchanged for `stale_seconds` while no other
         gap is open: its feed froze, and sampling it would store an old book as if it were new.
         The gap starts just after the last change and closes with the next one."""
-        limit = self.stale_seconds * 1000
+        limit, tapped = self.stale_seconds * 1000, self.exchange_id in ("binance", "bybit")
         for sym in self.symbols:
+            ob = None if tapped else self.ex.orderbooks.get(sym)  # untapped: a new time or id
+            seen = None if ob is None else (ob.get("timestamp"), ob.get("nonce"))
+            if seen is not None and seen != self._book_seen.get(sym):
+                if sym in self._book_seen:
+                    self._last_change[sym] = now_ms
+                self._book_seen[sym] = seen
             last = self._last_change.get(sym)
             if last is None or now_ms - last <= limit or (sym, "book") in self._gap_since:
                 continue
