@@ -246,21 +246,10 @@ class LiquidationCollector:
         await self._final_flush()
         return self.stats
 
-    async def _final_flush(self, attempts: int = 4) -> None:
-        """Write everything (a failing store gets `attempts` tries, the writer's `retry_min`
-        apart doubling), then count and log what could not be written."""
-        delay = self.writer.retry_min
-        for i in range(attempts):
-            self.flush(force=True)
-            if not self.writer.pending:
-                return
-            if i < attempts - 1:
-                await asyncio.sleep(delay)
-                delay *= 2
-        lost = self.writer.give_up()
+    async def _final_flush(self) -> None:
+        """Write everything the store takes (a few tries); count what it did not (logged)."""
+        lost = await self.writer.finish(lambda: self.flush(force=True))
         self.stats.unwritten = lost["liquidations"]
-        logger.error("%s: could not write to the store, lost: %s", self.root,
-                     ", ".join(f"{n} {k} rows" for k, n in sorted(lost.items()) if n))  # fmt: skip
 
 
 def pro_client(exchange_id: str, venue_url: str | None = None):

@@ -8,8 +8,9 @@ error) keeps the batch, logs an error (at the first failure, then every `alarm_e
 with what is waiting) and is retried with back-off (`retry_min` doubling to `retry_max`).
 Batches are never merged or split, so a retry writes exactly the part files the failed attempt
 meant to write (the store skips a part it already holds): nothing is stored twice. Beyond
-`max_pending_rows` waiting, the oldest batches are given up, counted and logged;
-`give_up` (at exit) counts whatever is still waiting. `unwritten` holds those counts per kind.
+`max_pending_rows` waiting, the oldest batches are given up, counted and logged; `finish` (at
+exit) tries a last few times, then counts and logs whatever is still waiting. `unwritten`
+holds those counts per kind.
 
 Written by hand: the retry, ordering and accounting rules are the recorder's own; no library
 wraps parquet part writes this way.
@@ -17,6 +18,7 @@ wraps parquet part writes this way.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import tempfile
@@ -114,6 +116,24 @@ class DurableWriter:
             self._failing_since = None
             self._delay, self._next_try = self.retry_min, 0.0
         return files
+
+    async def finish(self, flush: Callable[[], object], attempts: int = 4) -> Counter[str]:
+        """At exit: `flush()` (the owner's: queue its buffers, then `write_due(force=True)`)
+        until nothing waits, at most `attempts` times, `retry_min` apart doubling; then give up
+        the rest, log it as an error and return `unwritten`."""
+        delay = self.retry_min
+        for i in range(attempts):
+            flush()
+            if not self.pending:
+                break
+            if i < attempts - 1:
+                await asyncio.sleep(delay)
+                delay *= 2
+        lost = {k: n for k, n in self.give_up().items() if n}
+        if lost:
+            logger.error("%s: could not write to the store, lost: %s", self.root,
+                         ", ".join(f"{n} {k} rows" for k, n in sorted(lost.items())))  # fmt: skip
+        return self.unwritten
 
     def give_up(self) -> Counter[str]:
         """Count everything still waiting as unwritten (at exit) and return `unwritten`."""

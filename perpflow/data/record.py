@@ -321,25 +321,12 @@ class BookRecorder:
             self.stats.lag_ms = self.stats.lag_ms[-10_000:]
         return files
 
-    async def _final_flush(self, attempts: int = 4) -> None:
-        """At exit: close the open gaps, write everything (a failing store gets `attempts`
-        tries, the writer's `retry_min` apart doubling), then count and log what could not be
-        written."""
+    async def _final_flush(self) -> None:
+        """At exit: close the open gaps, write everything the store takes (a few tries), and
+        count what it did not (`stats.unwritten`, logged)."""
         for sym, stream in list(self._gap_since):
             self._gap_close(sym, stream, how="recording stopped")
-        delay = self.writer.retry_min
-        for i in range(attempts):
-            self.flush(force=True)
-            if not self.writer.pending:
-                break
-            if i < attempts - 1:
-                await asyncio.sleep(delay)
-                delay *= 2
-        self.stats.unwritten = dict(self.writer.give_up())
-        lost = {k: n for k, n in self.stats.unwritten.items() if n}
-        if lost:
-            logger.error("%s: could not write to the store, lost: %s", self.root,
-                         ", ".join(f"{n} {k} rows" for k, n in sorted(lost.items())))  # fmt: skip
+        self.stats.unwritten = dict(await self.writer.finish(lambda: self.flush(force=True)))
 
     def status(self, elapsed: float) -> str:
         lag = np.percentile(self.stats.lag_ms[-1000:], 50) if self.stats.lag_ms else float("nan")
