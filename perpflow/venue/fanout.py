@@ -75,7 +75,7 @@ class Outbox:
     def put(self, text: str) -> bool:
         """Queue one text frame; False (and nothing queued) if the connection is closed or was
         cut now or before for falling behind."""
-        if self.cut_reason is not None or self.ws.closed:
+        if self.cut_reason is not None or self.ws.closed or self._task.done():
             return False
         now = time.monotonic()
         queue = self._queue
@@ -101,7 +101,7 @@ class Outbox:
                 self._wake.clear()
                 self.idle.set()
                 await self._wake.wait()
-        except (ConnectionError, RuntimeError):  # closed by the client while we were sending
+        except (ConnectionError, RuntimeError):  # closed by the client: `put` refuses from now
             queue.clear()
             self.idle.set()
 
