@@ -223,3 +223,12 @@ def test_a_recorder_the_exchange_cuts_for_falling_behind_records_the_gap(datadir
     assert len(resumed) >= 1, "diffs were lost while the recorder was cut off"
     for h, r in zip(heard, resumed, strict=True):
         assert ((gaps["ts_event"] <= r) & (gaps["ts_recv"] >= h)).any(), (h, r, gaps)
+
+
+def test_a_diff_that_changes_no_level_makes_no_rows():
+    """An empty diff (or Bybit snapshot) used to crash the flush (`pd.concat` of nothing)."""
+    from perpflow.data.record_ccxt import diff_rows
+
+    empty = {"e": "depthUpdate", "E": 1, "s": MARKET, "U": 5, "u": 5, "pu": 4, "b": [], "a": []}
+    rows = diff_rows(MARKET, [(2.0, empty)])
+    assert rows.empty and {"ts_event", "ts_recv", "u", "side", "price", "size"} <= set(rows.columns)

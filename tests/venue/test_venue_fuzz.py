@@ -147,6 +147,22 @@ def test_private_parameters_get_clean_answers(venue, route, pairs):
         assert r.status_code == 400 and r.json()["code"] == -1101, (pairs, r.text[:200])
 
 
+@pytest.mark.parametrize("field,value", [("quantity", "inf"), ("quantity", "nan"),
+                                         ("price", "nan"), ("price", "1e5"), ("quantity", "-1")])  # fmt: skip
+def test_numbers_that_are_not_decimals_are_illegal_characters(venue, field, value):
+    """Python's float() reads "inf", "nan" and "1e5": the venue answered a 500 (on_grid(inf))
+    or placed an order at 100,000; Binance refuses them as illegal characters."""
+    server, clock = venue
+    q = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.010",
+         "price": "99000.0", "timeInForce": "GTC", field: value}  # fmt: skip
+    query = urlencode([*q.items(), ("timestamp", str(int(clock.t * 1000)))])
+    query += f"&signature={sign(SECRET, query)}"
+    r = requests.post(
+        f"{server.url}/fapi/v1/order?{query}", headers={"X-MBX-APIKEY": KEY}, timeout=30
+    )
+    assert r.status_code == 400 and r.json()["code"] == -1100 and f"'{field}'" in r.json()["msg"]
+
+
 def test_the_server_still_serves_after_the_fuzzing(venue):
     server, _ = venue
     assert requests.get(f"{server.url}/fapi/v1/ping", timeout=10).json() == {}
