@@ -8,6 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_backtest  # noqa: E402
+import bench_fanout  # noqa: E402
 import bench_features  # noqa: E402
 import bench_freqai  # noqa: E402
 import bench_matching  # noqa: E402
@@ -29,6 +30,9 @@ if __name__ == "__main__":
     print()
     print("== book recorder vs a local flood ==")
     bench_recorder.main(speed=600)
+    print()
+    print("== venue websocket fan-out with a client that never reads ==")
+    bench_fanout.main()
     print()
     print("== venue matching engine and private API ==")
     bench_matching.main()

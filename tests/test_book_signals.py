@@ -20,12 +20,15 @@ DATES = pd.Series(pd.date_range("2026-03-02 13:00", periods=6, freq="5min", tz="
 
 
 def _store(tmp_path, *, bid_size: float, gap_at: int | None = None, until_candle: int = 6,
-           exchange: str = "binance", symbol: str = "BTCUSDT", shift_bps: float = 0.0):  # fmt: skip
+           exchange: str = "binance", symbol: str = "BTCUSDT", shift_bps: float = 0.0,
+           frozen_at: pd.Timestamp | None = None):  # fmt: skip
     """Books every 10 s: 25 levels a side 1 bp apart; bids `bid_size`, asks 1; optionally a
-    50 bps hole in the bids from level `gap_at` on; nothing after candle `until_candle`."""
+    50 bps hole in the bids from level `gap_at` on; nothing after candle `until_candle`; with
+    `frozen_at`, no change after that time (sampled on, `ts_event` stays at the last change)."""
     ts = pd.date_range(DATES[0], DATES[0] + pd.Timedelta(minutes=5 * until_candle), freq="10s",
                        tz="UTC", inclusive="left")  # fmt: skip
-    rows = {"exchange": exchange, "symbol": symbol, "ts_event": ts, "ts_recv": ts, "nonce": 1}
+    changed = ts if frozen_at is None else ts.where(ts <= frozen_at, ts[ts <= frozen_at][-1])
+    rows = {"exchange": exchange, "symbol": symbol, "ts_event": changed, "ts_recv": ts, "nonce": 1}
     mid = 100 * (1 + shift_bps / 1e4)
     for i in range(25):
         hole = 0.005 if gap_at is not None and i >= gap_at else 0.0
@@ -61,6 +64,16 @@ def test_stale_or_missing_books_block(tmp_path, caplog):
     assert not none["ok_book_long"].any() and "no recorded books" in caplog.text
     off = _gate(tmp_path / "nothing", cfg=load_perpflow_config({}))
     assert off["ok_book_long"].all() and off["book_imb_10_last"].isna().all()
+
+
+def test_a_frozen_feed_sampled_on_is_stale(tmp_path):
+    """The feed froze at 13:12 but books kept being sampled every 10 s (what the recorder stored
+    before it recorded stale feeds): a book's age runs from its last change, so the gate closes
+    for every candle whose close is more than 30 s after it."""
+    g = _gate(_store(tmp_path, bid_size=3.0, frozen_at=DATES[0] + pd.Timedelta(minutes=12)))
+    assert (g["book_snapshots"] == 30).all(), "snapshots kept coming"
+    assert g["ok_book_long"].tolist() == [True, True] + [False] * 4
+    assert g["book_fresh"].tolist() == [True, True] + [False] * 4
 
 
 def test_book_gate_truncation_parity(tmp_path):

@@ -64,6 +64,10 @@ def _corrupt_file(exc: BaseException) -> str | None:
 
 
 def _os_error(exc: OSError) -> str | None:
+    from perpflow.data.durable import StoreNotWritable
+
+    if isinstance(exc, StoreNotWritable):
+        return _one_line(exc)
     if exc.errno == errno.EADDRINUSE:
         return (f"address already in use ({exc.strerror or exc}): another process listens on that "
                 "port; stop it or pick another --port")  # fmt: skip

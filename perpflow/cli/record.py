@@ -18,13 +18,22 @@ def _record(args: argparse.Namespace) -> int:
         args.exchange, Path(args.store), args.symbols, venue_url=args.venue_url,
         duration=args.duration, levels=args.levels, cadence=args.cadence,
         flush_seconds=args.flush_seconds, status_every=args.status_every, liquidations=args.liquidations,
+        stale_seconds=args.stale_seconds,
     ))  # fmt: skip
     liq = f", {stats.liquidations} liquidations" if args.liquidations else ""
     print(
         f"recorded {stats.snapshots} snapshots, {stats.diffs} diff levels, {stats.trades} trades{liq}, "
         f"{stats.resyncs} re-syncs, {stats.reconnects} reconnects into {args.store}"
     )
-    return 0
+    return _unwritten(stats.unwritten, args.store)
+
+
+def _unwritten(lost: dict[str, int], store) -> int:
+    """Exit 1 and one line per record kind when rows could not be written (full disk)."""
+    lost = {k: n for k, n in lost.items() if n}
+    for kind, n in lost.items():
+        print(f"NOT WRITTEN: {n} {kind} rows could not be written to {store}")
+    return 1 if lost else 0
 
 
 def _collect_liquidations(args: argparse.Namespace) -> int:
@@ -38,7 +47,7 @@ def _collect_liquidations(args: argparse.Namespace) -> int:
     ))  # fmt: skip
     print(f"stored {stats.stored} liquidations, {stats.duplicates} duplicates dropped, "
           f"{stats.reconnects} reconnects, {len(stats.gaps)} gaps recorded in {args.store}")  # fmt: skip
-    return 0
+    return _unwritten({"liquidations": stats.unwritten}, args.store)
 
 
 def register(sub) -> None:
@@ -62,6 +71,8 @@ def register(sub) -> None:
         action="store_true",
         help="also record the symbols' liquidations (as `perpflow collect liquidations`)",
     )
+    rec.add_argument("--stale-seconds", type=positive, default=10.0,
+                     help="a book unchanged this long is recorded as a 'stale feed' gap")  # fmt: skip
 
     csub = group(sub, "collect", "record live streams into the event store", "collect_cmd")
     cl = command(csub, "liquidations", _collect_liquidations,

@@ -9,8 +9,15 @@ Two things ccxt.pro leaves to the caller, done here:
   that arrive together would be lost from the return value. The collector reads ccxt's own
   liquidation cache (`exchange.liquidations`) after every wake-up and keeps what it has not seen.
 - **drops**: a closed connection raises `NetworkError`; the collector logs it, records the gap,
-  backs off (0.1 s doubling to 30 s) and re-subscribes. Events are deduplicated on
-  (symbol, time, side, price, qty), so a replayed message is never stored twice.
+  backs off (0.1 s doubling to 30 s) and re-subscribes. A close that came right after the
+  message a watch was waiting for raises nothing (ccxt.pro reconnects on the next watch): the
+  collector notices the replaced connection (`record_ccxt.Reconnects`) and records that gap too. Events are deduplicated on
+  (symbol, time, side, price, qty) (`perpflow.data.record.liquidation_key`), so a replayed
+  message is never stored twice.
+- **the disk**: the store is checked writable at start; events and gaps stay in memory until
+  written (`perpflow.data.durable.DurableWriter`: retried with back-off, logged as an error),
+  coverage is extended only once every event before it is on disk, and what could not be
+  written is counted (`CollectStats.unwritten`) and logged at exit.
 Public liquidation streams have no history endpoint, so events sent while disconnected cannot be
 recovered; the gap record is the honest answer.
 """
@@ -27,8 +34,10 @@ from pathlib import Path
 import ccxt
 import pandas as pd
 
-from perpflow.data.store import write_coverage, write_events
-from perpflow.venue.stream import event_key
+from perpflow.data.durable import DurableWriter, check_writable
+from perpflow.data.record import liquidation_key
+from perpflow.data.record_ccxt import Reconnects
+from perpflow.data.store import write_coverage
 
 logger = logging.getLogger(__name__)
 SEEN_LIMIT = 200_000
@@ -43,6 +52,7 @@ class CollectStats:
     duplicates: int = 0
     reconnects: int = 0
     gaps: list[tuple[int, int]] = field(default_factory=list)
+    unwritten: int = 0  # events that could not be written
 
 
 def _record(liq: dict, exchange_id: str, recv_ms: int) -> dict | None:
@@ -60,12 +70,15 @@ def _record(liq: dict, exchange_id: str, recv_ms: int) -> dict | None:
 
 class LiquidationCollector:
     """Watch liquidations on `exchange` for `symbols` (None/[] = the all-market stream where the
-    exchange has one) and write them to `store_root`, flushing every `flush_seconds`."""
+    exchange has one) and write them to `store_root` (checked writable here), flushing every
+    `flush_seconds` through `writer` (default: a `DurableWriter` on the store)."""
 
     def __init__(self, exchange, store_root: Path, *, symbols: list[str] | None = None,
-                 flush_seconds: float = 5.0, max_backoff: float = 30.0):  # fmt: skip
+                 flush_seconds: float = 5.0, max_backoff: float = 30.0,
+                 writer: DurableWriter | None = None):  # fmt: skip
         self.ex = exchange
-        self.root = Path(store_root)
+        self.root = check_writable(store_root)
+        self.writer = writer or DurableWriter(self.root)
         self.symbols = list(symbols or [])
         self.flush_seconds = flush_seconds
         self.max_backoff = max_backoff
@@ -77,6 +90,7 @@ class LiquidationCollector:
         self._last_ok = int(time.time() * 1000)  # coverage is known up to here
         self._segment_start: int | None = self._last_ok  # start of the current covered stretch
         self._last_flush = self._last_report = time.monotonic()
+        self._reconnects = Reconnects(exchange)
         exchange.options["liquidationsLimit"] = max(
             100_000, int(exchange.options.get("liquidationsLimit") or 0)
         )  # ccxt's cache must hold a whole burst between two wake-ups
@@ -97,7 +111,7 @@ class LiquidationCollector:
             rec = _record(liq, self.ex.id, recv_ms)
             if rec is None:
                 continue
-            key = event_key(rec["symbol"], rec["ts_event"], rec["side"], rec["price"], rec["qty"])
+            key = liquidation_key(rec)
             if key in self._seen:
                 self.stats.duplicates += 1
                 continue
@@ -110,20 +124,22 @@ class LiquidationCollector:
         if getattr(self.ex, "liquidations", None) is not None:
             self.ex.liquidations.clear()
 
-    def flush(self) -> int:
-        """Write buffered events (and any closed gaps) to the store; returns events written."""
-        n = len(self._buffer)
+    def flush(self, *, force: bool = False) -> int:
+        """Queue buffered events on the writer and write what the store will take; the covered
+        stretch is extended only when nothing before it is still waiting. Returns the events
+        written."""
         if self._buffer:
             df = pd.DataFrame(self._buffer)
             for col in ("ts_event", "ts_recv"):
                 df[col] = pd.to_datetime(df[col], unit="ms", utc=True)
-            write_events(self.root, "liquidations", df)
-            self.stats.stored += n
+            self.writer.add("liquidations", df)
             self._buffer = []
-        if self._segment_start is not None and self._last_ok > self._segment_start:
-            write_coverage(self.root, "liquidation", self.ex.id,
-                           pd.Timestamp(self._segment_start, unit="ms", tz="UTC"),
-                           pd.Timestamp(self._last_ok, unit="ms", tz="UTC"))  # fmt: skip
+        before = self.writer.stored["liquidations"]
+        self.writer.write_due(force=force)
+        n = self.writer.stored["liquidations"] - before
+        self.stats.stored += n
+        if not self.writer.pending:
+            self._write_coverage()
         self._last_flush = time.monotonic()
         if self._last_flush - self._last_report >= REPORT_SECONDS:
             self._last_report = self._last_flush
@@ -131,6 +147,17 @@ class LiquidationCollector:
                         self.ex.id, self.stats.stored, self.stats.duplicates,
                         self.stats.reconnects)  # fmt: skip
         return n
+
+    def _write_coverage(self) -> None:
+        if self._segment_start is None or self._last_ok <= self._segment_start:
+            return
+        try:
+            write_coverage(self.root, "liquidation", self.ex.id,
+                           pd.Timestamp(self._segment_start, unit="ms", tz="UTC"),
+                           pd.Timestamp(self._last_ok, unit="ms", tz="UTC"))  # fmt: skip
+        except OSError as exc:  # extended again at the next flush; never claimed before its events
+            logger.error("%s: liquidation coverage not written (%s); retried at the next flush",
+                         self.root, exc)  # fmt: skip
 
     def _write_gap(self, start: int, end: int) -> None:
         self.stats.gaps.append((start, end))
@@ -140,7 +167,8 @@ class LiquidationCollector:
             "ts_recv": pd.to_datetime([end], unit="ms", utc=True),
             "gap_end": pd.to_datetime([end], unit="ms", utc=True),
         })  # fmt: skip
-        write_events(self.root, "liquidation_gaps", gap)
+        self.writer.add("liquidation_gaps", gap)
+        self.writer.write_due()
 
     def _connected(self) -> bool:
         """Is a websocket to the exchange open right now (quiet but live counts as covered)?"""
@@ -157,7 +185,18 @@ class LiquidationCollector:
             logger.warning("%s liquidation stream dropped (%s); reconnecting", self.ex.id, exc)
         self.stats.reconnects += 1
 
+    def _replaced(self, now: int) -> bool:
+        """Did ccxt.pro replace the connection without raising to us (its close came right
+        after the message we were waiting for, so the next watch just reconnected)? Then the
+        stretch since we last knew it live is a gap, as for a drop."""
+        changed = self._reconnects.changed()  # always: it also notes the connection now in use
+        if not changed or self._gap_start is not None:
+            return False
+        self._on_drop(ConnectionError("connection replaced by ccxt.pro without an error"), now)
+        return True
+
     def _on_message(self, now: int) -> None:
+        self._replaced(now)
         if self._gap_start is not None:
             self._write_gap(self._gap_start, now)
             self._segment_start = now
@@ -188,7 +227,7 @@ class LiquidationCollector:
                         raise exc
                     backoff = 0.1
                     self._on_message(now)
-                elif self._gap_start is None and self._connected():
+                elif self._gap_start is None and self._connected() and not self._replaced(now):
                     self._last_ok = now  # quiet, but the connection is up
                 if time.monotonic() - self._last_flush >= self.flush_seconds:
                     self.flush()
@@ -198,12 +237,17 @@ class LiquidationCollector:
                 watch.cancel()
         now = int(time.time() * 1000)
         self._take_new(now)
+        if self._gap_start is None and self._connected() and not self._replaced(now):
+            self._last_ok = now
         if self._gap_start is not None:
             self._write_gap(self._gap_start, now)
-        elif self._connected():
-            self._last_ok = now
-        self.flush()
+        await self._final_flush()
         return self.stats
+
+    async def _final_flush(self) -> None:
+        """Write everything the store takes (a few tries); count what it did not (logged)."""
+        lost = await self.writer.finish(lambda: self.flush(force=True))
+        self.stats.unwritten = lost["liquidations"]
 
 
 def pro_client(exchange_id: str, venue_url: str | None = None):
@@ -212,7 +256,9 @@ def pro_client(exchange_id: str, venue_url: str | None = None):
     import ccxt.pro
 
     if exchange_id not in ccxt.pro.exchanges:
-        raise SystemExit(f"unknown exchange {exchange_id!r}; ccxt.pro knows e.g. binance, bybit, okx")
+        raise SystemExit(
+            f"unknown exchange {exchange_id!r}; ccxt.pro knows e.g. binance, bybit, okx"
+        )
     if not venue_url:
         return getattr(ccxt.pro, exchange_id)({"options": {"defaultType": "swap"}})
     if exchange_id != "binance":
@@ -225,8 +271,10 @@ def pro_client(exchange_id: str, venue_url: str | None = None):
 async def run_collector(exchange_id: str, store_root: Path, *, symbols: list[str] | None = None,
                         venue_url: str | None = None, duration: float | None = None,
                         ) -> CollectStats:  # fmt: skip
-    """Build the ccxt.pro client (against the local exchange when `venue_url` is given), collect
-    for `duration` seconds or until Ctrl-C, and close cleanly."""
+    """Check that `store_root` takes files (else `StoreNotWritable` naming it, before anything
+    connects), build the ccxt.pro client (against the local exchange when `venue_url` is
+    given), collect for `duration` seconds or until Ctrl-C, and close cleanly."""
+    check_writable(store_root)
     ex = pro_client(exchange_id, venue_url)
     stop = asyncio.Event()
     try:

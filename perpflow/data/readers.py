@@ -64,11 +64,12 @@ def load_books(root: Path | None, exchange: str, symbol: str, since: pd.Timestam
 
 def book_snapshots(root: Path | None, exchange: str, symbol: str, *, since: pd.Timestamp | None = None,
                    until: pd.Timestamp | None = None) -> pd.DataFrame:  # fmt: skip
-    """`load_books` as the order-book features read it: `ts` (the sampling time) and the level
-    columns, in time order, up to `until` if given."""
+    """`load_books` as the order-book features read it: `ts` (the sampling time), `ts_event`
+    (the exchange time of the book's last change) and the level columns, in time order, up to
+    `until` if given."""
     since = since if since is not None else pd.Timestamp(0, tz="UTC")
     books = load_books(root, exchange, symbol, since)
-    out = books.rename(columns={"ts_recv": "ts"}).drop(columns=["ts_event"])
+    out = books.rename(columns={"ts_recv": "ts"})
     out = out.sort_values("ts", kind="stable").reset_index(drop=True)
     return out[out["ts"] <= pd.Timestamp(until)] if until is not None else out
 

@@ -50,13 +50,24 @@ def _venue_candles(root: Path, exchange: str, symbol: str, df: pd.DataFrame, tim
     if trades is not None:  # cancels and refills need the trades between snapshots
         feats = pd.concat([feats, trade_flow_between(book, trades).drop(columns="ts")], axis=1)
     agg = per_candle(feats, df["date"], timeframe)
+    agg["book_last_ts"] = _last_change(snaps, df["date"], timeframe)
     if "book_cancel_to_trade" in agg:
         agg["book_ctt_pre_open"] = pre_open_cancel_to_trade(agg, df["date"]).to_numpy()
     return agg
 
 
+def _last_change(snaps: pd.DataFrame, dates: pd.Series, timeframe: str) -> np.ndarray:
+    """Per candle, the exchange time of the last change (`ts_event`) of the books received in it
+    (`ts`): a book's age runs from its last change, not from when the recorder sampled it, so a
+    frozen feed sampled again and again still ages. NaT for candles with no book."""
+    key = pd.to_datetime(snaps["ts"], utc=True).dt.floor(pd.Timedelta(timeframe))
+    last = pd.to_datetime(snaps["ts_event"], utc=True).groupby(key).max()
+    return last.reindex(pd.DatetimeIndex(pd.to_datetime(dates, utc=True))).to_numpy()
+
+
 def _fresh(agg: pd.DataFrame, df: pd.DataFrame, timeframe: str, limit: float) -> pd.Series:
-    """True where the candle's last recorded book is at most `limit` seconds old at its close."""
+    """True where the candle's last recorded book last changed at most `limit` seconds before
+    its close (`book_last_ts`: exchange time of the last change)."""
     close = pd.to_datetime(df["date"], utc=True) + pd.Timedelta(timeframe)
     age = (close - pd.to_datetime(agg["book_last_ts"], utc=True)).dt.total_seconds().to_numpy()
     return pd.Series(age <= limit, index=agg.index)

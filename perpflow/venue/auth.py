@@ -12,6 +12,7 @@ import os
 from urllib.parse import parse_qsl
 
 from perpflow.venue.errors import BinanceError, missing_param
+from perpflow.venue.params import opt_int, single_values
 
 DEFAULT_RECV_WINDOW = 5000
 MAX_RECV_WINDOW = 60000
@@ -71,8 +72,8 @@ def verify(method: str, query: str, body: str, headers, keys: dict[str, str], no
     want = hmac.digest(keys[key].encode(), total.encode(), "sha256").hex()
     if not hmac.compare_digest(want, sig.lower()):
         raise BinanceError(-1022, "Signature for this request is not valid.")
-    params = dict(parse_qsl(q_raw, keep_blank_values=True))
-    params.update(parse_qsl(b_raw, keep_blank_values=True))
+    params = single_values(parse_qsl(q_raw, keep_blank_values=True)
+                           + parse_qsl(b_raw, keep_blank_values=True))  # fmt: skip
     if "timestamp" not in params:
         raise missing_param("timestamp")
     if check_time:
@@ -81,11 +82,10 @@ def verify(method: str, query: str, body: str, headers, keys: dict[str, str], no
 
 
 def check_timestamp(params: dict, now_ms: int) -> None:
-    try:
-        ts = int(params["timestamp"])
-        window = int(params.get("recvWindow") or DEFAULT_RECV_WINDOW)
-    except ValueError:
-        raise BinanceError(-1100, "Illegal characters found in parameter 'timestamp'.") from None
+    ts = opt_int(params, "timestamp")
+    window = opt_int(params, "recvWindow") or DEFAULT_RECV_WINDOW
+    if ts is None:
+        raise missing_param("timestamp")
     if window > MAX_RECV_WINDOW:
         raise BinanceError(-1131, "recvWindow must be less than 60000")
     if ts >= now_ms + 1000:

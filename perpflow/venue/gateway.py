@@ -29,6 +29,7 @@ from perpflow.venue.drills import Drills, lost_answer
 from perpflow.venue.engine import Engine
 from perpflow.venue.ledger import Ledger
 from perpflow.venue.orders_api import OrderApi
+from perpflow.venue.params import public_query
 from perpflow.venue.userstream import UserStreams
 
 logger = logging.getLogger(__name__)
@@ -202,7 +203,7 @@ class Gateway:
             q = request.query
             signed = "signature" in q or "X-MBX-APIKEY" in request.headers
             raise errors.unauthorized() if signed else errors.not_found(path)
-        return fn(dict(request.query))
+        return fn(public_query(path, request.query))
 
     async def _control(self, request: web.Request) -> web.Response:
         """`GET` the drill settings, `POST` JSON to change them (loopback clients only)."""

@@ -15,6 +15,8 @@ import pandas as pd
 from aiohttp import web
 
 from perpflow.venue import errors
+from perpflow.venue.fanout import SendLimits
+from perpflow.venue.params import public_query
 from perpflow.venue.stream import LiquidationFeed, StreamHub, is_websocket
 from perpflow.venue.venue import Venue
 
@@ -69,13 +71,16 @@ def _feed(venue: Venue, liquidations: pd.DataFrame | None, speed: float | None):
     return LiquidationFeed(liquidations, speed=speed or 1.0)
 
 
-def _gateway(venue: Venue, api_keys, depth, private):
+def _gateway(venue: Venue, api_keys, depth, private, ws_limits: SendLimits | None):
     """The private side when the venue has API keys (else None)."""
     if not api_keys:
         return None
     from perpflow.venue.gateway import Gateway
 
-    return Gateway(venue, api_keys, depth=depth, **(private or {}))
+    gateway = Gateway(venue, api_keys, depth=depth, **(private or {}))
+    if ws_limits is not None:
+        gateway.streams.limits = ws_limits
+    return gateway
 
 
 def _attach(app: web.Application, gateway) -> None:
@@ -96,6 +101,7 @@ def build_app(
     clock: Callable[[], float] = time.time, liquidations: pd.DataFrame | None = None,
     liquidation_speed: float | None = None, replay_date: str | None = None, depth=None,
     api_keys: dict[str, str] | None = None, private: dict | None = None,
+    ws_limits: SendLimits | None = None,
 ) -> web.Application:  # fmt: skip
     """The aiohttp application answering Binance USDT-M REST calls from `datadir`, and the
     market websocket replaying `liquidations` (perpflow store records) as forceOrder streams
@@ -104,10 +110,15 @@ def build_app(
 
     With `api_keys` ({key: secret}) the venue also serves the signed private API, its matching
     engine and the user-data stream (`perpflow.venue.gateway.Gateway`; `private` passes its
-    options: state, wallet, maker_fee, taker_fee, drills, check_time, tick_seconds)."""
+    options: state, wallet, maker_fee, taker_fee, drills, check_time, tick_seconds).
+
+    Every parameter of a market-data request is checked first (`perpflow.venue.params`:
+    Binance's -1100/-1101/-1102/-1130/-1120/-1023 errors); every websocket connection has a
+    bounded send queue, cut when it falls behind `ws_limits` (`perpflow.venue.fanout`)."""
     venue = Venue(datadir, mode=mode, runway=runway, clock=clock, replay_date=replay_date)
     routes = _routes(venue)
-    hub = StreamHub(_feed(venue, liquidations, liquidation_speed), clock=clock, depth=depth)
+    hub = StreamHub(_feed(venue, liquidations, liquidation_speed), clock=clock, depth=depth,
+                    limits=ws_limits)  # fmt: skip
     if depth is not None:
         rest_depth = routes["/fapi/v1/depth"]
 
@@ -120,20 +131,20 @@ def build_app(
 
         routes["/fapi/v1/depth"] = replayed_depth
 
-    gateway = _gateway(venue, api_keys, depth, private)
+    gateway = _gateway(venue, api_keys, depth, private, ws_limits)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if is_websocket(request):
             return await _websocket(request, hub, gateway)
         if gateway is not None:
             return await gateway.handle(request, routes)
-        q = dict(request.query)
+        q = request.query
         try:
             fn = routes.get(request.path)
             if fn is None:
                 signed = "signature" in q or "X-MBX-APIKEY" in request.headers
                 raise errors.unauthorized() if signed else errors.not_found(request.path)
-            body = fn(q)
+            body = fn(public_query(request.path, q))
             return web.json_response(body)
         except errors.BinanceError as exc:
             return web.json_response(exc.body(), status=exc.status)
@@ -167,14 +178,14 @@ class VenueServer:
         runway: timedelta = timedelta(days=1), clock: Callable[[], float] = time.time,
         liquidations: pd.DataFrame | None = None, liquidation_speed: float | None = None,
         replay_date: str | None = None, depth=None, api_keys: dict[str, str] | None = None,
-        **private,
+        ws_limits: SendLimits | None = None, **private,
     ):  # fmt: skip
-        """`api_keys` and `private` (state, wallet, maker_fee, taker_fee, drills, check_time,
-        tick_seconds): see `build_app`."""
+        """`api_keys`, `ws_limits` and `private` (state, wallet, maker_fee, taker_fee, drills,
+        check_time, tick_seconds): see `build_app`."""
         self.app = build_app(
             Path(datadir), mode=mode, runway=runway, clock=clock, liquidations=liquidations,
             liquidation_speed=liquidation_speed, replay_date=replay_date, depth=depth,
-            api_keys=api_keys, private=private,
+            api_keys=api_keys, private=private, ws_limits=ws_limits,
         )  # fmt: skip
         self.host, self.port = host, port
         self._loop = new_event_loop()

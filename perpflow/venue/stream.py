@@ -4,7 +4,9 @@ replayed from stored liquidation events.
 Binance's protocol, as ccxt.pro speaks it: connect to `/market/ws/<n>` (or `/ws`), send
 `{"method": "SUBSCRIBE", "params": [...], "id": n}`, get `{"result": null, "id": n}`, then pushed
 `{"e": "forceOrder", "E": ..., "o": {...}}` messages. Streams the venue does not replay (klines,
-depth) are acknowledged and stay silent, so a client falls back to REST.
+depth) are acknowledged and stay silent, so a client falls back to REST. Requests are checked as
+Binance checks them (`perpflow.venue.wsrequests`, Binance's error frames); every connection has
+a bounded send queue and is cut when it falls behind (`perpflow.venue.fanout`).
 
 Written by hand: no library serves an exchange's websocket from stored data. The hub keeps a
 ledger of what it delivered and what was due while nobody listened, so tests can prove a
@@ -20,8 +22,12 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import orjson
 import pandas as pd
 from aiohttp import WSMsgType, web
+
+from perpflow.venue.fanout import Outbox, SendLimits, close_all
+from perpflow.venue.wsrequests import MAX_STREAMS, WsRequestError, parse_request, stream_name
 
 logger = logging.getLogger(__name__)
 ALL_STREAM = "!forceorder@arr"
@@ -87,30 +93,30 @@ class LiquidationFeed:
         return self._next >= len(self.due_ms)
 
 
-def _norm(stream) -> str:
-    """Stream name as the hub keys it: lower case, update-speed suffix dropped
-    (`BTCUSDT@depth@100ms` -> `btcusdt@depth`)."""
-    s = str(stream).lower()
-    return s.split("@100ms")[0].split("@500ms")[0].split("@250ms")[0]
-
-
 def _key_of(msg: dict) -> tuple:
     o = msg["o"]
     return event_key(o["s"], o["T"], o["S"], float(o["ap"]), float(o["l"]))
 
 
 class StreamHub:
-    """Websocket connections, their subscriptions, and the delivery ledger."""
+    """Websocket connections, their subscriptions, and the delivery ledger. Every connection
+    has its own bounded send queue (`perpflow.venue.fanout.Outbox`): publishing never waits for
+    a client, and a client that falls behind `limits` is cut (`cut`: how many were)."""
 
     def __init__(self, feed: LiquidationFeed | None = None,
-                 clock: Callable[[], float] = time.time, depth=None):  # fmt: skip
+                 clock: Callable[[], float] = time.time, depth=None,
+                 limits: SendLimits | None = None):  # fmt: skip
         self.feed = feed
         self.depth = depth  # perpflow.venue.depth.DepthFeed: <symbol>@depth diff streams
         self.clock = clock
+        self.limits = limits or SendLimits()
         self.sockets: dict[web.WebSocketResponse, set[str]] = {}
+        self.outboxes: dict[web.WebSocketResponse, Outbox] = {}
+        self.combined: set[web.WebSocketResponse] = set()  # SET_PROPERTY combined true
         self.delivered: list[tuple] = []  # (key, connection count it went to)
         self.unheard: list[tuple] = []  # due while no connection subscribed to it
         self.connections = 0
+        self.cut: list[str] = []  # why each connection cut for falling behind was cut
         self._task: asyncio.Task | None = None
 
     # --- connections -------------------------------------------------------------------
@@ -118,42 +124,55 @@ class StreamHub:
         ws = web.WebSocketResponse(heartbeat=None, compress=False)  # as Binance: uncompressed
         await ws.prepare(request)
         path_stream = request.path.rsplit("/ws/", 1)[-1] if "/ws/" in request.path else ""
-        subs = {_norm(path_stream)} if "@" in path_stream else set()
-        self.sockets[ws] = subs
+        first = stream_name(path_stream)
+        self.sockets[ws] = {first} if first else set()
+        box = self.outboxes[ws] = Outbox(ws, request, self.limits,
+                                         on_cut=lambda b: self.cut.append(b.cut_reason))  # fmt: skip
         self.connections += 1
-        if subs:
+        if first:
             self._ensure_pump()
         try:
             async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                await self._on_request(ws, msg.json())
+                if msg.type == WSMsgType.TEXT:
+                    self._on_request(ws, box, msg.data)
         finally:
             self.sockets.pop(ws, None)
+            self.outboxes.pop(ws, None)
+            self.combined.discard(ws)
+            await box.close()
         return ws
 
-    async def _on_request(self, ws: web.WebSocketResponse, req: dict) -> None:
-        method, params, rid = req.get("method"), req.get("params") or [], req.get("id")
-        if method == "SUBSCRIBE":
-            self.sockets[ws].update(_norm(p) for p in params)
-            await ws.send_json({"result": None, "id": rid})
+    def _on_request(self, ws: web.WebSocketResponse, box: Outbox, text: str) -> None:
+        """Answer one request frame (queued behind the data already due to this client)."""
+        try:
+            req = parse_request(text)
+        except WsRequestError as exc:
+            box.put(orjson.dumps(exc.frame()).decode())
+            return
+        subs, result = self.sockets[ws], None
+        if req.method == "SUBSCRIBE":
+            if len(subs | set(req.params)) > MAX_STREAMS:
+                err = WsRequestError(2, f"Invalid request: too many streams (at most {MAX_STREAMS} "
+                                        "a connection)", req.id)  # fmt: skip
+                box.put(orjson.dumps(err.frame()).decode())
+                return
+            subs.update(req.params)
             self._ensure_pump()
-        elif method == "UNSUBSCRIBE":
-            self.sockets[ws].difference_update(_norm(p) for p in params)
-            await ws.send_json({"result": None, "id": rid})
-        elif method == "LIST_SUBSCRIPTIONS":
-            await ws.send_json({"result": sorted(self.sockets[ws]), "id": rid})
+        elif req.method == "UNSUBSCRIBE":
+            subs.difference_update(req.params)
+        elif req.method == "LIST_SUBSCRIPTIONS":
+            result = sorted(subs)
+        elif req.method == "GET_PROPERTY":
+            result = ws in self.combined
+        elif req.params[1]:  # SET_PROPERTY combined
+            self.combined.add(ws)
         else:
-            await ws.send_json({"error": {"code": 2, "msg": f"Invalid request: {method}"},
-                                "id": rid})  # fmt: skip
+            self.combined.discard(ws)
+        box.put(orjson.dumps({"result": result, "id": req.id}).decode())
 
     async def drop_all(self) -> int:
         """Close every connection (going away), as an exchange restart would. Returns the count."""
-        sockets = list(self.sockets)
-        for ws in sockets:
-            with contextlib.suppress(Exception):
-                await ws.close(code=1001, message=b"venue restart")
-        return len(sockets)
+        return await close_all(list(self.outboxes.values()), code=1001, message=b"venue restart")
 
     # --- publishing --------------------------------------------------------------------
     def _ensure_pump(self) -> None:
@@ -176,36 +195,29 @@ class StreamHub:
             now = int(self.clock() * 1000)
             if self.feed is not None:
                 for msg in self.feed.pop_due(now):
-                    await self._publish(msg)
+                    self._publish(msg)
             if self.depth is not None:
                 for stream, text, send in self.depth.pop_due(now):
                     if send:
-                        await self._send(stream, text)
+                        self._send(stream, text)
             await asyncio.sleep(PUMP_SECONDS)
 
-    async def _send(self, stream: str, text: str) -> int:
-        """Send a message (JSON text) to every connection subscribed to `stream`; returns how
-        many got it."""
+    def _send(self, stream: str, text: str, also: str | None = None) -> int:
+        """Queue a message (JSON text) for every connection subscribed to `stream` (or to
+        `also`); returns how many it was queued for. Never waits for a client."""
         sent = 0
         for ws, subs in list(self.sockets.items()):
-            if stream in subs and not ws.closed:
-                try:
-                    await ws.send_str(text)
+            name = stream if stream in subs else also if also is not None and also in subs else None
+            if name is not None:
+                body = f'{{"stream":"{name}","data":{text}}}' if ws in self.combined else text
+                box = self.outboxes.get(ws)
+                if box is not None and box.put(body):
                     sent += 1
-                except ConnectionError:
-                    continue
         return sent
 
-    async def _publish(self, msg: dict) -> None:
+    def _publish(self, msg: dict) -> None:
         stream = msg["o"]["s"].lower() + "@forceorder"
-        sent = 0
-        for ws, subs in list(self.sockets.items()):
-            if (ALL_STREAM in subs or stream in subs) and not ws.closed:
-                try:
-                    await ws.send_json(msg)
-                    sent += 1
-                except ConnectionError:
-                    continue
+        sent = self._send(stream, orjson.dumps(msg).decode(), also=ALL_STREAM)
         (self.delivered if sent else self.unheard).append((_key_of(msg), sent))
 
     async def close(self) -> None:

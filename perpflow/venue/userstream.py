@@ -4,12 +4,12 @@ that pushes ORDER_TRADE_UPDATE, ALGO_UPDATE and ACCOUNT_UPDATE events to an acco
 ccxt.pro connects to `<ws base>/private/ws?listenKey=KEY` (its linear URL built from the
 overlay's `.../ws`); the classic `/ws/<KEY>` is served too. A listen key stays valid until
 deleted (the venue's clock may run at N x speed, so no wall-clock expiry); `drop_all` closes
-every user socket (the dropped-stream drill).
+every user socket (the dropped-stream drill). Events go through each connection's bounded send
+queue, so a stuck client never delays the others or the ledger's group commit.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 
@@ -17,15 +17,19 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from perpflow.venue.errors import BinanceError
+from perpflow.venue.fanout import Outbox, SendLimits, close_all
+from perpflow.venue.wsrequests import WsRequestError, parse_request
 
 logger = logging.getLogger(__name__)
 
 
 class UserStreams:
-    def __init__(self):
+    def __init__(self, limits: SendLimits | None = None):
         self.keys: dict[str, str] = {}  # listen key -> api key
         self.by_account: dict[str, str] = {}
         self.sockets: dict[web.WebSocketResponse, str] = {}  # socket -> api key
+        self.outboxes: dict[web.WebSocketResponse, Outbox] = {}  # bounded send queues
+        self.limits = limits or SendLimits()
         self.sent = 0
 
     # --- listen keys -----------------------------------------------------------------------
@@ -69,29 +73,36 @@ class UserStreams:
             await ws.close()
             return ws
         self.sockets[ws] = api_key
+        box = self.outboxes[ws] = Outbox(ws, request, self.limits)
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:  # SUBSCRIBE etc. on a user stream: acknowledge
-                    req = orjson.loads(msg.data)
-                    await ws.send_json({"result": None, "id": req.get("id")})
+                    try:
+                        box.put(
+                            orjson.dumps(
+                                {"result": None, "id": parse_request(msg.data).id}
+                            ).decode()
+                        )
+                    except WsRequestError as exc:
+                        box.put(orjson.dumps(exc.frame()).decode())
         finally:
             self.sockets.pop(ws, None)
+            self.outboxes.pop(ws, None)
+            await box.close()
         return ws
 
     async def publish(self, events: list[tuple[str, dict]]) -> None:
+        """Queue each (api key, event) for that account's connections; never waits for a client
+        (one that falls behind is cut: `perpflow.venue.fanout`)."""
         if not events or not self.sockets:
             return
         for api_key, msg in events:
             text = orjson.dumps(msg).decode()
             for ws, owner in list(self.sockets.items()):
-                if owner == api_key and not ws.closed:
-                    with contextlib.suppress(ConnectionError, RuntimeError):
-                        await ws.send_str(text)
-                        self.sent += 1
+                box = self.outboxes.get(ws)
+                if owner == api_key and box is not None and box.put(text):
+                    self.sent += 1
 
     async def drop_all(self) -> int:
-        socks = list(self.sockets)
-        for ws in socks:
-            with contextlib.suppress(Exception):
-                await ws.close(code=1001, message=b"user stream dropped (drill)")
-        return len(socks)
+        return await close_all(list(self.outboxes.values()), code=1001,
+                               message=b"user stream dropped (drill)")  # fmt: skip

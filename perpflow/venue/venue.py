@@ -18,12 +18,11 @@ from perpflow.venue import errors
 from perpflow.venue.book import synth_book
 from perpflow.venue.candles import format_klines, ohlcv_window, page_bounds
 from perpflow.venue.markets import MarketBook
+from perpflow.venue.params import DEPTH_LIMITS, OI_PERIODS
 from perpflow.venue.series import DAY_MS, INTERVAL_MS, Clock, SeriesStore, interval_ms
 
 logger = logging.getLogger(__name__)
 
-OI_PERIODS = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")
-DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 FUNDING_MS = 8 * 3_600_000
 
 

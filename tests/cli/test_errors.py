@@ -102,3 +102,11 @@ def test_console_script_one_line_and_exit_2(tmp_path):
     assert (
         proc.stderr.strip().startswith("perpflow risk report: ") and "Traceback" not in proc.stderr
     )
+
+
+def test_an_unwritable_store_is_one_line(tmp_path, capsys):
+    from perpflow.cli.errors import user_message
+    from perpflow.data.durable import StoreNotWritable
+
+    exc = StoreNotWritable(f"{tmp_path}: the event store is not writable (read-only file system)")
+    assert user_message(exc) == str(exc)

@@ -140,7 +140,7 @@ def test_errors_use_binance_codes_and_http_400(client, venue):
     assert r.status_code == 400 and r.json()["code"] == -1102
     r = requests.get(f"{venue.url}/fapi/v1/klines",
                      params={"symbol": "BTCUSDT", "interval": "5m", "limit": "abc"})  # fmt: skip
-    assert r.status_code == 400 and r.json()["code"] == -1130
+    assert r.status_code == 400 and r.json()["code"] == -1100  # Binance: illegal characters
     r = requests.get(f"{venue.url}/fapi/v1/depth", params={"symbol": "BTCUSDT", "limit": "7"})
     assert r.status_code == 400 and r.json()["code"] == -1130
     r = requests.get(f"{venue.url}/fapi/v2/account", headers={"X-MBX-APIKEY": "k"})
