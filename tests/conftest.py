@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 # pytest-xdist workers export COLUMNS=80, and Freqtrade's rich log handler and tables then wrap
 # every line at 80 characters in the child processes the tests read: workers get a wide console.
+# Workers also run with SIGINT ignored, and an ignored signal stays ignored across exec: the bots
+# the tests stop with Ctrl-C (SIGINT) would never stop. Workers restore Python's own handler.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["COLUMNS"] = "1000"
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
