@@ -22,6 +22,23 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def run_cli(argv: list[str]) -> int:
+    """`perpflow <argv>`'s exit code; a refusal (exit 2, one line on stderr) is raised as
+    SystemExit carrying that line, so tests match the message the user reads."""
+    import contextlib
+    import io
+
+    from perpflow.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(argv)
+    if code == 2:
+        assert len(err.getvalue().strip().splitlines()) == 1, err.getvalue()
+        raise SystemExit(err.getvalue().strip())
+    return code
+
+
 def shared_data_dir(sub: str = "") -> Path:
     """Path inside ../shared/data, or skip the test with the reason when it is absent."""
     path = SHARED_DATA / sub

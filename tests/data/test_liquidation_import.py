@@ -4,17 +4,14 @@ or replaced with an audit record, never ignored and never stored beside the orig
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from perpflow.cli import main
 from perpflow.config import load_perpflow_config
 from perpflow.data.store import read_events
 from perpflow.strategy.liquidation_signals import liquidations_on_candles
+from tests.conftest import run_cli
 
 HEADER = "timestamp,symbol,side,avg_price,filled_qty,usd_value"
 T0 = pd.Timestamp("2025-10-22 09:36", tz="UTC")
@@ -45,15 +42,7 @@ def _csv(path, rows):
 
 
 def _import(store, *files, flags=()):
-    """`perpflow import liquidations`'s exit code; a refusal (exit 2, one line on stderr) is raised as
-    SystemExit carrying that line, so tests match the message the user reads."""
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        code = main(["import", "liquidations", *map(str, files), "--store", str(store), *flags])
-    if code == 2:
-        assert len(err.getvalue().strip().splitlines()) == 1, err.getvalue()
-        raise SystemExit(err.getvalue().strip())
-    return code
+    return run_cli(["import", "liquidations", *map(str, files), "--store", str(store), *flags])
 
 
 def _covered(store, pair, start, periods, timeframe="1m"):

@@ -4,15 +4,11 @@ each other, stored values replaced only with --replace and an audit record."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from perpflow.cli import main
-from tests.conftest import shared_data_dir
+from tests.conftest import run_cli, shared_data_dir
 
 HEADER = "create_time,symbol,sum_open_interest,sum_open_interest_value"
 T0 = pd.Timestamp("2025-10-01 00:05")
@@ -30,15 +26,7 @@ def _csv(path, rows):
 
 
 def _import(datadir, *files, flags=()):
-    """`perpflow import metrics`'s exit code; a refusal (exit 2, one line on stderr) is raised as
-    SystemExit carrying that line, so tests match the message the user reads."""
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        code = main(["import", "metrics", *map(str, files), "--datadir", str(datadir), *flags])
-    if code == 2:
-        assert len(err.getvalue().strip().splitlines()) == 1, err.getvalue()
-        raise SystemExit(err.getvalue().strip())
-    return code
+    return run_cli(["import", "metrics", *map(str, files), "--datadir", str(datadir), *flags])
 
 
 def _stored(datadir, name=OI):
