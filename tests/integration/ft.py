@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
+import requests
 
 from tests.conftest import REPO
 
@@ -48,3 +51,24 @@ def latest_backtest_trades(userdir: Path) -> pd.DataFrame:
     results = userdir / "backtest_results"
     name = get_latest_backtest_filename(results)
     return load_backtest_data(results / name)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a bot's API server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait(fn, timeout: float, what: str, every: float = 0.2):
+    """`fn()`'s first truthy result within `timeout` real seconds, else AssertionError."""
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            result = fn()
+            if result:
+                return result
+        except requests.RequestException as exc:
+            last = exc
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last})")

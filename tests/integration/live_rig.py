@@ -11,14 +11,13 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import requests
 
 from tests.conftest import REPO
-from tests.integration.test_dry_run_replay import _free_port
+from tests.integration.ft import free_port as _free_port
 
 PAIR = "BTC/USDT:USDT"
 USER, PASSWORD = "perpflow-drills", "not-a-real-secret"
@@ -66,20 +65,6 @@ class DrillProbe(RiskGuardMixin, IStrategy):
                  entry_tag, side, **kwargs):
         return 2.0
 """
-
-
-def wait(fn, timeout: float, what: str, every: float = 0.2):
-    """`fn()`'s first truthy result within `timeout` real seconds, else AssertionError."""
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        try:
-            result = fn()
-            if result:
-                return result
-        except requests.RequestException as exc:
-            last = exc
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last})")
 
 
 class LiveRig:

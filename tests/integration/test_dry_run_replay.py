@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import time
 from datetime import UTC, datetime
 
 import pytest
 import requests
 
 from tests.conftest import REPO
-from tests.integration.ft import FREQTRADE, write_json
+from tests.integration.ft import FREQTRADE, wait, write_json
+from tests.integration.ft import free_port as _free_port
 from tests.integration.standins.telegram_server import TelegramStandIn
 
 SITECUSTOMIZE = REPO / "tests" / "integration" / "standins" / "sitecustomize_telegram"
@@ -28,24 +27,9 @@ pytestmark = pytest.mark.integration
 USER, PASSWORD = "perpflow-test", "not-a-real-secret"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_for(fn, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            result = fn()
-            if result:
-                return result
-        except requests.RequestException as exc:
-            last = exc
-        time.sleep(2)
-    raise AssertionError(f"timed out waiting for {what} (last error: {last})")
+    """`ft.wait`, polling every 2 s (the bot's REST API under a replaying exchange)."""
+    return wait(fn, timeout, what, every=2)
 
 
 def test_dry_run_against_replay_venue(demo_datadir, tmp_path):

@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 
 from perpflow.strategy.exchange_watch import HEALTH_LOCK, ORPHAN_LOCK
-from tests.integration.live_rig import PAIR, LiveRig, wait
+from tests.integration.ft import wait
+from tests.integration.live_rig import PAIR, LiveRig
 
 pytestmark = pytest.mark.integration
 
