@@ -1,0 +1,1 @@
+"""Research: what each read is worth on real markets (event study, pattern mining, selection)."""
