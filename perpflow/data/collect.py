@@ -42,6 +42,7 @@ from perpflow.data.store import write_coverage
 logger = logging.getLogger(__name__)
 SEEN_LIMIT = 200_000
 REPORT_SECONDS = 60.0  # a progress line this often while collecting
+LIVENESS_SLACK_MS = 1000  # how long a closed connection may still look open to us
 
 
 @dataclass
@@ -179,6 +180,11 @@ class LiquidationCollector:
     def _on_drop(self, exc: Exception, now: int) -> None:
         self._take_new(now)
         if self._gap_start is None:  # unknown since the last moment we knew we were live
+            # an open socket is not proof: the exchange may have closed it up to a network
+            # round trip and a loop turn before we saw it, so the gap starts that much earlier
+            # (and the covered stretch ends there)
+            floor = self._segment_start if self._segment_start is not None else self._last_ok
+            self._last_ok = max(floor, self._last_ok - LIVENESS_SLACK_MS)
             self._gap_start = self._last_ok
             self.flush()  # close the covered stretch before the gap
             self._segment_start = None

@@ -48,7 +48,7 @@ def _pro_client(server: VenueServer):
     return ccxt.pro.binance(ccxt_config(server.url))  # the overlay's REST and websocket URLs
 
 
-async def _collect(server, store, *, duration, drop_at=None, symbols=None):
+async def _collect(server, store, *, duration, drop_at=None, symbols=None, expect=0):
     ex = _pro_client(server)
     await ex.load_markets()
     col = LiquidationCollector(ex, store, symbols=symbols, flush_seconds=0.5)
@@ -60,6 +60,13 @@ async def _collect(server, store, *, duration, drop_at=None, symbols=None):
         dropped = await asyncio.get_running_loop().run_in_executor(None, server.drop_streams)
         assert dropped >= 1
     await asyncio.sleep(max(0.0, duration - (time.monotonic() - t0)))
+    # under load the schedule can run late: stop only once the exchange has sent (or missed)
+    # every event and the client had a moment to read the last one, never on a fixed clock
+    hub, total = server.hub, expect
+    deadline = time.monotonic() + 60
+    while total and len(hub.delivered) + len(hub.unheard) < total and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
     stop.set()
     stats = await task
     await ex.close()
@@ -76,7 +83,7 @@ def _stored_keys(store) -> list[tuple]:
 def test_stream_delivers_every_event_once(datadir, tmp_path):
     events = _events(120, 1.5)
     with VenueServer(datadir, liquidations=events, liquidation_speed=1.0) as server:
-        stats = asyncio.run(_collect(server, tmp_path, duration=3.0))
+        stats = asyncio.run(_collect(server, tmp_path, duration=3.0, expect=120))
         hub = server.hub
     keys = _stored_keys(tmp_path)
     assert len(keys) == len(set(keys)) == 120, "every event stored exactly once, bursts included"
@@ -92,7 +99,7 @@ def test_stream_delivers_every_event_once(datadir, tmp_path):
 def test_dropped_connection_reconnects_without_dups_and_records_the_gap(datadir, tmp_path):
     events = _events(200, 3.0, seed=2)
     with VenueServer(datadir, liquidations=events, liquidation_speed=1.0) as server:
-        stats = asyncio.run(_collect(server, tmp_path, duration=4.5, drop_at=1.2))
+        stats = asyncio.run(_collect(server, tmp_path, duration=4.5, drop_at=1.2, expect=200))
         hub = server.hub
         connections = hub.connections
     keys = _stored_keys(tmp_path)
