@@ -17,11 +17,12 @@ from pathlib import Path
 import pandas as pd
 
 from perpflow.config import PerpflowConfig
+from perpflow.data.macro_calendar import load_calendar
 from perpflow.data.readers import exchange_symbol
 from perpflow.features.align import asof_to_candles
 from perpflow.features.funding import funding_interval_hours, funding_settlements, funding_zscore
 from perpflow.features.fvg import fair_value_gaps
-from perpflow.features.macro import blackout, check_coverage, load_calendar
+from perpflow.features.macro import blackout, check_coverage
 from perpflow.features.open_interest import oi_change, oi_column, oi_regime
 from perpflow.features.pools import liquidity_pools
 from perpflow.features.regime import volatility_regime

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perpflow.features.macro import blackout, check_coverage, covered_until, load_calendar
+from perpflow.data.macro_calendar import load_calendar
+from perpflow.features.macro import blackout, check_coverage, covered_until
 from tests.features.parity import assert_truncation_parity
 
 
