@@ -69,11 +69,11 @@ def test_strategies_read_the_store_through_the_data_readers():
 
 def test_features_read_no_files():
     """Features are pure: they get their inputs from the caller (the basis its contracts from
-    `perpflow.data.quarterlies.load_quarterlies`). The macro calendar, a versioned file shipped
-    with the package, is the one exception."""
+    `perpflow.data.quarterlies.load_quarterlies`, the macro blackout its calendar from
+    `perpflow.data.macro_calendar.load_calendar`)."""
     io = ("read_feather", "read_parquet", "read_csv", "glob", "open")
     for path in sorted((REPO / "perpflow" / "features").glob("*.py")):
         calls = {n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
                  for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)}  # fmt: skip
         found = sorted(calls & set(io))
-        assert not found or path.name == "macro.py", f"{path.name} reads files: {found}"
+        assert not found, f"{path.name} reads files: {found}"
