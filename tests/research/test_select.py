@@ -120,3 +120,17 @@ def test_span_and_default_pairs(tmp_path):
     assert default_pairs(tmp_path) == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
     with pytest.raises(UserError, match="no futures"):
         default_pairs(tmp_path / "futures")
+
+
+def test_research_select_commands_parse():
+    from perpflow.cli import build_parser
+
+    args = build_parser().parse_args(
+        "research select plan --candidates c.json --out o --datadir d --pairs A B --config c "
+        "--workers 1 --development 2025-01-01..2025-02-01 --confirmation 2025-03-01..2025-04-01 "
+        "--ledger l.jsonl".split()
+    )
+    assert args.prog == "perpflow research select plan" and args.pairs == ["A", "B"]
+    args = build_parser().parse_args("research select confirm --selection s.json".split())
+    assert args.prog == "perpflow research select confirm" and args.datadir is None
+    assert "\n  research " in build_parser().format_help()
