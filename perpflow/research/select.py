@@ -108,7 +108,8 @@ def plan(candidates: Path, *, out: Path, datadir: Path, pairs: list[str], config
     pbo = pbo_or_none(rets)
     selection = {
         "version": VERSION, "name": p.name, "strategy": strategy, "pairs": list(pairs),
-        "datadir": str(Path(datadir).resolve()), "config": str(config.resolve()), "config_sha256": sha256_of(base),
+        "datadir": str(Path(datadir).resolve()), "config": str(config.resolve()),
+        "config_sha256": sha256_of(base),
         "development": str(p.development), "confirmation": str(p.confirmation),
         "criterion": p.criterion.as_dict(), "candidates": p.candidates,
         "dev_results": json.loads(table.to_json(orient="records")),
