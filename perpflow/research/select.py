@@ -25,7 +25,14 @@ from perpflow.validation import overfit
 from perpflow.validation.metrics import daily_returns, summary
 from perpflow.validation.overfit_report import pbo_or_none
 from perpflow.validation.study import REPO, Variant, run_study, variant_trades
-from perpflow.validation.trials import Ledger, Trial, config_hash, daily_sharpe, sha256_of
+from perpflow.validation.trials import (
+    Ledger,
+    Trial,
+    config_hash,
+    daily_sharpe,
+    json_safe,
+    sha256_of,
+)
 
 logger = logging.getLogger(__name__)
 DEV_STUDY, CONFIRM_STUDY = "select-dev", "select-confirm"
@@ -187,7 +194,7 @@ def confirm(selection_file: Path, *, workers: int = 1, progress: bool = True,
         "mintrl_days": mintrl, "pbo_dev": sel["pbo_dev"], "selection_sha256": sha256_of(sel),
     }  # fmt: skip
     result["explain"] = overfit.explain(dsr, None, mintrl, int(row["n_obs"]))
-    (here / "confirmation.json").write_text(json.dumps(result, indent=1, default=float))
+    (here / "confirmation.json").write_text(json.dumps(json_safe(result), indent=1, default=float))
     return result
 
 

@@ -32,20 +32,20 @@ def canonical(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str, allow_nan=False)
 
 
-def _clean(obj):
+def json_safe(obj):
     """`obj` with NaN/inf floats as None (canonical JSON has no NaN)."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
+        return [json_safe(v) for v in obj]
     return obj
 
 
 def sha256_of(obj) -> str:
     """sha256 hex digest of `obj`'s canonical JSON."""
-    return hashlib.sha256(canonical(_clean(obj)).encode()).hexdigest()
+    return hashlib.sha256(canonical(json_safe(obj)).encode()).hexdigest()
 
 
 def config_hash(*, config: dict | None = None, overlay: dict | None = None, pairs=(),
@@ -118,7 +118,7 @@ class Ledger:
             for t in trials:
                 if t.key not in seen:
                     seen.add(t.key)
-                    new.append(json.dumps(_clean(asdict(t)), sort_keys=True) + "\n")
+                    new.append(json.dumps(json_safe(asdict(t)), sort_keys=True) + "\n")
             fh.seek(0, 2)
             fh.writelines(new)
             fh.flush()
