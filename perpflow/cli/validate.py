@@ -24,7 +24,19 @@ from perpflow.timeframes import TIMEFRAMES
 
 def _study_args(args: argparse.Namespace) -> dict:
     return dict(config=Path(args.config), datadir=Path(args.datadir), pairs=args.pairs,
-                out=Path(args.out), workers=args.workers)  # fmt: skip
+                out=Path(args.out), workers=args.workers,
+                ledger=Path(args.ledger) if args.ledger else None)  # fmt: skip
+
+
+def _overfit_lines(res: dict) -> None:
+    """Trials recorded, DSR, PBO and MinTRL of the study (and hyperopt PBO per window)."""
+    from perpflow.validation.overfit_report import cli_lines
+
+    hyper = res.get("hyperopt")
+    if hyper is not None and len(hyper):
+        print(hyper.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for line in cli_lines(res["overfit"]):
+        print(line)
 
 
 def _walk_forward(args: argparse.Namespace) -> int:
@@ -37,6 +49,7 @@ def _walk_forward(args: argparse.Namespace) -> int:
         print(res["parameters"].to_string())
     print(res["windows"][["window", "test", "trades", "profit_pct", "max_drawdown", "sharpe",
                           "profit_factor"]].to_string(index=False))  # fmt: skip
+    _overfit_lines(res)
     print(f"report: {Path(args.out) / 'report.html'}")
     return 0
 
@@ -49,6 +62,7 @@ def _robustness(args: argparse.Namespace) -> int:
     if len(res["verdict"]):
         print(res["verdict"].to_string(index=False))
     print(f"share of perturbed variants still profitable: {res['profitable_share']:.0%}")
+    _overfit_lines(res)
     print(f"report: {Path(args.out) / 'report.html'}")
     return 0
 
@@ -134,6 +148,8 @@ def _study(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="config.json")
     p.add_argument("--out", required=True, help="study folder (resumable)")
     p.add_argument("--workers", type=int, default=2, help="parallel backtests")
+    p.add_argument("--ledger", default=None,
+                   help="trial ledger (default <out>/../trials.jsonl): every variant is counted")  # fmt: skip
 
 
 def _register_studies(vsub) -> None:
