@@ -341,8 +341,20 @@ class AIConfig(_Frozen):
         return self
 
 
+class EvidenceConfig(_Frozen):
+    """What the shipped rules are known to be worth (`perpflow research select`, docs/evidence.md):
+    a running bot states it at start, so nobody mistakes defaults for a demonstrated edge."""
+
+    status: Literal["none", "exploratory", "confirmed"] = Field(
+        "none", description="none: no demonstrated edge; confirmed: passed a pre-registered "
+        "confirmation span (DSR significant)")  # fmt: skip
+    note: str = Field("no demonstrated edge on real data (docs/evidence.md)", max_length=300)
+
+
 class PerpflowConfig(_Frozen):
     """Root of the `perpflow` config section."""
+
+    evidence: EvidenceConfig = EvidenceConfig()
 
     ai: AIConfig = AIConfig()
 

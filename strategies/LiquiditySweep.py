@@ -104,6 +104,9 @@ class LiquiditySweep(BooksMixin, DryStopsMixin, RiskGuardMixin, RiskCallbacksMix
     def bot_start(self, **kwargs) -> None:
         self._apply_hyperopt_params()
         check_secrets(self.config)
+        if self._pf_base.evidence.status != "confirmed":
+            logger.warning("perpflow evidence: %s (%s)", self._pf_base.evidence.status,
+                           self._pf_base.evidence.note)  # fmt: skip
         need = binding_need(self.warmup_needs())
         logger.info("perpflow warm-up: %d %s candles, set by the %s (%s, %s)",
                     self.startup_candle_count, need.timeframe, need.feature, need.key, need.detail)  # fmt: skip

@@ -95,3 +95,12 @@ def test_enumerations_match_their_sources():
     assert set(get_args(Timeframe)) == set(ccxt.binanceusdm().timeframes) - {"1s"}
     assert set(get_args(OIRegime)) == set(OI_REGIMES)
     assert set(get_args(TrailSession)) == {*SESSION_NAMES.values(), "other"}
+
+
+def test_evidence_status_is_enumerated_and_shipped_as_none():
+    """The shipped rules carry their evidence status (issue 16 item 5): "none" until a plan
+    passes its confirmation span; anything else is refused with the key path."""
+    shipped = load_perpflow_config(json.loads((REPO / "config.json").read_text()))
+    assert shipped.evidence.status == "none" and "docs/evidence.md" in shipped.evidence.note
+    with pytest.raises(PerpflowConfigError, match="perpflow.evidence.status"):
+        load_perpflow_config({"perpflow": {"evidence": {"status": "proven"}}})

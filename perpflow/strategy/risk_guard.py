@@ -43,9 +43,10 @@ class RiskGuardMixin(ExchangeWatchMixin, GovernorMixin):
         r, g = self.pf.risk, self.pf.risk.governor
         gov = (f"governor soft {g.soft_drawdown:.0%} / hard cap {g.hard_drawdown:.0%} from the "
                "running peak (re-armed only by an operator)" if g.enabled else "governor OFF")  # fmt: skip
+        ev = self.pf.evidence
         return (f"risk settings: {r.risk_per_trade:.2%} of equity per trade, leverage "
                 f"{r.min_leverage:g}-{r.max_leverage:g}x by conviction, {gov}, funding carry "
-                f"{'on' if r.carry.enabled else 'OFF'}")  # fmt: skip
+                f"{'on' if r.carry.enabled else 'OFF'}; evidence: {ev.status} ({ev.note})")  # fmt: skip
 
     def bot_loop_start(self, current_time: datetime, **kwargs) -> None:
         """Feed the governor (and, live, the exchange watch) once per loop/candle."""

@@ -80,6 +80,8 @@ def test_dry_run_against_replay_venue(demo_datadir, tmp_path):
             _wait_for(lambda: any("perpflow: risk settings" in str(w) for w in tg.webhooks), 30,
                       "the risk alert on the webhook")  # fmt: skip
             assert "getMe" in tg.calls, "Freqtrade's Telegram module talked to the stand-in"
+            settings = next(m for m in tg.messages if "perpflow: risk settings" in m)
+            assert "evidence: none (no demonstrated edge" in settings, settings
         except BaseException as exc:
             proc.kill()
             proc.wait(30)
