@@ -57,8 +57,11 @@ def run_variant(variant: Variant, *, study_dir: Path, datadir: Path, venue_overl
     done = vdir / "result.json"
     if done.exists():
         stored = json.loads(done.read_text())
-        if stored.get("returncode") == 0:  # a failed variant runs again (e.g. after a fix)
+        same = all(stored.get(k) == v for k, v in json.loads(json.dumps(asdict(variant))).items())
+        if stored.get("returncode") == 0 and same:  # a failed variant runs again (e.g. after a fix)
             return stored
+        if not same:
+            logger.warning("variant %s changed since its stored result: running it again", variant.id)
     vdir.mkdir(parents=True, exist_ok=True)
     overlay = vdir / "overlay.json"
     overlay.write_text(json.dumps(variant.overlay, indent=1))

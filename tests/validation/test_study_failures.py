@@ -58,3 +58,8 @@ def test_failed_variant_is_rerun_finished_one_is_not(tmp_path, monkeypatch):
     assert run_variant(Variant("v", "20260101-20260102"), **kw)["returncode"] == 0
     assert run_variant(Variant("v", "20260101-20260102"), **kw)["returncode"] == 0
     assert len(calls) == 2
+    # the same id with another overlay is another backtest: run again, never read back
+    changed = Variant("v", "20260101-20260102", overlay={"perpflow": {"risk": {"trail_atr": 2.5}}})
+    assert run_variant(changed, **kw)["returncode"] == 0
+    assert len(calls) == 3
+    assert run_variant(changed, **kw)["returncode"] == 0 and len(calls) == 3
