@@ -25,7 +25,7 @@ seen and is not tuned to it; every combination is enumerated and counted as a te
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -125,10 +125,10 @@ class Pattern:
 
     def fields(self) -> dict:
         """Flat declared fields for a results table."""
-        t, w, o = asdict(self.trigger), asdict(self.where), asdict(self.outcome)
-        return {"pattern": self.name, "trigger": t["event"], "trigger_kind": t["kind"],
-                "dir": t["dir"], "block": w["block"], "window": w["window"],
-                "outcome": o["kind"], "scope": o["scope"], "k": o["k"]}  # fmt: skip
+        t, w, o = self.trigger, self.where, self.outcome
+        return {"pattern": self.name, "trigger": t.event, "trigger_kind": t.kind, "dir": t.dir,
+                "block": w.block, "window": w.window, "outcome": o.kind, "scope": o.scope,
+                "k": o.k}  # fmt: skip
 
 
 def trigger_events(names) -> list[tuple[str, str]]:

@@ -188,6 +188,7 @@ def mine(events: pd.DataFrame, table: pd.DataFrame, *, draws: int = 1000, min_co
     null = null_means(j, table, items, npairs, draws, seed)
     rows = []
     for i, (pattern, idx, vals, seg, tested) in enumerate(items):
+        fields = pattern.fields()
         for cell in range(npairs + 1):
             x = _cell_values(j, idx, vals, seg, cell, npairs)
             mean = float(x.mean()) if len(x) else np.nan
@@ -195,7 +196,7 @@ def mine(events: pd.DataFrame, table: pd.DataFrame, *, draws: int = 1000, min_co
             base = null.get((i, cell))
             bmean = float(np.nanmean(base)) if base is not None else np.nan
             p = empirical_p(mean, base) if base is not None else np.nan
-            rows.append({**pattern.fields(), "pair": pairs[cell] if cell < npairs else ALL_PAIRS,
+            rows.append({**fields, "pair": pairs[cell] if cell < npairs else ALL_PAIRS,
                          "n": len(x), "mean": mean, "ci_lo": lo, "ci_hi": hi, "base_mean": bmean,
                          "lift": mean - bmean, "p": p, "tested": bool(tested[cell])})  # fmt: skip
     out = pd.DataFrame(rows)
