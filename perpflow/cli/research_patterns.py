@@ -33,6 +33,8 @@ def _patterns(args: argparse.Namespace) -> int:
     print(f"{run.patterns} patterns declared, {len(run.cells)} pattern x pair cells, "
           f"{run.cells_tested} tested (n >= {args.min_count}), {run.seconds:.0f} s")  # fmt: skip
     print(f"survivors at q <= {SURVIVOR_Q}: {len(surv)}")
+    if run.resolution:
+        print(run.resolution)
     if len(surv):
         with pd.option_context("display.width", 220, "display.max_columns", 20,
                                "display.max_colwidth", 70):  # fmt: skip
@@ -52,7 +54,7 @@ def add(rsub) -> None:
                    help="Freqtrade data dir of the candles the events were found on")  # fmt: skip
     p.add_argument("--timeframe", default="5m", choices=TIMEFRAMES)
     p.add_argument("--draws", type=_count, default=1000,
-                   help="matched random-candle draws per instance (and bootstrap draws)")  # fmt: skip
+                   help="matched random-candle draws per instance (the p-value floor is 1/(draws+1))")  # fmt: skip
     p.add_argument("--min-count", type=_count, default=30,
                    help="instances below which a cell is reported but not tested")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)

@@ -81,9 +81,10 @@ class Outcome:
     def values(self, label: np.ndarray, d: np.ndarray) -> np.ndarray:
         """The outcome from its label values and trigger directions (+1/-1; 0: NaN if signed):
         1.0/0.0 for rates, the signed ATR distance for `move`, NaN where unknown."""
-        label = np.asarray(label, dtype="float64")
+        label = np.asarray(label)
+        label = label if label.dtype.kind == "f" else label.astype("float64")
         if self.signed:
-            x = np.where(d != 0, d * label, np.nan)
+            x = np.where(d != 0, d * label, np.nan).astype(label.dtype)
             if self.kind == "move":
                 return x
             x = x if self.kind == "trend_cont" else -x
@@ -91,7 +92,7 @@ class Outcome:
             x = label
         if self.kind == "revert_open":
             return x
-        return np.where(np.isnan(x), np.nan, (x >= self.k).astype("float64"))
+        return np.where(np.isnan(x), np.nan, x >= self.k).astype(label.dtype)
 
 
 WHERES: tuple[Where, ...] = (

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 ALL_PAIRS = "ALL"
 DRAW_CELLS = 1_000_000  # events x draws held at once per outcome (memory of one chunk)
+CI_DRAWS = 1000  # block-bootstrap resamples of a cell's CI (the baseline's draws are separate)
 
 
 @dataclass
@@ -142,30 +143,49 @@ def plan(j: Joined, table: pd.DataFrame, event_names, min_count: int, npairs: in
     return items
 
 
-def null_means(j: Joined, table: pd.DataFrame, items, npairs: int, draws: int,
+def _pair_means(v: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """Means over the finite values of (instances x draws) `v` per pair segment, then over all:
+    (npairs + 1) x draws, NaN where a draw has no finite value."""
+    fin = np.isfinite(v)
+    filled = np.where(fin, v, 0)
+    starts = seg[:-1][np.diff(seg) > 0]  # reduceat needs the non-empty segments only
+    sums = np.zeros((len(seg), v.shape[1]), dtype="float64")
+    counts = np.zeros_like(sums)
+    sums[:-1][np.diff(seg) > 0] = np.add.reduceat(filled, starts, axis=0, dtype="float64")
+    counts[:-1][np.diff(seg) > 0] = np.add.reduceat(fin, starts, axis=0, dtype="float64")
+    sums[-1], counts[-1] = sums[:-1].sum(axis=0), counts[:-1].sum(axis=0)
+    return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def null_means(j: Joined, table: pd.DataFrame, items, draws: int,
                seed: int) -> dict[tuple[int, int], np.ndarray]:  # fmt: skip
-    """{(item, cell): `draws` baseline means} for every tested cell (cell npairs = ALL)."""
+    """{(item, cell): `draws` baseline means (float32)} for every tested cell (the last cell
+    is ALL). Draws come in chunks of DRAW_CELLS / events, the same for every pattern; patterns
+    with the same outcome and instances (e.g. `up` and `any` of a name that is always up) share
+    one computation (each still counts as a test)."""
     rng = np.random.default_rng(seed)
-    sums = {(i, c): np.zeros(draws) for i, it in enumerate(items) for c in np.flatnonzero(it[4])}
-    counts = {k: np.zeros(draws) for k in sums}
+    null = {(i, c): np.empty(draws, dtype="float32")
+            for i, it in enumerate(items) for c in np.flatnonzero(it[4])}  # fmt: skip
     chunk = int(np.clip(DRAW_CELLS // max(len(j.row), 1), 1, draws))
-    labels = {o.column: table[o.column].to_numpy() for o in OUTCOMES}
+    labels = {o.column: table[o.column].to_numpy(dtype="float32") for o in OUTCOMES}
+    d = j.dir.astype("float32")[:, None]
     pool = strata(j, table)
+    same = {}
+    for i, (pattern, idx, *_) in enumerate(items):
+        same.setdefault((pattern.outcome, idx.tobytes()), i)
     for lo in range(0, draws, chunk):
         hi = min(draws, lo + chunk)
         rows = draw_rows(pool, rng, hi - lo)
-        values = {o: o.values(labels[o.column][rows], j.dir[:, None]) for o in OUTCOMES}
+        values = {o: o.values(labels[o.column][rows], d) for o in OUTCOMES}
+        done: dict[int, np.ndarray] = {}
         for i, (pattern, idx, _, seg, tested) in enumerate(items):
-            if not tested.any():
-                continue
-            v = values[pattern.outcome][idx]
-            fin = np.isfinite(v)
-            s, c = np.where(fin, v, 0.0), fin.astype("float64")
-            for cell in np.flatnonzero(tested):
-                part = slice(None) if cell == npairs else slice(seg[cell], seg[cell + 1])
-                sums[(i, cell)][lo:hi] = s[part].sum(axis=0)
-                counts[(i, cell)][lo:hi] = c[part].sum(axis=0)
-    return {k: np.where(counts[k] > 0, sums[k] / np.maximum(counts[k], 1), np.nan) for k in sums}
+            if tested.any():
+                first = same[(pattern.outcome, idx.tobytes())]
+                if first not in done:
+                    done[first] = _pair_means(values[pattern.outcome][idx], seg)
+                for cell in np.flatnonzero(tested):
+                    null[(i, cell)][lo:hi] = done[first][cell]
+    return null
 
 
 def _cell_values(j: Joined, idx: np.ndarray, vals: np.ndarray, seg, cell: int, npairs: int):
@@ -185,17 +205,17 @@ def mine(events: pd.DataFrame, table: pd.DataFrame, *, draws: int = 1000, min_co
     npairs = len(pairs)
     j = join_events(events, table, pairs)
     items = plan(j, table, events["event"].unique(), min_count, npairs)
-    null = null_means(j, table, items, npairs, draws, seed)
+    null = null_means(j, table, items, draws, seed)
     rows = []
     for i, (pattern, idx, vals, seg, tested) in enumerate(items):
         fields = pattern.fields()
         for cell in range(npairs + 1):
             x = _cell_values(j, idx, vals, seg, cell, npairs)
             mean = float(x.mean()) if len(x) else np.nan
-            lo, hi = bootstrap_ci(x, draws=draws, seed=seed) if len(x) > 1 else (np.nan, np.nan)
+            lo, hi = bootstrap_ci(x, draws=CI_DRAWS, seed=seed) if len(x) > 1 else (np.nan, np.nan)
             base = null.get((i, cell))
             bmean = float(np.nanmean(base)) if base is not None else np.nan
-            p = empirical_p(mean, base) if base is not None else np.nan
+            p = empirical_p(mean, base.astype("float64")) if base is not None else np.nan
             rows.append({**fields, "pair": pairs[cell] if cell < npairs else ALL_PAIRS,
                          "n": len(x), "mean": mean, "ci_lo": lo, "ci_hi": hi, "base_mean": bmean,
                          "lift": mean - bmean, "p": p, "tested": bool(tested[cell])})  # fmt: skip

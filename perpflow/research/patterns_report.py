@@ -8,6 +8,7 @@ cells (flat under no effect at all).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +37,22 @@ class PatternRun:
     cells: pd.DataFrame
     patterns: int
     cells_tested: int
+    draws: int
     seconds: float
     parquet: Path
     html: Path
+
+    @property
+    def resolution(self) -> str:
+        """What the draws can resolve: the smallest empirical p is 1 / (draws + 1), and BH lets a
+        cell at that floor through only with enough other cells as small ('' when one can)."""
+        need = math.ceil(self.cells_tested / ((self.draws + 1) * SURVIVOR_Q))
+        if need <= 1:
+            return ""
+        return (f"With {self.draws} draws the smallest p is {1 / (self.draws + 1):.2g}: a cell "
+                f"at that floor survives q <= {SURVIVOR_Q} only if >= {need} of the "
+                f"{self.cells_tested} tested cells are there too; --draws "
+                f"{math.ceil(self.cells_tested / SURVIVOR_Q)} lets a single cell through.")  # fmt: skip
 
     @property
     def survivors(self) -> pd.DataFrame:
@@ -66,6 +80,7 @@ def write_report(run: PatternRun, out: Path, events: Path) -> Path:
                 f"Benjamini-Hochberg at q <= {SURVIVOR_Q} ({run.patterns} patterns declared). ")  # fmt: skip
     sentence += ("Survivors are candidates for an out-of-sample check, not findings."
                  if len(surv) else "No pattern is distinguishable from matched random candles.")  # fmt: skip
+    sentence += f" {run.resolution}" if run.resolution else ""
     counts = pd.DataFrame({
         "what": ["events file", "patterns declared", "cells (patterns x pairs + ALL)",
                  "cells tested (n >= min count)", "survivors (q <= 0.10)", "seconds"],
@@ -94,7 +109,8 @@ def run_patterns(events_path: Path, datadir: Path, out: Path, *, timeframe: str 
     parquet = out / "patterns.parquet"
     cells.to_parquet(parquet, index=False)
     run = PatternRun(cells, len(enumerate_patterns(events["event"].unique())),
-                     int(cells["tested"].sum()), time.monotonic() - t0, parquet, out / "patterns.html")  # fmt: skip
+                     int(cells["tested"].sum()), draws, time.monotonic() - t0, parquet,
+                     out / "patterns.html")  # fmt: skip
     write_report(run, out, Path(events_path))
     log.info("%d patterns, %d cells tested in %.0f s", run.patterns, run.cells_tested, run.seconds)
     return run
