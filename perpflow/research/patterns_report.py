@@ -79,7 +79,7 @@ def write_report(run: PatternRun, out: Path, events: Path) -> Path:
     sentence = (f"{len(surv)} of {run.cells_tested} tested pattern x pair cells survive "
                 f"Benjamini-Hochberg at q <= {SURVIVOR_Q} ({run.patterns} patterns declared). ")  # fmt: skip
     sentence += ("Survivors are candidates for an out-of-sample check, not findings."
-                 if len(surv) else "No pattern is distinguishable from matched random candles.")  # fmt: skip
+                 if len(surv) else "No cell survives: none is told apart from matched random candles at this FDR.")  # fmt: skip
     sentence += f" {run.resolution}" if run.resolution else ""
     counts = pd.DataFrame({
         "what": ["events file", "patterns declared", "cells (patterns x pairs + ALL)",

@@ -152,6 +152,7 @@ def test_a_planted_pattern_survives_and_noise_does_not(noise):
     assert planted["ci_lo"] > planted["base_mean"]
     assert _cell(cells, PAIRS[0])["q"] <= 0.10
     assert cells.loc[~cells["tested"], "p"].isna().all()
+    assert (cells["q"].notna() == cells["tested"]).all()  # BH counts exactly the tested cells
     assert (cells.loc[cells["tested"], "n"] >= 20).all()
 
     quiet = mine(*noise, draws=200, min_count=20, seed=1)
