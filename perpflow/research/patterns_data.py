@@ -47,6 +47,8 @@ def load_events(path: Path) -> pd.DataFrame:
     if missing:
         raise UserError(f"{path}: missing column(s) {', '.join(missing)}; an events file has "
                         f"{', '.join(EVENT_COLUMNS)} ({hint})")  # fmt: skip
+    if df.empty:
+        raise UserError(f"{path}: no events in the file; nothing to mine ({hint})")
     try:
         date = pd.to_datetime(df["date"], utc=True)
     except (ValueError, TypeError) as exc:

@@ -170,6 +170,10 @@ def test_events_file_errors_name_the_file_and_column(tmp_path):
                   "dir": [1], "block": ["ny_open"]}).to_parquet(bad)  # fmt: skip
     with pytest.raises(UserError, match=r"events.parquet: missing column\(s\) vol_decile"):
         load_events(bad)
+    empty = tmp_path / "empty.parquet"
+    pd.read_parquet(bad).assign(vol_decile=np.int8(0)).iloc[:0].to_parquet(empty)
+    with pytest.raises(UserError, match="empty.parquet: no events"):
+        load_events(empty)
     (tmp_path / "text.parquet").write_text("not parquet")
     with pytest.raises(UserError, match="text.parquet: not a readable parquet"):
         load_events(tmp_path / "text.parquet")
