@@ -1,13 +1,17 @@
-"""`perpflow research ...`: research commands (minimal group on this branch: `select`)."""
+"""`perpflow research events | patterns | select`: what each read is worth on real markets
+(`perpflow.research`). Each sub-command lives in its own module with an `add(rsub)`."""
 
 from __future__ import annotations
 
-from perpflow.cli import research_select
+from perpflow.cli import research_patterns, research_select
 from perpflow.cli.args import group
+
+SUBCOMMANDS = (research_patterns, research_select)
 
 
 def register(sub) -> None:
-    """research select plan | confirm."""
+    """research patterns | select."""
     rsub = group(sub, "research", "event studies, pattern mining and pre-registered selection",
                  "research_cmd")  # fmt: skip
-    research_select.add(rsub)
+    for module in SUBCOMMANDS:
+        module.add(rsub)
