@@ -6,8 +6,10 @@ the pattern in each block run (`perpflow.research.patterns`). Each instance is m
 block, or of the London open hour) and volatility decile, from complete blocks of the events' span; a
 random candle's outcome is read with the instance's direction. The null of a cell's mean is the
 mean over its instances of one random candle each, `draws` times; the p-value is
-`stats.empirical_p`, the CI the block bootstrap of the time-ordered instance outcomes, and
-q-values are Benjamini-Hochberg over every tested cell. Cells with fewer than `min_count`
+`stats.baseline_z` (normal, scaled by the larger of the instances' block-bootstrap SE and the
+draws' spread: not floored at 1 / (draws + 1), so BH can reject among thousands of cells; the
+rank p `stats.empirical_p` is kept beside it), the CI the block bootstrap of the time-ordered
+instance outcomes, and q-values are Benjamini-Hochberg over every tested cell. Cells with fewer than `min_count`
 instances are reported, not tested. Vectorised over events and draws; the Python loops run
 over the declared patterns and chunks of draws only.
 """
@@ -22,7 +24,7 @@ import pandas as pd
 
 from perpflow.features.sessions import SESSION_CODES, SESSION_NAMES
 from perpflow.research.patterns import OUTCOMES, WHERES, Pattern, Where, triggers
-from perpflow.research.stats import bh_qvalues, bootstrap_ci, empirical_p
+from perpflow.research.stats import baseline_z, bh_qvalues, bootstrap_summary, empirical_p
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +202,10 @@ def mine(events: pd.DataFrame, table: pd.DataFrame, *, draws: int = 1000, min_co
          seed: int = 0) -> pd.DataFrame:  # fmt: skip
     """One row per pattern x pair cell (pair ALL: the margin over pairs): the pattern's declared
     fields, `n`, `mean` (a rate for 0/1 outcomes), `ci_lo`, `ci_hi` (95% block bootstrap),
-    `base_mean` (matched baseline), `lift`, `p`, `q` (BH over tested cells) and `tested`."""
+    `base_mean` (matched baseline), `lift`, `z` and `p` (`stats.baseline_z`: normal, scaled by
+    the larger of the instances' block-bootstrap SE and the baseline draws' spread),
+    `p_empirical` (rank among the draws, floored at 1 / (draws + 1)), `q` (BH over tested cells'
+    `p`) and `tested`."""
     pairs = sorted(pd.unique(events["pair"]))
     npairs = len(pairs)
     j = join_events(events, table, pairs)
@@ -212,13 +217,16 @@ def mine(events: pd.DataFrame, table: pd.DataFrame, *, draws: int = 1000, min_co
         for cell in range(npairs + 1):
             x = _cell_values(j, idx, vals, seg, cell, npairs)
             mean = float(x.mean()) if len(x) else np.nan
-            lo, hi = bootstrap_ci(x, draws=CI_DRAWS, seed=seed) if len(x) > 1 else (np.nan, np.nan)
+            lo, hi, se = (bootstrap_summary(x, draws=CI_DRAWS, seed=seed) if len(x) > 1
+                          else (np.nan, np.nan, np.nan))  # fmt: skip
             base = null.get((i, cell))
             bmean = float(np.nanmean(base)) if base is not None else np.nan
-            p = empirical_p(mean, base.astype("float64")) if base is not None else np.nan
+            z, p = baseline_z(mean, se, base) if base is not None else (np.nan, np.nan)
+            p_emp = empirical_p(mean, base.astype("float64")) if base is not None else np.nan
             rows.append({**fields, "pair": pairs[cell] if cell < npairs else ALL_PAIRS,
                          "n": len(x), "mean": mean, "ci_lo": lo, "ci_hi": hi, "base_mean": bmean,
-                         "lift": mean - bmean, "p": p, "tested": bool(tested[cell])})  # fmt: skip
+                         "lift": mean - bmean, "z": z, "p": p, "p_empirical": p_emp,
+                         "tested": bool(tested[cell])})  # fmt: skip
     out = pd.DataFrame(rows)
     out["q"] = bh_qvalues(out["p"].to_numpy()) if len(out) else []
     return out

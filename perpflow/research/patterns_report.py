@@ -8,7 +8,6 @@ cells (flat under no effect at all).
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,15 +43,9 @@ class PatternRun:
 
     @property
     def resolution(self) -> str:
-        """What the draws can resolve: the smallest empirical p is 1 / (draws + 1), and BH lets a
-        cell at that floor through only with enough other cells as small ('' when one can)."""
-        need = math.ceil(self.cells_tested / ((self.draws + 1) * SURVIVOR_Q))
-        if need <= 1:
-            return ""
-        return (f"With {self.draws} draws the smallest p is {1 / (self.draws + 1):.2g}: a cell "
-                f"at that floor survives q <= {SURVIVOR_Q} only if >= {need} of the "
-                f"{self.cells_tested} tested cells are there too; --draws "
-                f"{math.ceil(self.cells_tested / SURVIVOR_Q)} lets a single cell through.")  # fmt: skip
+        """Nothing to say any more: p-values are normal (`stats.baseline_z`), not ranks among
+        the draws, so the draws no longer floor them ('' always; kept for the report's text)."""
+        return ""
 
     @property
     def survivors(self) -> pd.DataFrame:

@@ -75,3 +75,33 @@ def test_empirical_p_known_answers():
     assert empirical_p(100.0, null) == pytest.approx(1 / 102)
     assert empirical_p(50.0, null) == pytest.approx(3 / 102)  # -50 and 50 are as extreme
     assert np.isnan(empirical_p(1.0, np.array([np.nan])))
+
+
+def test_baseline_z_is_a_normal_test_not_floored_by_the_draws():
+    from perpflow.research.stats import baseline_z
+
+    rng = np.random.default_rng(5)
+    null = rng.normal(0.0, 1.0, 1000)  # baseline draw means, sd 1
+    z, p = baseline_z(5.0, 0.5, null)  # 5 sd out: p far below 1 / 1001
+    assert z == pytest.approx((5.0 - null.mean()) / null.std(ddof=1), rel=1e-9)
+    assert p < 1e-5
+    # clustered events: their own standard error (3) is larger and is the scale used
+    z2, p2 = baseline_z(5.0, 3.0, null)
+    assert z2 == pytest.approx((5.0 - null.mean()) / 3.0) and p2 > 0.05
+    assert np.isnan(baseline_z(np.nan, 1.0, null)[1])
+
+
+def test_baseline_z_p_values_are_uniform_under_the_null():
+    from perpflow.research.stats import baseline_z, bootstrap_summary
+
+    rng = np.random.default_rng(11)
+    null = rng.normal(0, 1, (2000, 50)).mean(axis=1)  # means of 50 iid outcomes
+    ps = []
+    for i in range(400):
+        x = rng.normal(0, 1, 50)
+        lo, hi, se = bootstrap_summary(x, draws=300, seed=i)
+        assert lo < x.mean() < hi
+        ps.append(baseline_z(x.mean(), se, null)[1])
+    ps = np.array(ps)
+    assert 0.02 <= (ps < 0.05).mean() <= 0.09  # close to the nominal 5%
+    assert 0.4 <= np.median(ps) <= 0.6
