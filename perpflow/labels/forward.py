@@ -9,15 +9,14 @@ without a direction (`dir` 0) are read as a long. `net_bps` is the signed return
 fee on entry and on exit (a flat subtraction of 2 x fee, in bps). Outcomes whose horizon runs
 past the data end are NaN.
 
-Written with NumPy: `sliding_window_view` over the highs and lows gives the excursions of every
-row at once (no per-event loop); no library has these forward labels.
+Written with NumPy and pandas: rolling extremes of the reversed highs and lows give the
+excursions of every row at once (no per-event loop); no library has these forward labels.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from numpy.lib.stride_tricks import sliding_window_view
 
 DEFAULT_TAKER_FEE = 0.0005  # 0.05% per side, Binance USDT-M's base taker fee
 HORIZONS: dict[str, pd.Timedelta] = {
@@ -44,15 +43,17 @@ def horizon_candles(
 
 
 def _forward_extreme(x: np.ndarray, rows: np.ndarray, k: int, *, high: bool) -> np.ndarray:
-    """max (high) or min (low) of x[t+1..t+k] per row t in `rows`; NaN where t+k is past the end."""
+    """max (high) or min (low) of x[t+1..t+k] per row t in `rows`; NaN where t+k is past the end.
+
+    A trailing rolling extreme over the reversed series is the forward one: O(n) for all rows
+    (a `sliding_window_view` reduction costs n x k)."""
     n = len(x)
-    out = np.full(len(rows), np.nan)
-    if n <= k:
-        return out
-    view = sliding_window_view(x, k)  # view[i] = x[i .. i+k-1]
+    rev = pd.Series(x[::-1])
+    roll = rev.rolling(k, min_periods=k)
+    ahead = (roll.max() if high else roll.min()).to_numpy()[::-1]  # ahead[i] = ext(x[i..i+k-1])
     ok = rows + k < n
-    win = view[rows[ok] + 1]
-    out[ok] = win.max(axis=1) if high else win.min(axis=1)
+    out = np.full(len(rows), np.nan)
+    out[ok] = ahead[rows[ok] + 1]
     return out
 
 

@@ -33,7 +33,7 @@ FAN_DRAWS = 200  # bootstrap draws of the fan charts' bands (pictures, not tests
 CELL_COLUMNS = ("event", "pair", "block", "regime", "horizon", "n", "tested", "mean_bps",
                 "mean_net_bps", "rev_net_bps", "mean_atr", "ci_lo_bps", "ci_hi_bps",
                 "cont_rate", "mfe_atr", "mae_atr", "base_bps", "base_lo_bps", "base_hi_bps",
-                "p", "q")  # fmt: skip
+                "deff", "p", "q")  # fmt: skip
 
 
 def regime_of(decile: np.ndarray) -> np.ndarray:
@@ -69,16 +69,22 @@ def horizon_block(n: int, k: int, span: float) -> int:
 
 
 def _tests(x: np.ndarray, ticks: np.ndarray, k: int, base: np.ndarray, *, draws: int,
-           seed: int) -> tuple[float, float, float]:  # fmt: skip
-    """CI of the mean of `x` (block bootstrap) and the two-sided p of mean - baseline mean:
-    the centred bootstrap means plus the centred baseline draws form the null of the
-    difference (the bootstrap carries the events' dependence, the draws the baseline's)."""
+           seed: int) -> tuple[float, float, float, float]:  # fmt: skip
+    """Block-bootstrap CI of the mean of `x`, the design effect and the two-sided p of the mean
+    against the matched baseline's draws of the cell mean (`base`).
+
+    The draws are independent random candles, so their spread is that of a mean of n
+    independent outcomes; events whose horizons overlap or that cluster in time are not
+    independent. The draws' deviations are therefore widened by sqrt(design effect): the block
+    bootstrap variance of the events' mean over its iid variance, at least 1."""
     span = (ticks[-1] - ticks[0]) + k
     boot = block_bootstrap_means(x, draws=draws, block=horizon_block(len(x), k, span), seed=seed)
     lo, hi = np.quantile(boot, [0.025, 0.975])
-    obs = float(x.mean())
-    null = (boot - obs) + (base - np.nanmean(base))
-    return float(lo), float(hi), empirical_p(obs - float(np.nanmean(base)), null)
+    iid = x.var(ddof=1) / len(x) if len(x) > 1 else 0.0
+    deff = max(1.0, float(boot.var() / iid)) if iid > 0 else 1.0
+    centre = float(np.nanmean(base))
+    null = centre + np.sqrt(deff) * (base - centre)
+    return float(lo), float(hi), deff, empirical_p(float(x.mean()), null)
 
 
 def _cell_rows(keys: pd.DataFrame, obs: dict, null: np.ndarray, ev: pd.DataFrame,
@@ -88,14 +94,15 @@ def _cell_rows(keys: pd.DataFrame, obs: dict, null: np.ndarray, ev: pd.DataFrame
     n_c, n_h = len(keys), len(horizons)
     ci = np.full((n_c, n_h, 2), np.nan)
     p = np.full((n_c, n_h), np.nan)
+    deff = np.full((n_c, n_h), np.nan)
     tested = obs["n"] >= min_events
     ticks = ev["tick"].to_numpy()
     for c in np.flatnonzero(tested):  # one bootstrap per tested cell x horizon
         rows = splits[c]
         for j, h in enumerate(horizons):
             x = ev[f"ret_bps_{h}"].to_numpy()[rows]
-            *ci[c, j], p[c, j] = _tests(x, ticks[rows], ks[h], null[c, :, j], draws=null.shape[1],
-                                        seed=seed)  # fmt: skip
+            res = _tests(x, ticks[rows], ks[h], null[c, :, j], draws=null.shape[1], seed=seed)
+            ci[c, j, 0], ci[c, j, 1], deff[c, j], p[c, j] = res
     base_q = np.nanquantile(null, [0.025, 0.975], axis=1)  # (2, cells, horizons)
     rep = {c: np.repeat(keys[c].to_numpy(), n_h) for c in KEYS}
     return pd.DataFrame({
@@ -106,7 +113,7 @@ def _cell_rows(keys: pd.DataFrame, obs: dict, null: np.ndarray, ev: pd.DataFrame
         "ci_hi_bps": ci[..., 1].ravel(), "cont_rate": obs["cont"].ravel(),
         "mfe_atr": obs["mfe_atr"].ravel(), "mae_atr": obs["mae_atr"].ravel(),
         "base_bps": np.nanmean(null, axis=1).ravel(), "base_lo_bps": base_q[0].ravel(),
-        "base_hi_bps": base_q[1].ravel(), "p": p.ravel(),
+        "base_hi_bps": base_q[1].ravel(), "deff": deff.ravel(), "p": p.ravel(),
     })  # fmt: skip
 
 

@@ -177,13 +177,13 @@ def detect_events(f: pd.DataFrame, *, pair: str, cfg: PerpflowConfig) -> pd.Data
     rows = ev["row"].to_numpy()
     out = pd.DataFrame({
         "pair": pd.Series(pair, index=ev.index, dtype="str"),
-        "date": f["date"].to_numpy()[rows],
+        "date": pd.DatetimeIndex(f["date"])[rows],
         "event": ev["event"].astype("str"),
         "dir": ev["dir"].astype("int8"),
         "block": f["block"].to_numpy()[rows],
         "vol_decile": decile[rows].astype("int8"),
     })  # fmt: skip
-    out["date"] = pd.to_datetime(out["date"], utc=True).astype("datetime64[ns, UTC]")
+    out["date"] = out["date"].astype("datetime64[ns, UTC]")
     out["block"] = out["block"].astype("str")
     return out.reset_index(drop=True)
 

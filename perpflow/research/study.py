@@ -89,6 +89,11 @@ def _in_range(dates: pd.Series, start, end) -> np.ndarray:
     return ok
 
 
+def _ns(dates: pd.Series) -> np.ndarray:
+    """Epoch nanoseconds (tz-aware `to_numpy` builds a Timestamp object per row: seconds)."""
+    return pd.DatetimeIndex(dates).as_unit("ns").asi8
+
+
 def _pair_inputs(f: pd.DataFrame, ev: pd.DataFrame, *, code: int, timeframe: str, fee: float,
                  span: tuple, offsets: np.ndarray) -> dict:  # fmt: skip
     """One pair's events with signed outcomes and paths, and its candles' baseline arrays."""
@@ -102,7 +107,7 @@ def _pair_inputs(f: pd.DataFrame, ev: pd.DataFrame, *, code: int, timeframe: str
               & (np.arange(n) + longest < n))  # fmt: skip
     block = f["block"].map({b: i for i, b in enumerate(BLOCKS)}).to_numpy()
     stratum = stratum_codes(np.full(n, code), block, np.nan_to_num(decile), n_blocks=len(BLOCKS))
-    rows = np.searchsorted(f["date"].to_numpy(), ev["date"].to_numpy())
+    rows = np.searchsorted(_ns(f["date"]), _ns(ev["date"]))
     keep = usable[rows]
     ev, rows = ev[keep].reset_index(drop=True), rows[keep]
     out = forward_outcomes(f, f["atr"], timeframe=timeframe, rows=rows,
@@ -125,29 +130,38 @@ def build_inputs(datadir: Path, pairs: list[str], *, timeframe: str = "5m",
     """Features, events and baseline arrays of every pair (`candles` may supply the frames)."""
     cfg = cfg or PerpflowConfig()
     span = parse_timerange(timerange)
-    ks = horizon_candles(timeframe)
-    offsets = np.arange(0, max(ks.values()) + 1, max(1, int(PATH_STEP // pd.Timedelta(timeframe))))
-    n_strata = len(pairs) * len(BLOCKS) * 10
-    parts = []
-    for code, pair in enumerate(tqdm(pairs, desc="features and events", unit="pair",
-                                     disable=not progress)):  # fmt: skip
+    frames = []
+    for pair in tqdm(pairs, desc="features and events", unit="pair", disable=not progress):
         f = pair_features(datadir, pair, cfg, timeframe, candles=(candles or {}).get(pair))
         if not _in_range(f["date"], *span).any():
             raise UserError(f"{pair}: no {timeframe} candles in the timerange {timerange} "
                             f"(data covers {f['date'].iloc[0]:%Y-%m-%d}..{f['date'].iloc[-1]:%Y-%m-%d})")  # fmt: skip
-        ev = detect_events(f, pair=pair, cfg=cfg)
+        frames.append((f, detect_events(f, pair=pair, cfg=cfg)))
+    return inputs_from_frames(frames, timeframe=timeframe, fee=fee, timerange=timerange)
+
+
+def inputs_from_frames(frames: list[tuple[pd.DataFrame, pd.DataFrame]], *, timeframe: str = "5m",
+                       fee: float = DEFAULT_TAKER_FEE, timerange: str | None = None) -> StudyInputs:  # fmt: skip
+    """`StudyInputs` from (feature frame, event table) per pair: frames need `date`, `high`,
+    `low`, `close`, `atr`, `block`, `vol_decile`; event tables `EVENT_COLUMNS`."""
+    span = parse_timerange(timerange)
+    ks = horizon_candles(timeframe)
+    offsets = np.arange(0, max(ks.values()) + 1, max(1, int(PATH_STEP // pd.Timedelta(timeframe))))
+    parts = []
+    for code, (f, ev) in enumerate(frames):
         parts.append(_pair_inputs(f, ev, code=code, timeframe=timeframe, fee=fee, span=span,
                                   offsets=offsets))  # fmt: skip
-        logger.info("%s: %d candles, %d events studied", pair, len(f), len(parts[-1]["events"]))
+        logger.info("%d candles, %d events studied", len(f), len(parts[-1]["events"]))
     hours = offsets * (pd.Timedelta(timeframe) / pd.Timedelta(hours=1))
-    return _concat(parts, offsets, hours, ks, pd.Timedelta(timeframe).value, n_strata)
+    return _concat(parts, offsets, hours, ks, pd.Timedelta(timeframe).value,
+                   len(frames) * len(BLOCKS) * 10)  # fmt: skip
 
 
 def _concat(parts: list[dict], offsets, hours, ks, tf_ns, n_strata) -> StudyInputs:
     """Join the pairs' pieces: events get global positions, strata tables are filled."""
     events = pd.concat([p["events"] for p in parts], ignore_index=True)
     paths = np.vstack([p["paths"] for p in parts])
-    order = np.argsort(events["date"].to_numpy(), kind="stable")
+    order = np.argsort(_ns(events["date"]), kind="stable")
     events, paths = events.iloc[order].reset_index(drop=True), paths[order]
     mean = np.full((n_strata, len(offsets)), np.nan)
     var = np.full((n_strata, len(offsets)), np.nan)
