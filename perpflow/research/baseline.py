@@ -49,12 +49,17 @@ def stratum_pool(stratum: np.ndarray, usable: np.ndarray, n_strata: int) -> Stra
 
 def draw_positions(pool: StratumPool, ev_stratum: np.ndarray, draws: int,
                    rng: np.random.Generator) -> np.ndarray:  # fmt: skip
-    """Positions in `pool.order` (events x draws), each drawn uniformly with replacement from
-    its event's stratum; -1 where the stratum has no usable candle."""
+    """Positions in `pool.order` (events x draws, int32), each drawn uniformly with replacement
+    from its event's stratum; -1 where the stratum has no usable candle. float32 uniforms
+    (2^24 levels: a bias below size / 2^24, nil for strata of thousands) halve the cost."""
     size = pool.sizes[ev_stratum]
-    u = rng.random((len(ev_stratum), draws))
-    pick = np.minimum((u * size[:, None]).astype("int64"), np.maximum(size - 1, 0)[:, None])
-    return np.where(size[:, None] > 0, pool.starts[ev_stratum][:, None] + pick, -1)
+    u = rng.random((len(ev_stratum), draws), dtype=np.float32)
+    pos = (u * size[:, None].astype(np.float32)).astype(np.int32)
+    np.minimum(pos, np.maximum(size - 1, 0).astype(np.int32)[:, None], out=pos)
+    pos += pool.starts[ev_stratum].astype(np.int32)[:, None]
+    if (size == 0).any():
+        pos[size == 0] = -1
+    return pos
 
 
 def draw_candles(pool: StratumPool, ev_stratum: np.ndarray, draws: int,
@@ -82,26 +87,41 @@ def null_group_sums(
     `ev_group` (0..n_groups-1) must be sorted ascending (events ordered by group). Events whose
     stratum has no usable candle contribute NaN. Values are gathered in float32 from a copy
     sorted by stratum (one random access per draw, within the stratum's slice) and summed
-    per chunk in float32 (relative error ~1e-6), across chunks in float64. Memory per chunk: `chunk_samples` x outcomes.
+    per chunk in float32 (relative error ~1e-6), across chunks in float64. Memory per chunk:
+    `chunk_samples` x 4 bytes, a few times.
     """
     if len(ev_group) and np.any(np.diff(ev_group) < 0):
         raise ValueError("null_group_sums: events must be sorted by group")
     values = np.asarray(values, dtype="float64")
     if values.ndim == 1:
         values = values[:, None]
-    by_stratum = values[pool.order].astype("float32")
-    padded = np.vstack([by_stratum, np.full((1, values.shape[1]), np.nan, "float32")])
+    n_out = values.shape[1]
+    packed = _pack(values[pool.order])
     sign = np.where(np.asarray(ev_sign) < 0, -1.0, 1.0)
-    out = np.zeros((n_groups, draws, values.shape[1]))
+    out = np.zeros((n_groups, draws, n_out))
     rng = np.random.default_rng(seed)
     step = max(1, chunk_samples // max(draws, 1))
     for a in range(0, len(ev_group), step):  # a loop over chunks of events, not over events
         b = min(a + step, len(ev_group))
-        v = padded[draw_positions(pool, ev_stratum[a:b], draws, rng)]  # -1: the NaN row
+        pos = draw_positions(pool, ev_stratum[a:b], draws, rng)
+        v = packed[pos].view(np.float32).reshape(b - a, draws, -1)[:, :, :n_out]
         g = ev_group[a:b]
         first = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
         out[g[first]] += group_sum(np.cumsum(np.r_[False, g[1:] != g[:-1]]), v, sign[a:b])
     return out
+
+
+def _pack(values: np.ndarray) -> np.ndarray:
+    """Rows of float32 outcomes packed as complex128 (16 bytes = 4 outcomes each, zero-padded),
+    plus a NaN row at the end (position -1: no candle): one 16-byte gather per draw instead of
+    one per outcome, ~1.6x faster."""
+    n, m = values.shape
+    width = -(-m // 4) * 4
+    rows = np.zeros((n + 1, width), dtype=np.float32)
+    rows[:n, :m] = values
+    rows[n, :] = np.nan
+    packed = rows.view(np.complex128)
+    return packed[:, 0] if width == 4 else packed  # 1-D: numpy's fast gather path
 
 
 def group_sum(
