@@ -2,7 +2,8 @@
 
 Fan chart: the mean forward path (bps, signed by the event's direction: up = continuation) over
 the longest horizon with its block-bootstrap 95% band, against the matched baseline's centre and
-95% band (random candles of the same pair, session block and volatility decile).
+95% band (random candles of the same pair, session block and volatility decile; the band
+widened by the events' design effect, as the p-values are).
 """
 
 from __future__ import annotations

@@ -153,17 +153,28 @@ def cell_stats(inputs, *, pairs: list[str], draws: int = 1000, min_events: int =
 
 def fan_data(inputs, *, seed: int = 0) -> dict[str, pd.DataFrame]:
     """Per event (all pairs, blocks, regimes): hours after the event, the mean signed path in
-    bps with its block-bootstrap 95% band, and the matched baseline's centre and 95% band."""
+    bps with its block-bootstrap 95% band (`FAN_DRAWS` draws, blocks as the tests'), and the
+    matched baseline's centre and 95% band, widened by the same design effect as the tests."""
     ev = inputs.events
+    ticks = pd.DatetimeIndex(ev["date"]).as_unit("ns").asi8 // inputs.tf_ns
     out = {}
     for name, idx in ev.groupby("event", sort=True).indices.items():
         p = inputs.paths[idx]
-        mean = np.nanmean(p, axis=0)
-        band = np.array([np.quantile(block_bootstrap_means(p[:, j], draws=FAN_DRAWS, seed=seed),
-                                     [0.025, 0.975]) for j in range(p.shape[1])])  # fmt: skip
+        n, span = len(idx), float(ticks[idx[-1]] - ticks[idx[0]])
+        band, widen = np.full((p.shape[1], 2), np.nan), np.ones(p.shape[1])
+        for j, k in enumerate(inputs.offsets):  # one bootstrap per path point (~25)
+            x = p[:, j][np.isfinite(p[:, j])]
+            if len(x) < 2 or k == 0:
+                continue
+            boot = block_bootstrap_means(x, draws=FAN_DRAWS, block=horizon_block(len(x), k, span + k),
+                                         seed=seed)  # fmt: skip
+            band[j] = np.quantile(boot, [0.025, 0.975])
+            iid = x.var(ddof=1) / len(x)
+            widen[j] = np.sqrt(max(1.0, boot.var() / iid)) if iid > 0 else 1.0
         centre, lo, hi = null_band(inputs.path_mean, inputs.path_var,
                                    ev["stratum"].to_numpy()[idx], ev["dir"].to_numpy()[idx])  # fmt: skip
-        out[name] = pd.DataFrame({"hours": inputs.offset_hours, "mean": mean, "lo": band[:, 0],
-                                  "hi": band[:, 1], "base": centre, "base_lo": lo,
-                                  "base_hi": hi, "n": len(idx)})  # fmt: skip
+        out[name] = pd.DataFrame({"hours": inputs.offset_hours, "mean": np.nanmean(p, axis=0),
+                                  "lo": band[:, 0], "hi": band[:, 1], "base": centre,
+                                  "base_lo": centre - (centre - lo) * widen,
+                                  "base_hi": centre + (hi - centre) * widen, "n": n})  # fmt: skip
     return out
