@@ -55,6 +55,9 @@ def test_event_table_contract(demo):
     assert (ev["pair"] == PAIR).all()
     low = ev[ev["event"].str.startswith("sweep_low")]
     assert len(low) and (low["dir"] == -1).all()
+    book = ev[ev["event"].str.startswith("book_")]  # the store has books for the last days only
+    assert {"book_imb_bid", "book_imb_ask"} <= set(book["event"])
+    assert book["date"].min() >= pd.Timestamp("2026-06-11", tz="UTC")
 
 
 def test_book_and_flow_events_from_their_columns():
