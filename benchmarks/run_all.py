@@ -8,6 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_backtest  # noqa: E402
+import bench_events  # noqa: E402
 import bench_fanout  # noqa: E402
 import bench_features  # noqa: E402
 import bench_freqai  # noqa: E402
@@ -48,3 +49,6 @@ if __name__ == "__main__":
     print()
     print("== FreqAI: LiquiditySweepAI vs Freqtrade's LightGBMClassifier example ==")
     bench_freqai.main()
+    print()
+    print("== event study over 6 pairs x 13.5 months of real 5m candles ==")
+    bench_events.main()
