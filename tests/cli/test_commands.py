@@ -55,6 +55,15 @@ FORMER_COMMANDS = [
     "--symbol S --session 0 --trades t --liquidations l --events e --pair A --timeframe 5m "
     "--time-bins 10 --price-bins 10 --title T --out o",
     "config check -c config.json -c config.replay.json",
+    # issue 16's research group
+    "research events --datadir d --pairs A --timeframe 5m --timerange 20250101-20250201 "
+    "--draws 100 --min-events 10 --fee 0.0005 --seed 1 --top 5 --out o",
+    "research patterns --events e.parquet --datadir d --timeframe 5m --draws 100 --min-count 10 "
+    "--out o --seed 1",
+    "research select plan --candidates c.json --out o --datadir d --pairs A --config c.json "
+    "--workers 1 --development 2025-01-01..2025-09-30 --confirmation 2025-10-01..2026-02-18 "
+    "--ledger l.jsonl",
+    "research select confirm --selection s.json --datadir d --ledger l.jsonl",
 ]
 
 
@@ -66,7 +75,8 @@ def test_former_commands_and_flags_parse(line):
 
 def test_help_lists_the_groups():
     text = build_parser().format_help()
-    for group in ("data", "venue", "record", "reports", "risk", "validate", "ai", "config"):
+    for group in ("data", "venue", "record", "reports", "risk", "validate", "research", "ai",
+                  "config"):
         assert f"\n  {group} " in text, group
 
 
