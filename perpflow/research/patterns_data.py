@@ -2,10 +2,10 @@
 
 The candle table holds, per candle of each pair on the events' span: its session block context,
 a causal volatility decile and the forward outcome labels of `perpflow.labels.session_outcomes`.
-The volatility decile is floor(10 x `rv_pct`) of `perpflow.features.regime.volatility_regime`
-(the candle's 30-minute realised volatility ranked in the trailing week); it is computed here
-for EVERY candle, the pattern instances' included, so that instances and their matched random
-candles share one definition (the events file's own `vol_decile` is only compared with it).
+The volatility decile is the event study's (`perpflow.research.events.vol_decile`: ATR / close
+ranked over the trailing 30 days); it is computed here for EVERY candle, the pattern instances'
+included, so that instances and their matched random candles share one definition (the events
+file's own `vol_decile` is compared with it and the agreement logged).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import pandas as pd
 
 from perpflow.data.files import load_candles, pair_file
 from perpflow.errors import UserError
-from perpflow.features.regime import volatility_regime
 from perpflow.features.sessions import SESSION_CODES, session_context
 from perpflow.features.volatility import atr
 from perpflow.labels.session_outcomes import session_outcomes
@@ -62,10 +61,14 @@ def load_events(path: Path) -> pd.DataFrame:
     return out.sort_values(["pair", "date"], kind="stable").reset_index(drop=True)
 
 
-def vol_decile(df: pd.DataFrame) -> np.ndarray:
-    """Causal volatility decile 0..9 per candle (-1 during the warm-up)."""
-    pct = volatility_regime(df)["rv_pct"].to_numpy()
-    return np.where(np.isfinite(pct), np.clip(np.floor(pct * 10), 0, 9), -1).astype("int8")
+def vol_decile(df: pd.DataFrame, timeframe: str) -> np.ndarray:
+    """Causal volatility decile 0..9 per candle (-1 during the warm-up): the event study's own
+    definition (`perpflow.research.events.vol_decile`, ATR / close ranked over the trailing 30
+    days), so an events file's deciles and the baseline's strata agree."""
+    from perpflow.research.events import vol_decile as study_decile
+
+    d = study_decile(df["close"], atr(df), timeframe=timeframe).to_numpy()
+    return np.where(np.isfinite(d), d, -1).astype("int8")
 
 
 def pair_table(df: pd.DataFrame, pair: str, timeframe: str) -> pd.DataFrame:
@@ -88,7 +91,7 @@ def pair_table(df: pd.DataFrame, pair: str, timeframe: str) -> pd.DataFrame:
         "block": so["block"].to_numpy(), "block_run": so["block_run"].to_numpy(),
         "first_hour": so["block_pos"].to_numpy() < bph, "london_open": london,
         "bucket": bucket.astype("int64"), "complete": so["block_complete"].to_numpy(),
-        "vol_decile": vol_decile(df), **{c: so[c].to_numpy() for c in LABELS},
+        "vol_decile": vol_decile(df, timeframe), **{c: so[c].to_numpy() for c in LABELS},
     })  # fmt: skip
 
 

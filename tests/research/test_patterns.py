@@ -33,7 +33,7 @@ PAIRS = ("AAA/USDT:USDT", "BBB/USDT:USDT")
 PLANT = ("sweep_low_swing", "any", "ny_open", "first_hour", "trend_cont", "same")
 
 
-def _market(seed: int, *, plant: bool, days: int = 45, noise_events: int = 200):
+def _market(seed: int, *, plant: bool, days: int = 75, noise_events: int = 200):
     """5m random-walk candles and events: one `sweep_low_swing` (random dir) in the first hour
     of every ny_open block, after which the block drifts in that direction when `plant`, and
     `noise_events` `sweep_high_swing` events on random candles."""
