@@ -39,7 +39,7 @@ def _feed(n: int = 400, skip_every: int = 0, speed: float = 1.0) -> DepthFeed:
                      speed=speed, skip_every=skip_every)  # fmt: skip
 
 
-async def _record(server, store, *, duration, cadence=0.2, drop_at=None, check=None):
+async def _record(server, store, *, duration, cadence=0.2, drop_at=None, check=None, feed=None):
     ex = ccxt.pro.binance(ccxt_config(server.url))
     await ex.load_markets()
     rec = BookRecorder(ex, store, [SYMBOL], cadence=cadence, flush_seconds=0.5)
@@ -50,6 +50,13 @@ async def _record(server, store, *, duration, cadence=0.2, drop_at=None, check=N
         await asyncio.sleep(drop_at)
         assert await asyncio.get_running_loop().run_in_executor(None, server.drop_streams) >= 1
     await asyncio.sleep(max(0.0, duration - (time.monotonic() - t0)))
+    # under load the feed can run late: with `feed`, stop only once it has sent everything and
+    # the client had a moment to apply the last diffs, never on a fixed clock alone
+    deadline = time.monotonic() + 60
+    while feed is not None and not feed.finished and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    if feed is not None:
+        await asyncio.sleep(1.0)
     if check is not None:
         check(ex)
     stop.set()
@@ -95,7 +102,8 @@ def test_recorded_books_equal_the_exchange_book(datadir, tmp_path):
 def test_skipped_sequence_ids_resync_and_are_recorded(datadir, tmp_path):
     feed = _feed(n=80, skip_every=25, speed=1.0)  # every 25th diff withheld from clients
     with VenueServer(datadir, depth=feed) as server:
-        stats = asyncio.run(_record(server, tmp_path, duration=10.0, check=_same_as_venue(feed)))
+        stats = asyncio.run(_record(server, tmp_path, duration=10.0, check=_same_as_venue(feed),
+                                    feed=feed))  # fmt: skip
     assert len(feed.withheld) == 3 and stats.resyncs >= 1
     gaps = read_events(tmp_path, "book_gaps")
     assert (gaps["reason"] == "sequence").sum() >= 1
