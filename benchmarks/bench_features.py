@@ -51,7 +51,9 @@ def main() -> dict:
     print("full LiquiditySweep feature set (swings, sweeps, pools, FVG, volume profile, regime,")
     print("sessions, macro blackout, filter gates), best of 2:")
     print(f"  100,000 candles:   {t_small:6.2f} s")
-    print(f"  1,000,000 candles: {t_big:6.2f} s  (goal < 3 s) {'OK' if t_big < 3 else 'ABOVE GOAL'}")
+    print(
+        f"  1,000,000 candles: {t_big:6.2f} s  (goal < 3 s) {'OK' if t_big < 3 else 'ABOVE GOAL'}"
+    )
     print(f"  ratio 1M / 100k:   {t_big / t_small:6.1f}  (10 = linear)")
     t_liq, n_ev = _time_liquidations(big)
     print(f"  + liquidation features, 1M candles and {n_ev:,} events: {t_liq:6.2f} s")

@@ -45,7 +45,9 @@ def _baseline_overlay(identifier: str) -> dict:
     }  # fmt: skip
 
 
-def _run(configs: list[Path], strategy_path: Path, datadir: Path, ud: Path, timerange: str) -> float:
+def _run(
+    configs: list[Path], strategy_path: Path, datadir: Path, ud: Path, timerange: str
+) -> float:
     cmd = [FREQTRADE, "backtesting", "-c", str(REPO / "config.json"),
            *(x for c in configs for x in ("-c", str(c))), "--userdir", str(ud), "--datadir",
            str(datadir), "--strategy-path", str(strategy_path), "--freqaimodel-path",
@@ -88,8 +90,10 @@ def main() -> dict:
                                             REPO / "strategies", datadir, tmp / "ud2", timerange),
         }  # fmt: skip
     ratio = times["LightGBMEventClassifier"] / times["LightGBMClassifier (baseline)"]
-    print(f"FreqAI backtest wall time, {label}, {len(PAIRS)} pairs x 2 months ({timerange}), "
-          f"train {WINDOWS['train_period_days']} d / retrain every {WINDOWS['backtest_period_days']} d:")
+    print(
+        f"FreqAI backtest wall time, {label}, {len(PAIRS)} pairs x 2 months ({timerange}), "
+        f"train {WINDOWS['train_period_days']} d / retrain every {WINDOWS['backtest_period_days']} d:"
+    )
     for name, t in times.items():
         print(f"  {name:32s} {t:7.1f} s")
     print(f"  ratio: {ratio:.2f}x  (goal <= 1.5x) {'OK' if ratio <= 1.5 else 'ABOVE GOAL'}")

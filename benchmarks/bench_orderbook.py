@@ -40,7 +40,9 @@ def _book(n: int):
     rng = np.random.default_rng(0)
     mid = 100 + np.cumsum(rng.normal(0, 0.01, n))
     steps = np.arange(1, LEVELS + 1) * 0.01
-    ts = (np.datetime64("2026-01-01") + np.arange(n) * np.timedelta64(100, "ms")).astype("datetime64[ns]")
+    ts = (np.datetime64("2026-01-01") + np.arange(n) * np.timedelta64(100, "ms")).astype(
+        "datetime64[ns]"
+    )
     return Book(ts, mid[:, None] - steps, rng.gamma(2, 1, (n, LEVELS)), mid[:, None] + steps,
                 rng.gamma(2, 1, (n, LEVELS)))  # fmt: skip
 
@@ -55,14 +57,22 @@ def main() -> dict:
     bytes_per_snapshot = 4 * LEVELS * 8
     ceiling = gbs * 1e9 / bytes_per_snapshot
     book = _book(N)
-    t_imb = _best(lambda: (_imb(_top(book.bid_sz, 10), _top(book.ask_sz, 10)), _imb(book.bid_sz, book.ask_sz)))
+    t_imb = _best(
+        lambda: (_imb(_top(book.bid_sz, 10), _top(book.ask_sz, 10)), _imb(book.bid_sz, book.ask_sz))
+    )
     t_all = _best(lambda: snapshot_features(book), repeats=3)
-    print(f"memory bandwidth (copy, 1 thread): {gbs:.1f} GB/s -> reading {bytes_per_snapshot} B per "
-          f"25-level snapshot once: {ceiling / 1e6:.1f} M snapshots/s ceiling")
-    print(f"  imbalance top 10 + top 25, {N:,} snapshots: {N / t_imb / 1e6:5.1f} M/s "
-          f"({N / t_imb / ceiling:.0%} of the ceiling; goal >= 3 M/s)")
-    print(f"  all snapshot features ({len(snapshot_features(_book(10)).columns) - 1} columns): "
-          f"{N / t_all / 1e6:5.2f} M/s")
+    print(
+        f"memory bandwidth (copy, 1 thread): {gbs:.1f} GB/s -> reading {bytes_per_snapshot} B per "
+        f"25-level snapshot once: {ceiling / 1e6:.1f} M snapshots/s ceiling"
+    )
+    print(
+        f"  imbalance top 10 + top 25, {N:,} snapshots: {N / t_imb / 1e6:5.1f} M/s "
+        f"({N / t_imb / ceiling:.0%} of the ceiling; goal >= 3 M/s)"
+    )
+    print(
+        f"  all snapshot features ({len(snapshot_features(_book(10)).columns) - 1} columns): "
+        f"{N / t_all / 1e6:5.2f} M/s"
+    )
 
     rng = np.random.default_rng(1)
     n_trades, candles = 60_000, 240
@@ -77,10 +87,14 @@ def main() -> dict:
                           "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0})  # fmt: skip
     cfg = {"timeframe": "1m", "orderflow": {"max_candles": 10_000, "scale": 0.5, "imbalance_ratio": 3,
            "imbalance_volume": 0, "stacked_imbalance_range": 3, "cache_size": 10}}  # fmt: skip
-    t_ft = _best(lambda: populate_dataframe_with_trades(None, cfg, frame.copy(), trades.copy()), repeats=1)
+    t_ft = _best(
+        lambda: populate_dataframe_with_trades(None, cfg, frame.copy(), trades.copy()), repeats=1
+    )
     t_ours = _best(lambda: candle_flow(frame["date"], trades, "1m"))
-    print(f"order flow, {n_trades:,} trades on {candles} 1m candles: Freqtrade {t_ft:.2f} s, "
-          f"perpflow {t_ours * 1e3:.1f} ms: {t_ft / t_ours:.0f}x faster (same bid/ask/delta columns)")
+    print(
+        f"order flow, {n_trades:,} trades on {candles} 1m candles: Freqtrade {t_ft:.2f} s, "
+        f"perpflow {t_ours * 1e3:.1f} ms: {t_ft / t_ours:.0f}x faster (same bid/ask/delta columns)"
+    )
     return {"bandwidth_gbs": gbs, "imbalance_mps": N / t_imb / 1e6, "all_mps": N / t_all / 1e6,
             "flow_speedup": t_ft / t_ours}  # fmt: skip
 

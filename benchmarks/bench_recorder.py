@@ -54,7 +54,10 @@ def main(seconds: float | None = None, speed: float = 100.0) -> dict:
     seconds = seconds or float(os.environ.get("BENCH_RECORDER_SECONDS", 60))
     feed = DepthFeed({sym: synthetic_stream(mid, tick=tick, seed=i)  # endless: made as they fall due
                       for i, (sym, (_, mid, tick)) in enumerate(SYMBOLS.items())}, speed=speed, ledger=0)  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp, VenueServer(REPO / "user_data/data/demo", depth=feed) as venue:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        VenueServer(REPO / "user_data/data/demo", depth=feed) as venue,
+    ):
         store = Path(tmp) / "store"
         cmd = [sys.executable, "-m", "perpflow.cli", "record", "--venue-url", venue.url, "--symbols",
                *(v[0] for v in SYMBOLS.values()), "--store", str(store), "--cadence", "0.1",
@@ -78,26 +81,40 @@ def main(seconds: float | None = None, speed: float = 100.0) -> dict:
         out = log.read_text()
         if status != 0:
             raise SystemExit(f"recorder failed:\n{out[-3000:]}")
-        diffs = _columns(store, "book_diffs", ["symbol", "u", "ts_recv"])  # 10 min = millions of rows
+        diffs = _columns(
+            store, "book_diffs", ["symbol", "u", "ts_recv"]
+        )  # 10 min = millions of rows
         book = _columns(store, "book", ["ts_recv", "ts_event"])
         trades = _columns(store, "trades", ["ts_recv"])
         gaps = _columns(store, "book_gaps", ["ts_recv"]) if (store / "book_gaps").exists() else []
     messages = diffs.groupby(["symbol", "u"]).ngroups
-    span = (pd.to_datetime(diffs["ts_recv"]).max() - pd.to_datetime(diffs["ts_recv"]).min()).total_seconds()
+    span = (
+        pd.to_datetime(diffs["ts_recv"]).max() - pd.to_datetime(diffs["ts_recv"]).min()
+    ).total_seconds()
     rate = messages / max(span, 1e-9)
     trade_rate = len(trades) / max(span, 1e-9)
     total = rate + trade_rate
     offered = 10 * speed * len(SYMBOLS)
-    lag = (book["ts_recv"] - book["ts_event"]).dt.total_seconds()  # venue and recorder share a clock
+    lag = (
+        book["ts_recv"] - book["ts_event"]
+    ).dt.total_seconds()  # venue and recorder share a clock
     kept_up = rate >= 0.97 * offered and lag.quantile(0.99) < 2.0
-    print(f"recorder vs local flood, {len(SYMBOLS)} symbols x {10 * speed:,.0f} diffs/s offered "
-          f"({offered:,.0f}/s plus the aggTrades behind them), {seconds:.0f} s, flush 1 s:")
-    print(f"  stored {messages:,} diff messages ({rate:,.0f}/s, {rate / offered:.0%} of offered) and "
-          f"{len(trades):,} trades ({trade_rate:,.0f}/s): {total:,.0f} messages/s; goal >= 20,000/s sustained: "
-          f"{'OK' if total >= 20_000 and kept_up else 'BELOW GOAL'}")
-    print(f"  kept up: {'yes' if kept_up else 'NO'} (book lag behind the exchange p50 {lag.median():.2f} s, "
-          f"p99 {lag.quantile(0.99):.2f} s)")
-    print(f"  {len(book):,} snapshots, {len(gaps)} gap records; recorder peak RSS {peak:.0f} MB (VmHWM)")
+    print(
+        f"recorder vs local flood, {len(SYMBOLS)} symbols x {10 * speed:,.0f} diffs/s offered "
+        f"({offered:,.0f}/s plus the aggTrades behind them), {seconds:.0f} s, flush 1 s:"
+    )
+    print(
+        f"  stored {messages:,} diff messages ({rate:,.0f}/s, {rate / offered:.0%} of offered) and "
+        f"{len(trades):,} trades ({trade_rate:,.0f}/s): {total:,.0f} messages/s; goal >= 20,000/s sustained: "
+        f"{'OK' if total >= 20_000 and kept_up else 'BELOW GOAL'}"
+    )
+    print(
+        f"  kept up: {'yes' if kept_up else 'NO'} (book lag behind the exchange p50 {lag.median():.2f} s, "
+        f"p99 {lag.quantile(0.99):.2f} s)"
+    )
+    print(
+        f"  {len(book):,} snapshots, {len(gaps)} gap records; recorder peak RSS {peak:.0f} MB (VmHWM)"
+    )
     print("  recorder RSS every 10 s (MB): " + " ".join(f"{r:.0f}" for r in rss))
     return {"rate": rate, "trade_rate": trade_rate, "messages_per_s": total, "offered": offered,
             "kept_up": kept_up, "peak_rss_mb": peak, "snapshots": len(book), "rss_mb": rss}  # fmt: skip

@@ -38,7 +38,9 @@ def main() -> dict:
             times[workers] = time.perf_counter() - t
     print("20-variant robustness study (BTC, 1 month of 5m candles each, demo market):")
     print(f"  one after another: {times[1]:6.1f} s")
-    print(f"  pool of 2 workers: {times[2]:6.1f} s  speed-up {times[1] / times[2]:.2f}x (2 cores: max 2x)")
+    print(
+        f"  pool of 2 workers: {times[2]:6.1f} s  speed-up {times[1] / times[2]:.2f}x (2 cores: max 2x)"
+    )
     return {"sequential_s": times[1], "pool_s": times[2]}
 
 

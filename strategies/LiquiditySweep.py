@@ -148,7 +148,9 @@ class LiquiditySweep(BooksMixin, DryStopsMixin, RiskGuardMixin, RiskCallbacksMix
         # history of them when indicators are computed, and must not borrow one).
         risk = self.risk_frame(out["date"]) if self._live() else None
         out["pf_drawdown"] = risk["pf_drawdown"].to_numpy() if risk is not None else float("nan")
-        out["pf_risk_scale"] = risk["pf_risk_scale"].to_numpy() if risk is not None else float("nan")
+        out["pf_risk_scale"] = (
+            risk["pf_risk_scale"].to_numpy() if risk is not None else float("nan")
+        )
         return out
 
     def sweep_indicators(self, dataframe: DataFrame, pair: str) -> DataFrame:

@@ -64,7 +64,8 @@ class LiquiditySweepAI(LiquiditySweep):
         if not self.config.get("freqai", {}).get("enabled"):
             raise OperationalException(
                 "LiquiditySweepAI needs FreqAI: add `-c config.freqai.json` (and "
-                "`--freqaimodel LightGBMEventClassifier` if your config does not set it)")
+                "`--freqaimodel LightGBMEventClassifier` if your config does not set it)"
+            )
 
     def warmup_needs(self) -> list[WarmupNeed]:
         """LiquiditySweep's needs plus the `%-` features' and FreqAI's expansion (when enabled)."""
@@ -79,7 +80,9 @@ class LiquiditySweepAI(LiquiditySweep):
         recent = super()._series(pair, timeframe, candle_type, enabled)
         if recent is None or not self._live():
             return recent
-        stored = _stored_history(pair_file(self.config["datadir"], pair, f"{timeframe}-{candle_type.value}"))
+        stored = _stored_history(
+            pair_file(self.config["datadir"], pair, f"{timeframe}-{candle_type.value}")
+        )
         if stored is None or stored.empty:
             return recent
         both = pd.concat([stored, recent], ignore_index=True)
@@ -113,8 +116,14 @@ class LiquiditySweepAI(LiquiditySweep):
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         dataframe = super().populate_entry_trend(dataframe, metadata)
         side = dataframe[EVENT_COLUMN].fillna(0)
-        p_win = dataframe["win"] if "win" in dataframe else pd.Series(float("nan"), index=dataframe.index)
-        dataframe["ai_vote"] = ensemble_vote(p_win, dataframe["do_predict"], side, dataframe, self.pf)
+        p_win = (
+            dataframe["win"]
+            if "win" in dataframe
+            else pd.Series(float("nan"), index=dataframe.index)
+        )
+        dataframe["ai_vote"] = ensemble_vote(
+            p_win, dataframe["do_predict"], side, dataframe, self.pf
+        )
         passed = (dataframe["ai_vote"] >= self.pf.ai.threshold).fillna(False) & (side != 0)
         delay = self.pf.validation.entry_delay_candles
         if delay:  # the rules' entries are already shifted; shift the vote with them

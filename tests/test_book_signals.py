@@ -79,7 +79,9 @@ def test_a_frozen_feed_sampled_on_is_stale(tmp_path):
 def test_book_gate_truncation_parity(tmp_path):
     root = _store(tmp_path, bid_size=2.0, until_candle=5)
     for cut in (1, 3, 5):
-        assert_truncation_parity(lambda d: _gate(root, dates=d["date"]), DATES.to_frame("date"), cut)
+        assert_truncation_parity(
+            lambda d: _gate(root, dates=d["date"]), DATES.to_frame("date"), cut
+        )
 
 
 def test_cross_venue_columns():
@@ -104,16 +106,22 @@ def test_cross_venue_divergence_gates_entries(tmp_path, caplog):
         missing = _gate(root, cfg=_cross())
     assert not missing["ok_book_long"].any(), "no second venue recorded: blocked, not ignored"
     assert "no recorded bybit books for BTCUSDT" in caplog.text
-    _store(root, bid_size=1.0, exchange="bybit", shift_bps=3.0, until_candle=4)  # balanced, mid 3 bps higher
+    _store(
+        root, bid_size=1.0, exchange="bybit", shift_bps=3.0, until_candle=4
+    )  # balanced, mid 3 bps higher
     g = _gate(root, cfg=_cross())
-    assert np.allclose(g["xv_imb_diff"].iloc[:4], 0.5) and np.allclose(g["xv_imb_other"].iloc[:4], 0.0)
+    assert np.allclose(g["xv_imb_diff"].iloc[:4], 0.5) and np.allclose(
+        g["xv_imb_other"].iloc[:4], 0.0
+    )
     assert np.allclose(g["xv_mid_bps"].iloc[:4], (1 / 1.0003 - 1) * 1e4)
     assert np.allclose(g["xv_depth_ratio"].iloc[:4], 2.0)
     assert g["ok_book_long"].tolist() == [True] * 4 + [False] * 2, "bybit stale after candle 4"
     assert not _gate(root, cfg=_cross(max_mid_gap_bps=2))["ok_book_long"].any(), "mids 3 bps apart"
     assert not _gate(root, cfg=_cross(cross_agreement=True))["ok_book_long"].any(), "bybit neutral"
     for cut in (1, 3, 5):
-        assert_truncation_parity(lambda d: _gate(root, cfg=_cross(), dates=d["date"]), DATES.to_frame("date"), cut)
+        assert_truncation_parity(
+            lambda d: _gate(root, cfg=_cross(), dates=d["date"]), DATES.to_frame("date"), cut
+        )
 
 
 def test_venue_symbols():

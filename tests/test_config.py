@@ -53,10 +53,19 @@ def test_missing_section_means_defaults():
         ({"risk": {"governor": {"rearm": ""}}}, "perpflow.risk.governor.rearm"),
         ({"risk": {"governor": {"backtest_rearm_hours": 0}}}, "perpflow.risk.governor.backtest"),
         # issue 15, item 8: each of these was accepted before
-        ({"filters": {"funding": {"max_staleness_hours": float("inf")}}}, "perpflow.filters.funding"),
+        (
+            {"filters": {"funding": {"max_staleness_hours": float("inf")}}},
+            "perpflow.filters.funding",
+        ),
         ({"filters": {"book": {"max_staleness_seconds": float("inf")}}}, "perpflow.filters.book"),
-        ({"filters": {"open_interest": {"block_long_regimes": [99]}}}, "perpflow.filters.open_interest.block_long_regimes.0"),
-        ({"filters": {"open_interest": {"timeframe": "7m"}}}, "perpflow.filters.open_interest.timeframe"),
+        (
+            {"filters": {"open_interest": {"block_long_regimes": [99]}}},
+            "perpflow.filters.open_interest.block_long_regimes.0",
+        ),
+        (
+            {"filters": {"open_interest": {"timeframe": "7m"}}},
+            "perpflow.filters.open_interest.timeframe",
+        ),
         ({"risk": {"session_trail": {"ny_opn": 1.2}}}, "perpflow.risk.session_trail.ny_opn"),
         ({"risk": {"session_trail": {"ny_open": -1.0}}}, "perpflow.risk.session_trail.ny_open"),
         ({"risk": {"risk_per_trade": "0.01"}}, "perpflow.risk.risk_per_trade"),

@@ -252,4 +252,5 @@ def test_repeated_loads_read_only_new_parts_and_match_a_fresh_read(tmp_path, mon
     assert len(second) == len(fresh) > len(first)
     assert set(second["ts_event"]) == set(fresh["ts_event"])
     assert 0 < len(part_reads) < len(store.event_files(tmp_path, "liquidations")), (
-        "only the parts written since the first load were read")
+        "only the parts written since the first load were read"
+    )

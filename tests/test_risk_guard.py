@@ -104,9 +104,11 @@ def test_macro_and_session_gates():
     late = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)  # New York 08:00: no allowed block
     strat = Strat(dict(ROW))
     assert strat.entry_refusal("BTC/USDT:USDT", 1.0, 100.0, late, "sweep_low", "long").startswith(
-        "session:")
-    assert strat.entry_refusal("BTC/USDT:USDT", 1.0, 100.0, late, "liq_reversal_long",
-                               "long") is None, "liquidation reversals keep their handoff timing"
+        "session:"
+    )
+    assert (
+        strat.entry_refusal("BTC/USDT:USDT", 1.0, 100.0, late, "liq_reversal_long", "long") is None
+    ), "liquidation reversals keep their handoff timing"
 
 
 def test_book_gate_only_live_and_against_the_normal_spread(caplog):

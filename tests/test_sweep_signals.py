@@ -63,8 +63,15 @@ def test_missing_series_block_entries_and_log_once(caplog):
 
 ALL_OFF = {
     name: {"enabled": False}
-    for name in ("funding", "open_interest", "sessions", "macro", "regime", "structure",
-                 "liquidations")
+    for name in (
+        "funding",
+        "open_interest",
+        "sessions",
+        "macro",
+        "regime",
+        "structure",
+        "liquidations",
+    )
 }
 
 

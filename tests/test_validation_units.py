@@ -27,7 +27,8 @@ def test_windows_tile_the_range_with_a_purge_gap():
     for a, b in zip(ws, ws[1:], strict=False):
         assert a.test_end == b.test_start, "test windows tile without gaps or overlap"
     assert ws[0].test_start == pd.Timestamp("2025-04-03") and ws[-1].test_end == pd.Timestamp(
-        "2026-01-01")
+        "2026-01-01"
+    )
     assert ws[0].timerange == "20250403-20250503"
     assert purge_days(300, "5m") == 2 and purge_days(24, "1h") == 1
     with pytest.raises(ValueError, match="too short"):
@@ -62,8 +63,9 @@ def _trades():
 
 def test_metrics_oracle():
     ex = excursions(_trades())
-    assert ex["mae"].tolist() == pytest.approx([0.02, 0.01]) and ex["mfe"].tolist() == pytest.approx(
-        [0.03, 0.01])
+    assert ex["mae"].tolist() == pytest.approx([0.02, 0.01]) and ex[
+        "mfe"
+    ].tolist() == pytest.approx([0.03, 0.01])
     s = summary(_trades(), starting_balance=1000.0, start="2026-01-01", end="2026-01-04")
     assert s["trades"] == 2 and s["profit_abs"] == 50.0 and s["win_rate"] == 0.5
     assert s["profit_factor"] == pytest.approx(2.0)

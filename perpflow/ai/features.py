@@ -30,7 +30,9 @@ def event_side(frame: pd.DataFrame, cfg: PerpflowConfig) -> pd.Series:
     """+1 where a long setup triggers (a swept low or pool, or a long liquidation reversal), -1
     for the short mirror, 0 elsewhere and where both sides trigger on one candle (ambiguous)."""
     k = sweep_kinds(frame, cfg)
-    long = k["sweep_low"] | k["pool_sweep_low"] | frame["liq_reversal_long"].fillna(False).astype(bool)
+    long = (
+        k["sweep_low"] | k["pool_sweep_low"] | frame["liq_reversal_long"].fillna(False).astype(bool)
+    )
     short = (k["sweep_high"] | k["pool_sweep_high"]
              | frame["liq_reversal_short"].fillna(False).astype(bool))  # fmt: skip
     return pd.Series(np.where(long & ~short, 1, np.where(short & ~long, -1, 0)), index=frame.index,

@@ -28,7 +28,8 @@ def load_windows(models_dir: Path) -> pd.DataFrame:
     if not files:
         raise FileNotFoundError(
             f"no *{IMPORTANCE_SUFFIX} under {models_dir}: run a FreqAI backtest of "
-            "LiquiditySweepAI with --freqaimodel LightGBMEventClassifier first")
+            "LiquiditySweepAI with --freqaimodel LightGBMEventClassifier first"
+        )
     rows = pd.concat([pd.read_parquet(f).assign(window=f.name.removesuffix(IMPORTANCE_SUFFIX))
                       for f in files], ignore_index=True)  # fmt: skip
     # FreqAI names expanded features per pair ("%-pct-change_gen_BTC/USDTUSDT_5m"): one name
@@ -60,7 +61,9 @@ def window_scores(rows: pd.DataFrame) -> pd.DataFrame:
     cols = ["window", "pair", "train_start", "train_end", "train_rows", "best_iteration",
             "test_rows", "positives", "predicted", "precision", "recall", "base_rate"]  # fmt: skip
     have = [c for c in cols if c in rows.columns]
-    return rows[have].drop_duplicates("window").sort_values(["pair", "train_end"], ignore_index=True)
+    return (
+        rows[have].drop_duplicates("window").sort_values(["pair", "train_end"], ignore_index=True)
+    )
 
 
 def importance_png(table: pd.DataFrame, path: Path, top: int = 20,
@@ -101,11 +104,15 @@ def models_dir(config: dict, explicit: str | Path | None = None) -> Path:
         return Path(explicit)
     ident = (config.get("freqai") or {}).get("identifier")
     if not ident:
-        raise UserError("no --models and no freqai.identifier in the config (add -c config.freqai.json)")
+        raise UserError(
+            "no --models and no freqai.identifier in the config (add -c config.freqai.json)"
+        )
     return Path(config.get("user_data_dir", "user_data")) / "models" / ident
 
 
-def importance_report(models: Path, out: Path, *, top: int = 20) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+def importance_report(
+    models: Path, out: Path, *, top: int = 20
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """Rank the windows under `models` into `<out>/importance.csv`, `windows.csv` and
     `importance.png`; returns (rank table, per-window rows, picture path)."""
     rows = load_windows(models)

@@ -49,8 +49,12 @@ def check_training_inputs(df: pd.DataFrame, features: list[str], pair: str) -> N
     for col in empty:
         fam = next((v for k, v in FAMILIES.items() if col.startswith(k)), None)
         what, fix = fam or ("its input", "check the data for this window")
-        lines.append(f"{col}: no {what} in {df['date'].min():%Y-%m-%d}..{df['date'].max():%Y-%m-%d}; {fix}")
-    raise TrainingDataError(f"{pair}: cannot train, features without data:\n  " + "\n  ".join(lines))
+        lines.append(
+            f"{col}: no {what} in {df['date'].min():%Y-%m-%d}..{df['date'].max():%Y-%m-%d}; {fix}"
+        )
+    raise TrainingDataError(
+        f"{pair}: cannot train, features without data:\n  " + "\n  ".join(lines)
+    )
 
 
 def purge_split(dd: dict, train_dates: pd.Series, purge: pd.Timedelta) -> dict:
@@ -67,7 +71,9 @@ def purge_split(dd: dict, train_dates: pd.Series, purge: pd.Timedelta) -> dict:
     return out
 
 
-def fit_classifier(dd: dict, params: dict, *, early_stopping_rounds: int = 50) -> lgb.LGBMClassifier:
+def fit_classifier(
+    dd: dict, params: dict, *, early_stopping_rounds: int = 50
+) -> lgb.LGBMClassifier:
     """Fit on dd's train split; early-stop on its test split when there is one."""
     p = {"class_weight": "balanced", "verbose": -1, **params}
     model = lgb.LGBMClassifier(**p)
@@ -94,7 +100,11 @@ class EventEnsemble:
     predict_proba, classes_) and pickles it with the window."""
 
     def __init__(self, primary: lgb.LGBMClassifier, second=None, weight: float = 0.0):
-        self.primary, self.second, self.weight = primary, second, weight if second is not None else 0.0
+        self.primary, self.second, self.weight = (
+            primary,
+            second,
+            weight if second is not None else 0.0,
+        )
 
     def fit(self, *args, **kwargs):
         """Present for scikit-learn's estimator checks; the parts are fitted before wrapping."""
@@ -125,7 +135,9 @@ def fit_second(kind: str, dd: dict, seed: int = 1):
     from sklearn.preprocessing import StandardScaler
 
     if kind == "logistic":
-        model = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=2000))
+        model = make_pipeline(
+            StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=2000)
+        )
     elif kind == "extra_trees":
         model = ExtraTreesClassifier(n_estimators=200, min_samples_leaf=5, class_weight="balanced",
                                      random_state=seed, n_jobs=1)  # fmt: skip

@@ -33,7 +33,9 @@ def prediction_files(models_dir: Path) -> pd.DataFrame:
             rows.append({"coin": m["coin"], "train_end": pd.Timestamp(int(m["stamp"]), unit="s", tz="UTC"),
                          "path": f})  # fmt: skip
     if not rows:
-        raise FileNotFoundError(f"no FreqAI backtest predictions under {models_dir}/backtesting_predictions")
+        raise FileNotFoundError(
+            f"no FreqAI backtest predictions under {models_dir}/backtesting_predictions"
+        )
     return pd.DataFrame(rows)
 
 

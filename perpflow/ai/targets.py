@@ -20,7 +20,7 @@ CLASSES = ("win", "loss")
 
 def event_outcome(frame: pd.DataFrame, side: pd.Series, cfg: PerpflowConfig,
                   horizon: int = TRIPLE_BARRIER_HORIZON) -> pd.Series:  # fmt: skip
-    """"win" where the setup's take barrier (`ai.take_atr` ATR) is touched before its stop
+    """ "win" where the setup's take barrier (`ai.take_atr` ATR) is touched before its stop
     (`ai.stop_atr` ATR) within `horizon` candles, "loss" for the stop or the time barrier, NaN
     on non-setup rows and where the data ends before the outcome is known."""
     s = side.fillna(0)

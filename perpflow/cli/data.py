@@ -55,8 +55,11 @@ def _import_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replace", action="store_true",
                    help="store the new version of events that differ from stored ones (an audit "
                         "record in <store>/corrections keeps the replaced ones)")  # fmt: skip
-    p.add_argument("--skip-bad-rows", action="store_true",
-                   help="skip rows that break a rule (each one listed) instead of stopping")
+    p.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="skip rows that break a rule (each one listed) instead of stopping",
+    )
 
 
 def _download_quarterlies(args: argparse.Namespace) -> int:

@@ -207,7 +207,9 @@ def _events(pair, minutes, logp, sweeps, cascades) -> list[dict]:
     return rows
 
 
-def _liquidations(rng, minutes, one: pd.DataFrame, r, sigma, spec, cascades, symbol) -> pd.DataFrame:
+def _liquidations(
+    rng, minutes, one: pd.DataFrame, r, sigma, spec, cascades, symbol
+) -> pd.DataFrame:
     """Liquidation orders: a background that grows with big minutes, dense bursts in cascades.
 
     Count per minute ~ Poisson(0.15 x (1 + 4 x excess |r|/sigma)), 6 per minute in a cascade.

@@ -35,7 +35,9 @@ def book_rows(candles_1m: pd.DataFrame, *, exchange: str, symbol: str, seed: int
     rng = np.random.default_rng(seed)
     opens = pd.DatetimeIndex(pd.to_datetime(candles_1m["date"], utc=True)).as_unit("ns").asi8
     k = len(OFFSETS_S)
-    ts = np.repeat(opens, k) + np.tile(np.asarray(OFFSETS_S, dtype="int64") * 1_000_000_000, len(opens))
+    ts = np.repeat(opens, k) + np.tile(
+        np.asarray(OFFSETS_S, dtype="int64") * 1_000_000_000, len(opens)
+    )
     mid = np.repeat(candles_1m["open"].to_numpy("float64"), k) * (1 + mid_offset_bps / 1e4)
     n = len(mid)
     tilt = _tilt(rng, n)[:, None]

@@ -52,7 +52,9 @@ def dated_contracts(exchange, pair: str) -> list[dict]:
     return sorted(found, key=lambda m: m["expiry"])
 
 
-def fetch_candles(exchange, symbol: str, timeframe: str, since_ms: int, until_ms: int) -> pd.DataFrame:
+def fetch_candles(
+    exchange, symbol: str, timeframe: str, since_ms: int, until_ms: int
+) -> pd.DataFrame:
     """All candles of `symbol` with open time in [since, until), paged forward."""
     step = exchange.parse_timeframe(timeframe) * 1000
     rows, cursor = [], since_ms
@@ -89,8 +91,13 @@ def download_quarterlies(exchange, pairs: list[str], timeframe: str, since: pd.T
         start = int(pd.Timestamp(since).value // 1_000_000)
         new = fetch_candles(exchange, m["symbol"], timeframe, start, min(until_ms, m["expiry"]))
         path = pair_file(datadir, m["symbol"], f"{timeframe}-futures")
-        old = handler.ohlcv_load(m["symbol"], timeframe, candle_type=CandleType.FUTURES,
-                                 fill_missing=False, warn_no_data=False)
+        old = handler.ohlcv_load(
+            m["symbol"],
+            timeframe,
+            candle_type=CandleType.FUTURES,
+            fill_missing=False,
+            warn_no_data=False,
+        )
         merged = merge_append_only(old, new, path, ["open", "high", "low", "close"])
         written[m["symbol"]] = len(merged) - len(old)
         if written[m["symbol"]]:

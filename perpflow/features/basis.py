@@ -33,7 +33,9 @@ def front_basis(perp: pd.DataFrame, contracts: dict[pd.Timestamp, pd.DataFrame],
     days = np.full((n, k), np.nan)
     for j, e in enumerate(expiries):
         c = contracts[e]
-        s = pd.Series(c["close"].to_numpy(dtype="float64"), index=pd.to_datetime(c["date"], utc=True))
+        s = pd.Series(
+            c["close"].to_numpy(dtype="float64"), index=pd.to_datetime(c["date"], utc=True)
+        )
         f[:, j] = s.reindex(dates).to_numpy()
         days[:, j] = (e - dates).dt.total_seconds().to_numpy() / 86400.0
     usable = np.isfinite(f) & (days > roll_days)

@@ -65,7 +65,9 @@ def book_from_wide(df: pd.DataFrame, levels: int = LEVELS) -> Book:
     if "ts" not in df.columns:
         raise ValueError(f"book frame needs a 'ts' column, got {list(df.columns)[:8]}...")
     if "symbol" in df.columns and df["symbol"].nunique() > 1:
-        raise ValueError(f"book frame holds several symbols {sorted(df['symbol'].unique())}: pick one")
+        raise ValueError(
+            f"book frame holds several symbols {sorted(df['symbol'].unique())}: pick one"
+        )
     if len(pieces := capture_sessions(df)) > 1:
         row = len(pieces[0])
         raise ValueError(f"book 'ts' goes backwards at row {row} ({df['ts'].iloc[row - 1]} -> "
@@ -99,8 +101,9 @@ def _imb(bid: np.ndarray, ask: np.ndarray) -> np.ndarray:
         return np.where(tot > 0, (b - a) / tot, np.nan)
 
 
-def snapshot_features(book: Book, *, decay_bps: float = 10.0, breadth_bps: float = 2.0,
-                      chunk: int = 8_192) -> pd.DataFrame:
+def snapshot_features(
+    book: Book, *, decay_bps: float = 10.0, breadth_bps: float = 2.0, chunk: int = 8_192
+) -> pd.DataFrame:
     """The per-snapshot columns listed in the module docstring, indexed like the snapshots.
 
     Rows are computed in blocks of `chunk` so the (rows x levels) temporaries stay in cache:
@@ -119,8 +122,13 @@ def snapshot_features(book: Book, *, decay_bps: float = 10.0, breadth_bps: float
     depth_b, depth_a = cols["depth_bid"], cols["depth_ask"]
     out["depth_delta"] = np.diff(np.r_[np.nan, depth_b - depth_a])  # NaN first: no previous book
     for side, depth in (("bid", depth_b), ("ask", depth_a)):
-        out[f"void_{side}_bps"] = np.where(np.isinf(cols[f"void_{side}_bps"]), np.nan, cols[f"void_{side}_bps"])
-        out[f"wall_{side}"], out[f"wall_{side}_bps"] = cols[f"wall_{side}"], cols[f"wall_{side}_bps"]
+        out[f"void_{side}_bps"] = np.where(
+            np.isinf(cols[f"void_{side}_bps"]), np.nan, cols[f"void_{side}_bps"]
+        )
+        out[f"wall_{side}"], out[f"wall_{side}_bps"] = (
+            cols[f"wall_{side}"],
+            cols[f"wall_{side}_bps"],
+        )
         prev = np.r_[np.nan, depth][:n]
         with np.errstate(invalid="ignore", divide="ignore"):
             out[f"cliff_{side}"] = np.clip(1 - depth / prev, 0, None)
@@ -138,7 +146,10 @@ def _snapshot_block(bp: np.ndarray, bid_sz: np.ndarray, ap: np.ndarray, ask_sz: 
     bs, as_ = np.nan_to_num(bid_sz), np.nan_to_num(ask_sz)  # a missing level holds 0
     mid = (bp[:, 0] + ap[:, 0]) / 2
     bps = 1e4 / mid[:, None]
-    dist_b, dist_a = (mid[:, None] - bp) * bps, (ap - mid[:, None]) * bps  # bps from mid, NaN if absent
+    dist_b, dist_a = (
+        (mid[:, None] - bp) * bps,
+        (ap - mid[:, None]) * bps,
+    )  # bps from mid, NaN if absent
     with np.errstate(invalid="ignore", divide="ignore"):
         micro = (ap[:, 0] * bs[:, 0] + bp[:, 0] * as_[:, 0]) / (bs[:, 0] + as_[:, 0])
         wb = np.exp(np.nan_to_num(dist_b, nan=np.inf) / -decay_bps)
@@ -158,7 +169,11 @@ def _snapshot_block(bp: np.ndarray, bid_sz: np.ndarray, ap: np.ndarray, ask_sz: 
     for side, px, sz, raw, dist, sign in (("bid", bp, bs, bid_sz, dist_b, -1.0),
                                           ("ask", ap, as_, ask_sz, dist_a, 1.0)):  # fmt: skip
         gaps = np.abs(np.diff(px, axis=1)) * bps
-        gaps = np.where(np.isnan(gaps), -np.inf, gaps) if gaps.shape[1] else np.full((len(px), 1), -np.inf)
+        gaps = (
+            np.where(np.isnan(gaps), -np.inf, gaps)
+            if gaps.shape[1]
+            else np.full((len(px), 1), -np.inf)
+        )
         out[f"void_{side}_bps"] = gaps.max(axis=1)
         big = sz.argmax(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -183,7 +198,9 @@ def aggressor_is_buy(side: pd.Series) -> np.ndarray:
     return (s == "buy").to_numpy()
 
 
-def _removed(prev_px: np.ndarray, prev_sz: np.ndarray, px: np.ndarray, sz: np.ndarray) -> np.ndarray:
+def _removed(
+    prev_px: np.ndarray, prev_sz: np.ndarray, px: np.ndarray, sz: np.ndarray
+) -> np.ndarray:
     """Size that left each row's levels since the previous row: for every previous level, its
     size minus the size now at the same price (0 if that price is gone from the top levels
     but could have moved out of view: only levels still inside the current price range count)."""
@@ -207,10 +224,17 @@ def trade_flow_between(book: Book, trades: pd.DataFrame, *, chunk: int = 50_000)
     buy = aggressor_is_buy(trades["side"])[order]
     # trades in (ts[i-1], ts[i]] belong to snapshot i
     edges = np.searchsorted(t_ts, ts, side="right")
-    cum_buy, cum_sell = np.r_[0, np.cumsum(np.where(buy, amt, 0))], np.r_[0, np.cumsum(np.where(buy, 0, amt))]
+    cum_buy, cum_sell = (
+        np.r_[0, np.cumsum(np.where(buy, amt, 0))],
+        np.r_[0, np.cumsum(np.where(buy, 0, amt))],
+    )
     traded_ask = np.r_[np.nan, np.diff(cum_buy[edges])]
     traded_bid = np.r_[np.nan, np.diff(cum_sell[edges])]
-    out = {"ts": pd.to_datetime(book.ts, utc=True), "traded_bid": traded_bid, "traded_ask": traded_ask}
+    out = {
+        "ts": pd.to_datetime(book.ts, utc=True),
+        "traded_bid": traded_bid,
+        "traded_ask": traded_ask,
+    }
     for side, px, sz, traded in (("bid", book.bid_px, book.bid_sz, traded_bid),
                                  ("ask", book.ask_px, book.ask_sz, traded_ask)):  # fmt: skip
         px, sz = _top(px, LEVELS), _top(sz, LEVELS)
@@ -221,7 +245,9 @@ def trade_flow_between(book: Book, trades: pd.DataFrame, *, chunk: int = 50_000)
         out[f"cancel_{side}"] = np.clip(removed - np.nan_to_num(traded), 0, None)
         same_best = np.r_[False, px[1:, 0] == px[:-1, 0]]
         prev_best = np.r_[np.nan, sz[:-1, 0]]
-        out[f"refill_{side}"] = (same_best & (np.nan_to_num(traded) > 0) & (sz[:, 0] >= prev_best)).astype("int8")
+        out[f"refill_{side}"] = (
+            same_best & (np.nan_to_num(traded) > 0) & (sz[:, 0] >= prev_best)
+        ).astype("int8")
     return pd.DataFrame(out)
 
 
@@ -278,7 +304,9 @@ def cross_venue(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     }, index=a.index)  # fmt: skip
 
 
-def pre_open_cancel_to_trade(agg: pd.DataFrame, dates: pd.Series, *, minutes: int = 30) -> pd.Series:
+def pre_open_cancel_to_trade(
+    agg: pd.DataFrame, dates: pd.Series, *, minutes: int = 30
+) -> pd.Series:
     """Cancel-to-trade ratio over the `minutes` before the latest London (08:00) or New York
     (09:30) open, carried until the next one: the pre-open spoofing read. Reads `per_candle`
     output (`book_cancel_*_sum`, `book_traded_*_sum`) of candles that closed before the open;

@@ -49,7 +49,9 @@ def triple_barrier(df: pd.DataFrame, atr: pd.Series, events: pd.Series, *, long:
     label = np.where(is_long, hit, -hit).astype("int8")  # +1 = target side for both directions
     end = np.minimum(ev + np.where(bars > 0, bars, horizon), len(close) - 1)
     exit_px = np.where(label == 1, target, np.where(label == -1, stop, close[end]))
-    out = pd.DataFrame(index=df.index, columns=["tb_label", "tb_bars", "tb_return"], dtype="float64")
+    out = pd.DataFrame(
+        index=df.index, columns=["tb_label", "tb_bars", "tb_return"], dtype="float64"
+    )
     out.iloc[ev, 0] = label
     out.iloc[ev, 1] = bars
     out.iloc[ev, 2] = sign * (exit_px / close[ev] - 1)

@@ -20,7 +20,9 @@ from perpflow.labels.horizons import TRIPLE_BARRIER_HORIZON
 from perpflow.strategy.sweep_signals import populate_sweep_indicators, sweep_entries
 
 
-def label_pair(datadir: Path, pair: str, cfg: PerpflowConfig, timeframe: str = "5m") -> pd.DataFrame:
+def label_pair(
+    datadir: Path, pair: str, cfg: PerpflowConfig, timeframe: str = "5m"
+) -> pd.DataFrame:
     """Event rows of one pair: features at the event candle and the labels after it."""
     df = read_required(datadir, pair, f"{timeframe}-futures")
     feats = populate_sweep_indicators(

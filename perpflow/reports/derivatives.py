@@ -44,7 +44,9 @@ def funding_frame(datadir: Path, pair: str, cfg: PerpflowConfig) -> pd.DataFrame
     if raw is None:
         return None
     s = funding_settlements(raw)
-    return s.assign(funding_z=funding_zscore(s["funding_rate"], lookback=cfg.filters.funding.lookback))
+    return s.assign(
+        funding_z=funding_zscore(s["funding_rate"], lookback=cfg.filters.funding.lookback)
+    )
 
 
 def oi_frame(datadir: Path, pair: str, cfg: PerpflowConfig) -> pd.DataFrame | None:
@@ -118,7 +120,9 @@ def month_chart(datadir: Path, pair: str, month: str, out: Path, cfg: PerpflowCo
         axes[1].set_ylabel("funding z")
     o = _window(oi_frame(datadir, pair, cfg), start, end)
     if o is None or o["oi_regime"].notna().sum() == 0:
-        _panel_missing(axes[2], "no open-interest history here: OI filter would block (fail closed)")
+        _panel_missing(
+            axes[2], "no open-interest history here: OI filter would block (fail closed)"
+        )
     else:
         colors = o["oi_regime"].map(lambda c: REGIME_COLORS.get(c, "#ffffff"))
         axes[2].bar(o["date"], 1.0, width=pd.Timedelta(cfg.filters.open_interest.timeframe),

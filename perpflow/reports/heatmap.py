@@ -70,12 +70,17 @@ def in_view(frame: pd.DataFrame | None, book: Book) -> pd.DataFrame | None:
     t0, t1 = pd.to_datetime(book.ts, utc=True).min(), pd.to_datetime(book.ts, utc=True).max()
     keep = frame["price"].between(lo, hi) & (ts >= t0) & (ts <= t1)
     if (~keep).any():
-        logger.info("heatmap: %d of %d prints outside the book's price range or time span, not drawn",
-                    int((~keep).sum()), len(frame))
+        logger.info(
+            "heatmap: %d of %d prints outside the book's price range or time span, not drawn",
+            int((~keep).sum()),
+            len(frame),
+        )
     return frame[keep]
 
 
-def events_from_labels(labels: pd.DataFrame, pair: str | None = None, timeframe: str = "5m") -> pd.DataFrame:
+def events_from_labels(
+    labels: pd.DataFrame, pair: str | None = None, timeframe: str = "5m"
+) -> pd.DataFrame:
     """Marks (`ts`, `text`) from a `perpflow label` dataset: each event at its candle's close
     (when it is known), with what followed: a liquidation cluster's >= 1.5 ATR move and its
     direction (the brief's label), a sweep's reversal, an entry's triple-barrier result. Rows of
@@ -88,18 +93,26 @@ def events_from_labels(labels: pd.DataFrame, pair: str | None = None, timeframe:
     liq = rows["event"] == "liq_cluster"
     if liq.any():
         moved = rows.get("liq_move", pd.Series(np.nan, index=rows.index))
-        way = rows.get("liq_move_dir", pd.Series(0, index=rows.index)).map({1: " up", -1: " down"}).fillna("")
+        way = (
+            rows.get("liq_move_dir", pd.Series(0, index=rows.index))
+            .map({1: " up", -1: " down"})
+            .fillna("")
+        )
         text[liq] = np.where(moved[liq].isna(), "liq cluster (data ends)",
                              np.where(moved[liq] == 1, "liq cluster: moved >= 1.5 ATR" + way[liq],
                                       "liq cluster: no 1.5 ATR move"))  # fmt: skip
     sweep = rows["event"] == "sweep"
     if sweep.any():
         rev = rows.get("sweep_reversal", pd.Series(np.nan, index=rows.index))[sweep]
-        text[sweep] = np.where(rev == 1, "sweep: reversed", np.where(rev == 0, "sweep: no reversal", "sweep"))
+        text[sweep] = np.where(
+            rev == 1, "sweep: reversed", np.where(rev == 0, "sweep: no reversal", "sweep")
+        )
     entry = rows["event"] == "entry"
     if entry.any():
         tb = rows.get("tb_label", pd.Series(np.nan, index=rows.index))[entry]
-        text[entry] = "entry: " + tb.map({1: "target first", -1: "stop first", 0: "timed out"}).fillna("open")
+        text[entry] = "entry: " + tb.map(
+            {1: "target first", -1: "stop first", 0: "timed out"}
+        ).fillna("open")
     ts = pd.to_datetime(rows["date"], utc=True) + pd.Timedelta(timeframe)
     return pd.DataFrame({"ts": ts, "text": text}).reset_index(drop=True)
 
@@ -112,14 +125,20 @@ def events_in_span(events: pd.DataFrame | None, book: Book) -> pd.DataFrame | No
     span = pd.to_datetime(book.ts, utc=True)
     keep = (ts >= span.min()) & (ts <= span.max())
     if (~keep).any():
-        logger.info("heatmap: %d of %d events outside the book's time span, not drawn", int((~keep).sum()), len(events))
+        logger.info(
+            "heatmap: %d of %d events outside the book's time span, not drawn",
+            int((~keep).sum()),
+            len(events),
+        )
     kept = events[keep].assign(ts=ts[keep])
     # several events of one candle close share a line: one label, texts joined
     return kept.groupby("ts", sort=True)["text"].agg(lambda t: "\n".join(map(str, t))).reset_index()
 
 
 def _mid(book: Book) -> tuple[pd.DatetimeIndex, np.ndarray]:
-    return pd.DatetimeIndex(pd.to_datetime(book.ts, utc=True)), (book.bid_px[:, 0] + book.ask_px[:, 0]) / 2
+    return pd.DatetimeIndex(pd.to_datetime(book.ts, utc=True)), (
+        book.bid_px[:, 0] + book.ask_px[:, 0]
+    ) / 2
 
 
 def heatmap_png(book: Book, path: Path, *, title: str, trades: pd.DataFrame | None = None,
@@ -176,7 +195,10 @@ def heatmap_html(book: Book, path: Path, *, title: str, trades: pd.DataFrame | N
                                colorscale="Magma", colorbar={"title": "log10 size"}))  # fmt: skip
     t, mid = _mid(book)
     fig.add_trace(go.Scatter(x=t, y=mid, mode="lines", name="mid", line={"color": "#38bdf8"}))
-    for frame, symbol, name in ((trades, "circle", "trades"), (liquidations, "triangle-up", "liquidations")):
+    for frame, symbol, name in (
+        (trades, "circle", "trades"),
+        (liquidations, "triangle-up", "liquidations"),
+    ):
         if frame is not None and not frame.empty:
             buy = aggressor_is_buy(frame["side"])
             fig.add_trace(go.Scatter(
@@ -187,7 +209,10 @@ def heatmap_html(book: Book, path: Path, *, title: str, trades: pd.DataFrame | N
             ))  # fmt: skip
     events = events_in_span(events, book)
     for e in events.itertuples() if events is not None else ():
-        fig.add_vline(x=pd.Timestamp(e.ts).to_pydatetime(), line={"color": "#facc15", "dash": "dash", "width": 1})
+        fig.add_vline(
+            x=pd.Timestamp(e.ts).to_pydatetime(),
+            line={"color": "#facc15", "dash": "dash", "width": 1},
+        )
         fig.add_annotation(x=pd.Timestamp(e.ts).to_pydatetime(), y=1, yref="paper", text=e.text.replace("\n", "<br>"), showarrow=False,
                            textangle=-90, xanchor="left", yanchor="top", font={"color": "#facc15", "size": 10})  # fmt: skip
     fig.update_layout(title=title, template="plotly_dark", yaxis_title="price")

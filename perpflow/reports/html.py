@@ -34,9 +34,14 @@ def significance(t_stat: float, trades: int) -> tuple[bool, str]:
         return False, (f"t = {t_stat:.2f} over {trades} trades: the mean trade return is NOT "
                        "statistically distinguishable from zero.")  # fmt: skip
     if t_stat > 0:
-        return True, f"t = {t_stat:.2f} over {trades} trades: the mean trade return is positive beyond noise."
-    return True, (f"t = {t_stat:.2f} over {trades} trades: the mean trade return is NEGATIVE beyond "
-                  "noise: as configured, this strategy loses money on this data.")
+        return (
+            True,
+            f"t = {t_stat:.2f} over {trades} trades: the mean trade return is positive beyond noise.",
+        )
+    return True, (
+        f"t = {t_stat:.2f} over {trades} trades: the mean trade return is NEGATIVE beyond "
+        "noise: as configured, this strategy loses money on this data."
+    )
 
 
 def _png(fig, path: Path) -> str:

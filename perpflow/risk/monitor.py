@@ -122,7 +122,10 @@ def book_allows(bids: list, asks: list, history: list[float], *, notional: float
     if not math.isfinite(s):
         return False, "order book empty or crossed"
     if len(history) >= 10 and s > max_spread_ratio * median(history):
-        return False, f"spread {s:.1f} bps > {max_spread_ratio:g} x normal {median(history):.1f} bps"
+        return (
+            False,
+            f"spread {s:.1f} bps > {max_spread_ratio:g} x normal {median(history):.1f} bps",
+        )
     mid = (float(bids[0][0]) + float(asks[0][0])) / 2
     thin = min(depth_within(bids, mid, depth_bps), depth_within(asks, mid, depth_bps))
     if thin < min_depth_ratio * notional:

@@ -93,8 +93,16 @@ def book_on_candles(df: pd.DataFrame, *, pair: str, cfg: PerpflowConfig, timefra
             out[col] = agg[col].to_numpy()
     out["book_fresh"] = fresh.to_numpy()
     imb = out["book_imb_10_last"]
-    ok_long = fresh.to_numpy() & (imb >= b.min_imbalance) & (out["book_void_bid_bps_max"] <= b.max_void_bps)
-    ok_short = fresh.to_numpy() & (-imb >= b.min_imbalance) & (out["book_void_ask_bps_max"] <= b.max_void_bps)
+    ok_long = (
+        fresh.to_numpy()
+        & (imb >= b.min_imbalance)
+        & (out["book_void_bid_bps_max"] <= b.max_void_bps)
+    )
+    ok_short = (
+        fresh.to_numpy()
+        & (-imb >= b.min_imbalance)
+        & (out["book_void_ask_bps_max"] <= b.max_void_bps)
+    )
     if b.cross_exchange:
         ok_x_long, ok_x_short = _cross_gate(out, agg, df, pair=pair, symbol=symbol, cfg=cfg,
                                             timeframe=timeframe, root=root)  # fmt: skip
@@ -125,7 +133,9 @@ def _cross_gate(out: pd.DataFrame, agg: pd.DataFrame, df: pd.DataFrame, *, pair:
         out[col] = xv[col].to_numpy()
     x_imb = pd.Series(xagg["book_imb_10_last"].to_numpy(), index=out.index)
     out["xv_imb_other"] = x_imb
-    base = pd.Series(_fresh(xagg, df, timeframe, b.max_staleness_seconds).to_numpy(), index=out.index)
+    base = pd.Series(
+        _fresh(xagg, df, timeframe, b.max_staleness_seconds).to_numpy(), index=out.index
+    )
     base &= out["xv_mid_bps"].abs() <= b.max_mid_gap_bps
     if not b.cross_agreement:
         return base, base

@@ -147,8 +147,11 @@ def populate_sweep_indicators(
     tf = pd.Timedelta(timeframe)
     a = atr(df, period=cfg.risk.atr_period)
     sessions = session_context(df["date"])
-    parts = [pd.DataFrame({"atr": a}), *_structure(df, a, cfg, sessions["session_block"], timeframe),
-             sessions]
+    parts = [
+        pd.DataFrame({"atr": a}),
+        *_structure(df, a, cfg, sessions["session_block"], timeframe),
+        sessions,
+    ]
     out = pd.concat([df, *parts], axis=1)
     out["macro_blackout"] = _macro(df["date"], cfg, pair)
     fund = funding_on_candles(df["date"], funding, cfg, tf)
@@ -285,13 +288,24 @@ def sweep_entries(df: pd.DataFrame, cfg: PerpflowConfig) -> tuple[pd.Series, pd.
     book_long = df["ok_book_long"].astype(bool) if "ok_book_long" in df else True
     book_short = df["ok_book_short"].astype(bool) if "ok_book_short" in df else True
     long = (
-        (k["sweep_low"] | k["pool_sweep_low"]) & df["ok_structure_long"] & common & book_long
-        | df["liq_reversal_long"] & tradable  # its own timing: the handoff windows
-    ) & df["ok_funding_long"] & df["ok_oi_long"]
+        (
+            (k["sweep_low"] | k["pool_sweep_low"]) & df["ok_structure_long"] & common & book_long
+            | df["liq_reversal_long"] & tradable  # its own timing: the handoff windows
+        )
+        & df["ok_funding_long"]
+        & df["ok_oi_long"]
+    )
     short = (
-        (k["sweep_high"] | k["pool_sweep_high"]) & df["ok_structure_short"] & common & book_short
-        | df["liq_reversal_short"] & tradable
-    ) & df["ok_funding_short"] & df["ok_oi_short"]
+        (
+            (k["sweep_high"] | k["pool_sweep_high"])
+            & df["ok_structure_short"]
+            & common
+            & book_short
+            | df["liq_reversal_short"] & tradable
+        )
+        & df["ok_funding_short"]
+        & df["ok_oi_short"]
+    )
     return long.fillna(False).astype(bool), short.fillna(False).astype(bool)
 
 

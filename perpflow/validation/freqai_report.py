@@ -44,7 +44,9 @@ def oos_png(oos: pd.DataFrame, path: Path) -> str:
                                 strict=False):  # fmt: skip
         x = pd.to_datetime(g["test_start"])
         ax.plot(x, g["precision"], marker="o", color=color, label=f"{pair} precision")
-        ax.plot(x, g["base_rate"], linestyle="--", color=color, alpha=0.6, label=f"{pair} base rate")
+        ax.plot(
+            x, g["base_rate"], linestyle="--", color=color, alpha=0.6, label=f"{pair} base rate"
+        )
     ax.set_ylim(0, 1)
     ax.set_title("out-of-sample precision of 'win' per window vs the base rate (dashed)")
     ax.legend(fontsize=8, ncol=2)
@@ -93,4 +95,10 @@ def freqai_study(*, models_dir: Path, trades: pd.DataFrame, datadir: Path, pairs
                    "from the candles with the same triple barrier.</p>"),
     ]  # fmt: skip
     rp.write_html(out / "report.html", "FreqAI walk-forward study", sig, sections)
-    return {"windows": per_window, "oos": oos, "overall": total, "model": pooled, "importance": ranks}
+    return {
+        "windows": per_window,
+        "oos": oos,
+        "overall": total,
+        "model": pooled,
+        "importance": ranks,
+    }

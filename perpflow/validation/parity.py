@@ -159,7 +159,11 @@ def run_bot(spec: ParitySpec, mode: str = "dry", *, progress: bool = True,
             try:
                 _follow(proc, clock, spec, progress=progress and tqdm)
                 frames = _analysed_frames(port, password, spec) if proc.poll() is None else {}
-                seen = probe(f"http://127.0.0.1:{port}/api/v1", (API_USER, password)) if probe else None
+                seen = (
+                    probe(f"http://127.0.0.1:{port}/api/v1", (API_USER, password))
+                    if probe
+                    else None
+                )
             finally:
                 _stop(proc)
         real = time.monotonic() - t0

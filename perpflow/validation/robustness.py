@@ -88,7 +88,9 @@ def perturbation_variants(base: dict, timerange: str, *, params: list[str] | Non
             section = _merge(base, _nest(name, new))
             meta = {"kind": "one", "param": name, "base": values[name], "value": new, "dir": sign}
             if _valid(section):
-                variants.append(Variant(f"p-{name}-{sign}", timerange, {"perpflow": section}, meta=meta))
+                variants.append(
+                    Variant(f"p-{name}-{sign}", timerange, {"perpflow": section}, meta=meta)
+                )
             else:
                 skipped.append(meta)
     rng = np.random.default_rng(seed)

@@ -61,7 +61,9 @@ def run_variant(variant: Variant, *, study_dir: Path, datadir: Path, venue_overl
         if stored.get("returncode") == 0 and same:  # a failed variant runs again (e.g. after a fix)
             return stored
         if not same:
-            logger.warning("variant %s changed since its stored result: running it again", variant.id)
+            logger.warning(
+                "variant %s changed since its stored result: running it again", variant.id
+            )
     vdir.mkdir(parents=True, exist_ok=True)
     overlay = vdir / "overlay.json"
     overlay.write_text(json.dumps(variant.overlay, indent=1))

@@ -79,7 +79,9 @@ def synthetic_updates(mid: float, *, tick: float, step: float = 0.001, n: int = 
     """Initial bids/asks (`levels` a side) around `mid` and `n` diffs, one per `every_ms`: a few
     resting sizes change, some levels empty and refill, and now and then price moves a tick.
     The list form of `synthetic_stream`."""
-    bids, asks, stream = synthetic_stream(mid, tick=tick, step=step, n=n, every_ms=every_ms, levels=levels, seed=seed)
+    bids, asks, stream = synthetic_stream(
+        mid, tick=tick, step=step, n=n, every_ms=every_ms, levels=levels, seed=seed
+    )
     return bids, asks, list(stream)
 
 

@@ -148,7 +148,9 @@ def run_console_script(argv: list[str]) -> int:
         raise SystemExit("usage: python -m perpflow.venue.simclock <console-script> [args...]")
     value = os.environ.get(ENV)
     if not value:
-        raise SystemExit(f"{ENV} is not set: start the command through `perpflow venue run --start`")
+        raise SystemExit(
+            f"{ENV} is not set: start the command through `perpflow venue run --start`"
+        )
     install(ClockSpec.from_env(value))
     name = Path(argv[0]).name
     found = entry_points(group="console_scripts", name=name)

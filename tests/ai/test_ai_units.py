@@ -52,7 +52,9 @@ def test_ai_features_are_scale_free_and_gated_by_config():
     df = random_candles(600, seed=3)
     f = _features(df)
     assert all(c.startswith("%") for c in f.columns)
-    assert not any(c.startswith("%-liq") for c in f.columns), "liquidations disabled -> no liq features"
+    assert not any(c.startswith("%-liq") for c in f.columns), (
+        "liquidations disabled -> no liq features"
+    )
     assert {"%-funding_z", "%-oi_regime"} <= set(f.columns)
     # multiplying every price by 1000 leaves ATR-unit features unchanged
     scaled = df.assign(**{c: df[c] * 1000 for c in ("open", "high", "low", "close")})
@@ -79,7 +81,10 @@ def test_event_outcome_known_answers():
     flat = _frame([100.0] * 6)
     assert pd.isna(event_outcome(flat, pd.Series([0, 0, 0, 1, 0, 0.0]), cfg, horizon=5).iloc[3])
     # the time barrier inside the data is a loss (no edge)
-    assert event_outcome(_frame([100.0] * 12), pd.Series([1.0] + [0] * 11), cfg, horizon=5).iloc[0] == "loss"
+    assert (
+        event_outcome(_frame([100.0] * 12), pd.Series([1.0] + [0] * 11), cfg, horizon=5).iloc[0]
+        == "loss"
+    )
 
 
 def test_event_side_is_exclusive():
@@ -104,7 +109,9 @@ def test_vote_weights_and_fail_closed():
     assert vote.iloc[2] == pytest.approx((3 * 0.6 + 0.9) / 4), "short reads short conviction"
     assert np.isnan(vote.iloc[3])
     rules_only = load_perpflow_config({"perpflow": {"ai": {"weights": {"model": 0, "rules": 1}}}})
-    assert ensemble_vote(p, pd.Series([0] * 4), pd.Series([1] * 4), frame, rules_only).iloc[1] == 0.2
+    assert (
+        ensemble_vote(p, pd.Series([0] * 4), pd.Series([1] * 4), frame, rules_only).iloc[1] == 0.2
+    )
     with pytest.raises(PerpflowConfigError, match="weights"):
         load_perpflow_config({"perpflow": {"ai": {"weights": {"model": 0, "rules": 0}}}})
 
@@ -218,7 +225,9 @@ def _book_store(root, dates: pd.Series) -> None:
     """Recorded books every 30 s over `dates`: bids 3x the asks (imbalance +0.5), 1 bp apart."""
     from perpflow.data.store import write_events
 
-    ts = pd.date_range(dates.min(), dates.max() + pd.Timedelta("5min"), freq="30s", tz="UTC", inclusive="left")
+    ts = pd.date_range(
+        dates.min(), dates.max() + pd.Timedelta("5min"), freq="30s", tz="UTC", inclusive="left"
+    )
     rows = {"exchange": "binance", "symbol": "BTCUSDT", "ts_event": ts, "ts_recv": ts, "nonce": 1}
     for i in range(25):
         rows.update({f"bid_px_{i}": 100 * (1 - 1e-4 * (i + 1)), f"bid_sz_{i}": 3.0,
@@ -243,9 +252,17 @@ def test_book_features_enter_the_model_toward_the_setup_side(tmp_path):
     side = f[EVENT_COLUMN]
     assert (side != 0).any()
     np.testing.assert_allclose(f.loc[side > 0, "%-book_imb_10"], 0.5)
-    np.testing.assert_allclose(f.loc[side < 0, "%-book_imb_10"], -0.5, err_msg="bid-heavy book is against a short")
-    assert not any(c.startswith("%-book") for c in _features(df).columns), "book filter off -> no book features"
+    np.testing.assert_allclose(
+        f.loc[side < 0, "%-book_imb_10"], -0.5, err_msg="bid-heavy book is against a short"
+    )
+    assert not any(c.startswith("%-book") for c in _features(df).columns), (
+        "book filter off -> no book features"
+    )
     for cut in (200, 450):
         assert_truncation_parity(feats, df, cut)
     with pytest.raises(TrainingDataError, match="recorded order books.*perpflow record"):
-        check_training_inputs(f.assign(**{"%-book_imb_10": np.nan}, date=df["date"]), ["%-book_imb_10"], "BTC/USDT:USDT")
+        check_training_inputs(
+            f.assign(**{"%-book_imb_10": np.nan}, date=df["date"]),
+            ["%-book_imb_10"],
+            "BTC/USDT:USDT",
+        )

@@ -75,8 +75,17 @@ def test_former_commands_and_flags_parse(line):
 
 def test_help_lists_the_groups():
     text = build_parser().format_help()
-    for group in ("data", "venue", "record", "reports", "risk", "validate", "research", "ai",
-                  "config"):
+    for group in (
+        "data",
+        "venue",
+        "record",
+        "reports",
+        "risk",
+        "validate",
+        "research",
+        "ai",
+        "config",
+    ):
         assert f"\n  {group} " in text, group
 
 

@@ -23,7 +23,9 @@ def demo(tmp_path_factory):
 
 
 def test_books_are_priced_from_the_minute_open_on_two_venues(demo, tmp_path):
-    n = write_demo_books(demo, ["BTC/USDT:USDT"], start="2026-05-10", end="2026-05-11", store=tmp_path)
+    n = write_demo_books(
+        demo, ["BTC/USDT:USDT"], start="2026-05-10", end="2026-05-11", store=tmp_path
+    )
     assert n == 2 * 1440 * len(OFFSETS_S)
     books = read_events(tmp_path, "book")
     assert set(books["exchange"]) == {"binance", "bybit"}
@@ -33,8 +35,12 @@ def test_books_are_priced_from_the_minute_open_on_two_venues(demo, tmp_path):
     opens = candles.set_index(pd.to_datetime(candles["date"], utc=True))["open"]
     mid = (b["bid_px_0"] + b["ask_px_0"]) / 2
     np.testing.assert_allclose(mid.to_numpy(), opens.reindex(minute).to_numpy(), rtol=1e-9)
-    assert ((b["ts_recv"] - minute).dt.total_seconds().isin(OFFSETS_S)).all(), "taken inside the minute"
-    f = snapshot_features(book_from_wide(b.rename(columns={"ts_recv": "ts"}).drop(columns=["symbol"])))
+    assert ((b["ts_recv"] - minute).dt.total_seconds().isin(OFFSETS_S)).all(), (
+        "taken inside the minute"
+    )
+    f = snapshot_features(
+        book_from_wide(b.rename(columns={"ts_recv": "ts"}).drop(columns=["symbol"]))
+    )
     assert f["imb_10"].between(-1, 1).all() and f["imb_10"].std() > 0.1, "the imbalance wanders"
 
 
@@ -45,5 +51,8 @@ def test_demo_books_command_and_errors(demo, tmp_path, capsys):
     assert main(["demo-books", "--datadir", str(demo), "--pairs", "BTC/USDT:USDT", "--start", "2030-01-01",
                  "--end", "2030-01-02", "--store", str(tmp_path)]) == 2  # fmt: skip
     assert "no 1m candles" in capsys.readouterr().err
-    assert main(["demo-books", "--datadir", str(demo), "--start", "2026-05-11", "--end", "2026-05-10"]) == 2
+    assert (
+        main(["demo-books", "--datadir", str(demo), "--start", "2026-05-11", "--end", "2026-05-10"])
+        == 2
+    )
     assert "not after start" in capsys.readouterr().err

@@ -102,4 +102,6 @@ def test_oi_regime_on_real_binance_oi(cut):
     assert (r.loc[~known, "oi_regime"] == 0).all()
     assert (r.loc[known, "oi_regime"] != 0).any()
     df = pd.DataFrame({"price": price, "oi": oi})
-    assert_truncation_parity(lambda d: oi_regime(d["price"], d["oi"], periods=6, window=48), df, cut)
+    assert_truncation_parity(
+        lambda d: oi_regime(d["price"], d["oi"], periods=6, window=48), df, cut
+    )

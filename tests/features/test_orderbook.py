@@ -47,7 +47,9 @@ def test_known_answers_on_a_hand_made_book():
     assert f["imb_10"] == pytest.approx((5 - 12) / 17)
     micro = (100.1 * 3 + 99.9 * 1) / 4
     assert f["micro_dev_bps"] == pytest.approx((micro - 100.0) / 100.0 * 1e4)
-    assert f["vw_spread_bps"] == pytest.approx(((100.1 + 100.2 + 1003) / 12 - (299.7 + 99.8 + 99) / 5) / 100 * 1e4)
+    assert f["vw_spread_bps"] == pytest.approx(
+        ((100.1 + 100.2 + 1003) / 12 - (299.7 + 99.8 + 99) / 5) / 100 * 1e4
+    )
     assert f["void_bid_bps"] == pytest.approx(80.0) and f["void_ask_bps"] == pytest.approx(10.0)
     assert f["wall_ask"] == pytest.approx(10 / 4) and f["wall_ask_bps"] == pytest.approx(30.0)
     assert f["breadth_bid"] == 0 and f["breadth_ask"] == 0  # best levels are 10 bps away (> 2 bps)
@@ -121,14 +123,21 @@ def test_per_candle_book_features_truncation_parity(seed, cut):
         keep = book.ts < utc_ns([end])[0]
         b = Book(*(x[keep] for x in (book.ts, book.bid_px, book.bid_sz, book.ask_px, book.ask_sz)))
         t = trades[trades["ts"] < end]
-        snaps = pd.concat([snapshot_features(b), trade_flow_between(b, t).drop(columns="ts")], axis=1)
+        snaps = pd.concat(
+            [snapshot_features(b), trade_flow_between(b, t).drop(columns="ts")], axis=1
+        )
         return per_candle(snaps, d["date"], "1min")
 
     assert_truncation_parity(fn, dates.to_frame("date"), cut)
 
 
-@pytest.mark.parametrize("name,symbol", [("bybit_linear_l2_top20_2026-08-09", "BTCUSDT"),
-                                         ("binance_usdm_l2_top20_2021-07-22", "SUSHIUSDT")])
+@pytest.mark.parametrize(
+    "name,symbol",
+    [
+        ("bybit_linear_l2_top20_2026-08-09", "BTCUSDT"),
+        ("binance_usdm_l2_top20_2021-07-22", "SUSHIUSDT"),
+    ],
+)
 def test_real_captured_books(name, symbol):
     raw = pd.read_parquet(shared_data_dir(DERIVED) / f"{name}.parquet")
     rows = raw[raw["symbol"] == symbol]
@@ -146,13 +155,18 @@ def test_real_captured_books(name, symbol):
     agg = per_candle(f, dates, "10s")
     assert agg["book_snapshots"].sum() == len(f)
     # blocks of 7 rows (row-to-row columns across every block edge) give the one-pass answer
-    pd.testing.assert_frame_equal(snapshot_features(book, chunk=7), snapshot_features(book, chunk=10**9))
+    pd.testing.assert_frame_equal(
+        snapshot_features(book, chunk=7), snapshot_features(book, chunk=10**9)
+    )
 
 
 def test_order_flow_equals_freqtrade_on_real_trades():
     from freqtrade.data.converter.orderflow import populate_dataframe_with_trades
 
-    path = shared_data_dir("raw/freqtrade_testdata_orderflow") / "ETH_USDT_USDT-trades-2023-02-02.feather"
+    path = (
+        shared_data_dir("raw/freqtrade_testdata_orderflow")
+        / "ETH_USDT_USDT-trades-2023-02-02.feather"
+    )
     trades = pd.read_feather(path)
     trades["date"] = pd.to_datetime(trades["timestamp"], unit="ms", utc=True)
     dates = pd.date_range(trades["date"].min().floor("1min"), trades["date"].max(), freq="1min")
@@ -180,7 +194,9 @@ def test_order_flow_known_answers_and_parity():
     assert f["aggressor_imbalance"].iloc[0] == pytest.approx(-4 / 8)
 
     def fn(d):
-        return candle_flow(d["date"], trades[trades["date"] < d["date"].iloc[-1] + pd.Timedelta("1min")], "1m")
+        return candle_flow(
+            d["date"], trades[trades["date"] < d["date"].iloc[-1] + pd.Timedelta("1min")], "1m"
+        )
 
     for cut in (1, 2, 3):
         assert_truncation_parity(fn, dates.to_frame("date"), cut)

@@ -62,8 +62,9 @@ def test_dry_run_against_replay_venue(demo_datadir, tmp_path):
             "FREQTRADE__TELEGRAM__TOKEN": "7000001:perpflow-test-token",
             "FREQTRADE__TELEGRAM__CHAT_ID": "4242",
             "PERPFLOW_TELEGRAM_BASE_URL": tg.base_url,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(SITECUSTOMIZE),
-                                                        os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(SITECUSTOMIZE), os.environ.get("PYTHONPATH")])
+            ),
         }
         log = tmp_path / "freqtrade.log"  # the bot's stdout/stderr (its log lines)
         # the shipped API and Telegram overlays, as a user adds them; credentials from env only

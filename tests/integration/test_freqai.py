@@ -79,11 +79,19 @@ def test_walk_forward_writes_a_model_and_importance_per_window(ai_backtest):
     assert pred["win"].between(0, 1).all()
     trades = latest_backtest_trades(ud)
     assert len(trades), "the vote let no setup through on 4 weeks of the demo market"
-    assert set(trades["enter_tag"]) <= {"sweep_low", "sweep_high", "pool_sweep_low",
-                                        "pool_sweep_high", "liq_reversal_long", "liq_reversal_short"}
+    assert set(trades["enter_tag"]) <= {
+        "sweep_low",
+        "sweep_high",
+        "pool_sweep_low",
+        "pool_sweep_high",
+        "liq_reversal_long",
+        "liq_reversal_short",
+    }
 
 
-def test_predictions_do_not_change_when_later_data_is_removed(ai_backtest, demo_datadir, demo_overlay):
+def test_predictions_do_not_change_when_later_data_is_removed(
+    ai_backtest, demo_datadir, demo_overlay
+):
     tmp, ud = ai_backtest
     cut = tmp / "cut"
     run_freqtrade(["backtesting", "--datadir", str(demo_datadir), "--pairs", *PAIRS,
@@ -119,7 +127,9 @@ def test_importance_and_freqai_study_reports(ai_backtest, demo_datadir):
     assert out.returncode == 0, out.stderr[-3000:]
     oos = pd.read_csv(study / "oos_precision_recall.csv")
     assert len(oos) == 8 and set(oos["pair"]) == set(PAIRS)
-    assert (oos["predicted"] <= oos["test_rows"]).all() and (oos["positives"] <= oos["test_rows"]).all()
+    assert (oos["predicted"] <= oos["test_rows"]).all() and (
+        oos["positives"] <= oos["test_rows"]
+    ).all()
     html = (study / "report.html").read_text()
     assert "Model out-of-sample" in html and "Feature importance" in html
     windows = pd.read_csv(study / "windows.csv")
@@ -150,7 +160,11 @@ def test_recursive_analysis_with_freqaimodel(demo_datadir, demo_overlay, tmp_pat
                           "--startup-candle", "2100", "2400"],
                          configs=_configs(tmp_path, demo_overlay), userdir=tmp_path / "ud")  # fmt: skip
     out = proc.stdout + proc.stderr
-    flagged = {line.rsplit(" ", 1)[-1] for line in out.splitlines() if "found lookahead in indicator" in line}
+    flagged = {
+        line.rsplit(" ", 1)[-1]
+        for line in out.splitlines()
+        if "found lookahead in indicator" in line
+    }
     assert flagged <= FREQAI_OUTPUTS, f"features with lookahead: {flagged - FREQAI_OUTPUTS}"
     # no feature drifts with the start-up length: every listed variance is 0.000%
     rows = [line for line in out.splitlines() if line.startswith("│") and "%" in line]
@@ -190,7 +204,9 @@ def test_dry_run_trains_and_predicts_against_the_local_exchange(demo_datadir, tm
                *(x for c in configs for x in ("-c", str(c))), "--userdir", str(ud),
                "--datadir", str(data), "--strategy-path", str(REPO / "strategies"),
                "--freqaimodel-path", str(REPO / "freqaimodels")]  # fmt: skip
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
+        )
         try:
             models = ud / "models" / "ai-dry"
             _wait_for(lambda: list(models.glob("sub-train-BTC_*/*_importance.parquet")), 240,
@@ -217,5 +233,6 @@ def test_dry_run_trains_and_predicts_against_the_local_exchange(demo_datadir, tm
     text = log.read_text()
     assert "Done training BTC/USDT:USDT" in text and "Traceback" not in text, text[-5000:]
     meta = json.loads(next(models.glob("sub-train-BTC_*/*_metadata.json")).read_text())
-    assert any(f.startswith("%-funding_z") for f in meta["training_features_list"]), \
+    assert any(f.startswith("%-funding_z") for f in meta["training_features_list"]), (
         "funding features trained from the downloaded history"
+    )

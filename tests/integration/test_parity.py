@@ -64,5 +64,7 @@ def _check_frequi(ui: dict, mode: str) -> None:
     assert ui["stats"]["exit_reasons"], ui["stats"]
     last = ui["last"]
     gates = [c for c in last if c.startswith("ok_")]
-    missing = [c for c in (*gates, *GATE_INPUTS, "pf_drawdown", "pf_risk_scale") if last.get(c) is None]
+    missing = [
+        c for c in (*gates, *GATE_INPUTS, "pf_drawdown", "pf_risk_scale") if last.get(c) is None
+    ]
     assert len(gates) >= 11 and not missing, (mode, missing)

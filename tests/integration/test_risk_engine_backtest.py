@@ -75,8 +75,10 @@ def test_forced_drawdown_cuts_size_then_pauses(demo_datadir, demo_overlay, tmp_p
     notional = trades["stake_amount"] * trades["leverage"]
     assert in_soft.sum() >= 5 and (~in_soft).sum() >= 5
     ratio = notional[in_soft].median() / notional[~in_soft].median()
-    print(f"risk engine: {len(trades)} trades, {len(locks)} pauses, {int(in_soft.sum())} soft "
-          f"entries, soft/normal notional {ratio:.2f}")
+    print(
+        f"risk engine: {len(trades)} trades, {len(locks)} pauses, {int(in_soft.sum())} soft "
+        f"entries, soft/normal notional {ratio:.2f}"
+    )
     assert ratio < 0.5
 
 

@@ -21,8 +21,11 @@ def test_resampled_candles_equal_direct_aggregation(tmp_path):
     dst = prepare_datadir(src, tmp_path / "dst", ["BTC/USDT:USDT"], "15m")
     got = pd.read_feather(dst / "futures" / "BTC_USDT_USDT-15m-futures.feather")
     one = pd.read_feather(src / "futures" / "BTC_USDT_USDT-1m-futures.feather")
-    ref = one.set_index("date").resample("15min").agg(
-        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+    ref = (
+        one.set_index("date")
+        .resample("15min")
+        .agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+    )
     assert len(got) == len(ref) == 30 * 96
     np.testing.assert_allclose(got[["open", "high", "low", "close"]], ref[
         ["open", "high", "low", "close"]].to_numpy())  # fmt: skip

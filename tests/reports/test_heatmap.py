@@ -46,7 +46,20 @@ def test_heatmap_command_on_synthetic_book(tmp_path, capsys):
     assert (tmp_path / "out" / "heatmap_XUSDT.png").stat().st_size > 20_000
     assert "plotly" in (tmp_path / "out" / "heatmap_XUSDT.html").read_text()[:20_000].lower()
     capsys.readouterr()
-    assert main(["heatmap", "--book", str(tmp_path / "book.parquet"), "--symbol", "NOPE", "--out", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "heatmap",
+                "--book",
+                str(tmp_path / "book.parquet"),
+                "--symbol",
+                "NOPE",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     assert "no rows for symbol 'NOPE'" in capsys.readouterr().err
 
 
@@ -100,7 +113,9 @@ def test_heatmap_of_a_recorded_store_with_label_events(tmp_path, capsys):
                            "exchange": "binance", "symbol": "XUSDT", "id": [str(i) for i in range(30)]})  # fmt: skip
     trades["ts_recv"] = trades["ts_event"]
     write_events(tmp_path / "store", "trades", trades)
-    liq = trades.iloc[:3].drop(columns=["amount", "id"]).assign(qty=2.0, notional=200.0)  # the collector's columns
+    liq = (
+        trades.iloc[:3].drop(columns=["amount", "id"]).assign(qty=2.0, notional=200.0)
+    )  # the collector's columns
     write_events(tmp_path / "store", "liquidations", liq)
     _labels().to_parquet(tmp_path / "labels.parquet")
     out = tmp_path / "plot"
@@ -109,15 +124,33 @@ def test_heatmap_of_a_recorded_store_with_label_events(tmp_path, capsys):
     assert "3000 snapshots" in capsys.readouterr().out
     assert (out / "heatmap_XUSDT.png").stat().st_size > 10_000
     page = (out / "heatmap_XUSDT.html").read_text()
-    assert "liq cluster: moved \\u003e= 1.5 ATR down" in page or "liq cluster: moved >= 1.5 ATR down" in page
+    assert (
+        "liq cluster: moved \\u003e= 1.5 ATR down" in page
+        or "liq cluster: moved >= 1.5 ATR down" in page
+    )
     assert "entry: target first" not in page, "the other pair's events are left out"
     capsys.readouterr()
-    assert main(["heatmap", "--book", str(tmp_path / "store"), "--symbol", "XUSDT", "--exchange", "bybit"]) == 2
+    assert (
+        main(
+            [
+                "heatmap",
+                "--book",
+                str(tmp_path / "store"),
+                "--symbol",
+                "XUSDT",
+                "--exchange",
+                "bybit",
+            ]
+        )
+        == 2
+    )
     assert "no recorded bybit books" in capsys.readouterr().err
 
 
 def test_grid_snaps_to_the_tick_and_carries_the_book_between_snapshots():
-    w = _wide(n=5)  # 5 snapshots, levels on a 0.01 tick: coarser than 120 price bins, sparser than 20 time bins
+    w = _wide(
+        n=5
+    )  # 5 snapshots, levels on a 0.01 tick: coarser than 120 price bins, sparser than 20 time bins
     px = w.filter(regex="_px_").columns
     w[px] = w[px].round(2)
     book = Book(utc_ns(w["ts"]), *(w[[f"{s}_{k}_{i}" for i in range(10)]].to_numpy()
@@ -127,4 +160,6 @@ def test_grid_snaps_to_the_tick_and_carries_the_book_between_snapshots():
     np.testing.assert_allclose(widths, widths[0])
     assert widths[0] >= 0.0099, "one bin per tick, no empty stripes between ticks"
     assert not np.isnan(g["size"]).all(axis=1).any(), "every time bin shows a book"
-    np.testing.assert_allclose(np.nansum(g["size"], axis=1)[-1], w.filter(like="_sz_").iloc[-1].sum())
+    np.testing.assert_allclose(
+        np.nansum(g["size"], axis=1)[-1], w.filter(like="_sz_").iloc[-1].sum()
+    )

@@ -111,8 +111,16 @@ def test_carry_refuses_exactly_when_funding_eats_the_edge(rate, d, hours, long):
     assert ok == (cost <= 0.25 * edge)
     if (rate > 0) == long and abs(rate) > 1e-12:  # (a subnormal rate costs 0.0 in floats)
         assert cost > 0, "longs pay positive funding, shorts negative"
-    assert not carry_allows(side, rate=float("nan"), interval_hours=8, holding_hours=hours,
-                            stop_distance=d, take_profit_r=3, win_rate=0.4, max_share=0.25)[0]
+    assert not carry_allows(
+        side,
+        rate=float("nan"),
+        interval_hours=8,
+        holding_hours=hours,
+        stop_distance=d,
+        take_profit_r=3,
+        win_rate=0.4,
+        max_share=0.25,
+    )[0]
 
 
 def test_exchange_health_alarms():

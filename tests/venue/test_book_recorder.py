@@ -214,7 +214,9 @@ def test_sigterm_flushes(datadir, tmp_path):
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
         try:
-            assert buffered.wait(120), "no status line with 10 snapshots:\n" + "".join(lines)[-3000:]
+            assert buffered.wait(120), (
+                "no status line with 10 snapshots:\n" + "".join(lines)[-3000:]
+            )
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
         finally:

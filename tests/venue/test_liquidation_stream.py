@@ -157,5 +157,7 @@ def test_collect_command_against_the_venue(datadir, tmp_path):
 def test_collect_refuses_unknown_exchange(tmp_path, capsys):
     from perpflow.cli import main
 
-    assert main(["collect", "liquidations", "--exchange", "nosuchex", "--store", str(tmp_path)]) == 2
+    assert (
+        main(["collect", "liquidations", "--exchange", "nosuchex", "--store", str(tmp_path)]) == 2
+    )
     assert "unknown exchange 'nosuchex'" in capsys.readouterr().err
