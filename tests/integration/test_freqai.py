@@ -142,11 +142,13 @@ def test_lookahead_analysis_with_freqaimodel(demo_datadir, demo_overlay, tmp_pat
                    "LiquiditySweepAI", "--freqaimodel", "LightGBMEventClassifier",
                    "--freqaimodel-path", str(REPO / "freqaimodels"), "--pairs", *PAIRS,
                    "--timerange", "20260601-20260701",
-                   "--minimum-trade-amount", "5", "--targeted-trade-amount", "10",
+                   "--minimum-trade-amount", "5", "--targeted-trade-amount", "6",
                    "--lookahead-analysis-exportfilename", str(export)],
                   configs=_configs(tmp_path, demo_overlay), userdir=tmp_path / "ud", timeout=900)  # fmt: skip
+    # 6 signals, not 10: each one re-trains the model on a sliced backtest, and this test was
+    # the second longest of CI (317 s); the no-model strategy's analyses check 10 signals
     row = pd.read_csv(export).iloc[0]
-    assert row["total_signals"] >= 10
+    assert row["total_signals"] >= 6
     assert row["biased_entry_signals"] == 0 and row["biased_exit_signals"] == 0
     flagged = set(str(row["biased_indicators"]).split(",")) - {"nan", ""}
     assert flagged <= FREQAI_OUTPUTS, f"features flagged: {flagged - FREQAI_OUTPUTS}"
