@@ -72,3 +72,17 @@ def wait(fn, timeout: float, what: str, every: float = 0.2):
             last = exc
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last})")
+
+
+def lookahead_verdict(export: Path, *, min_signals: int = 0) -> dict:
+    """The last row of a `lookahead-analysis` export, asserted free of bias: no biased entry or
+    exit signal and at least `min_signals` signals checked."""
+    import csv
+
+    rows = list(csv.DictReader(export.open()))
+    assert rows, "lookahead-analysis exported no rows"
+    row = rows[-1]
+    assert row["has_bias"] == "False", row
+    assert int(row["total_signals"]) >= min_signals, row
+    assert row["biased_entry_signals"] == "0" and row["biased_exit_signals"] == "0", row
+    return row

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-
 import pytest
 
-from tests.integration.ft import latest_backtest_trades, run_freqtrade
+from tests.integration.ft import latest_backtest_trades, lookahead_verdict, run_freqtrade
 
 pytestmark = pytest.mark.integration
 
@@ -58,12 +56,7 @@ def test_lookahead_analysis_finds_no_bias(demo_datadir, demo_overlay, tmp_path):
          "--lookahead-analysis-exportfilename", str(export)],
         configs=[demo_overlay], userdir=tmp_path / "ud", timeout=1200,
     )  # fmt: skip
-    rows = list(csv.DictReader(export.open()))
-    assert rows, "lookahead-analysis exported no rows"
-    row = rows[-1]
-    assert row["has_bias"] == "False", row
-    assert int(row["total_signals"]) >= 5, row
-    assert row["biased_entry_signals"] == "0" and row["biased_exit_signals"] == "0", row
+    lookahead_verdict(export, min_signals=5)
 
 
 def test_recursive_analysis_finds_no_bias(demo_datadir, demo_overlay, tmp_path):

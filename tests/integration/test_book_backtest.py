@@ -4,12 +4,15 @@ carry no signal), reads the store in a backtest, and passes lookahead-analysis."
 
 from __future__ import annotations
 
-import csv
-
 import pytest
 
 from perpflow.data.demo_books import write_demo_books
-from tests.integration.ft import latest_backtest_trades, run_freqtrade, write_json
+from tests.integration.ft import (
+    latest_backtest_trades,
+    lookahead_verdict,
+    run_freqtrade,
+    write_json,
+)
 
 pytestmark = pytest.mark.integration
 PAIRS = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
@@ -54,6 +57,4 @@ def test_book_filter_passes_lookahead_analysis(demo_datadir, demo_overlay, book_
          "--lookahead-analysis-exportfilename", str(export)],
         configs=[demo_overlay, book_overlay], userdir=tmp_path / "ud", timeout=1200,
     )  # fmt: skip
-    row = list(csv.DictReader(export.open()))[-1]
-    assert row["has_bias"] == "False", row
-    assert row["biased_entry_signals"] == "0" and row["biased_exit_signals"] == "0", row
+    lookahead_verdict(export)

@@ -4,12 +4,10 @@ the 10 October crash inside it): it lets entries through where OI exists, and
 
 from __future__ import annotations
 
-import csv
-
 import pytest
 
 from tests.conftest import shared_data_dir
-from tests.integration.ft import run_freqtrade, write_json
+from tests.integration.ft import lookahead_verdict, run_freqtrade, write_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_data]
 PAIRS = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
@@ -44,9 +42,4 @@ def test_oi_filter_on_real_october_2025_is_free_of_lookahead(oi_venue, tmp_path)
     )  # fmt: skip
     out = proc.stdout + proc.stderr
     assert "open_interest input missing" not in out, "the real OI files were read"
-    rows = list(csv.DictReader(export.open()))
-    assert rows, "lookahead-analysis exported no rows"
-    row = rows[-1]
-    assert row["has_bias"] == "False", row
-    assert int(row["total_signals"]) >= 5, row
-    assert row["biased_entry_signals"] == "0" and row["biased_exit_signals"] == "0", row
+    lookahead_verdict(export, min_signals=5)
