@@ -33,8 +33,6 @@ def _patterns(args: argparse.Namespace) -> int:
     print(f"{run.patterns} patterns declared, {len(run.cells)} pattern x pair cells, "
           f"{run.cells_tested} tested (n >= {args.min_count}), {run.seconds:.0f} s")  # fmt: skip
     print(f"survivors at q <= {SURVIVOR_Q}: {len(surv)}")
-    if run.resolution:
-        print(run.resolution)
     if len(surv):
         with pd.option_context("display.width", 220, "display.max_columns", 20,
                                "display.max_colwidth", 70):  # fmt: skip

@@ -42,12 +42,6 @@ class PatternRun:
     html: Path
 
     @property
-    def resolution(self) -> str:
-        """Nothing to say any more: p-values are normal (`stats.baseline_z`), not ranks among
-        the draws, so the draws no longer floor them ('' always; kept for the report's text)."""
-        return ""
-
-    @property
     def survivors(self) -> pd.DataFrame:
         """Tested cells with q <= SURVIVOR_Q, smallest q first."""
         c = self.cells
@@ -73,7 +67,6 @@ def write_report(run: PatternRun, out: Path, events: Path) -> Path:
                 f"Benjamini-Hochberg at q <= {SURVIVOR_Q} ({run.patterns} patterns declared). ")  # fmt: skip
     sentence += ("Survivors are candidates for an out-of-sample check, not findings."
                  if len(surv) else "No cell survives: none is told apart from matched random candles at this FDR.")  # fmt: skip
-    sentence += f" {run.resolution}" if run.resolution else ""
     counts = pd.DataFrame({
         "what": ["events file", "patterns declared", "cells (patterns x pairs + ALL)",
                  "cells tested (n >= min count)", "survivors (q <= 0.10)", "seconds"],

@@ -48,12 +48,9 @@ def block_bootstrap_means(x: np.ndarray, *, draws: int = 1000, block: int | None
 def bootstrap_ci(x: np.ndarray, *, draws: int = 1000, alpha: float = 0.05,
                  block: int | None = None, seed: int = 0) -> tuple[float, float]:  # fmt: skip
     """Percentile confidence interval (1 - alpha) of the mean of time-ordered `x` by the
-    circular block bootstrap; (nan, nan) when x is empty."""
-    means = block_bootstrap_means(x, draws=draws, block=block, seed=seed)
-    if np.isnan(means).all():
-        return float("nan"), float("nan")
-    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
-    return float(lo), float(hi)
+    circular block bootstrap; (nan, nan) when x is empty (`bootstrap_summary` without the SE)."""
+    lo, hi, _ = bootstrap_summary(x, draws=draws, alpha=alpha, block=block, seed=seed)
+    return lo, hi
 
 
 def empirical_p(observed: float, null: np.ndarray) -> float:
