@@ -21,6 +21,7 @@ from perpflow.errors import UserError
 from perpflow.features.sessions import SESSION_CODES, session_context
 from perpflow.features.volatility import atr
 from perpflow.labels.session_outcomes import session_outcomes
+from perpflow.research.events import vol_decile as study_decile
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,6 @@ def vol_decile(df: pd.DataFrame, timeframe: str) -> np.ndarray:
     """Causal volatility decile 0..9 per candle (-1 during the warm-up): the event study's own
     definition (`perpflow.research.events.vol_decile`, ATR / close ranked over the trailing 30
     days), so an events file's deciles and the baseline's strata agree."""
-    from perpflow.research.events import vol_decile as study_decile
-
     d = study_decile(df["close"], atr(df), timeframe=timeframe).to_numpy()
     return np.where(np.isfinite(d), d, -1).astype("int8")
 
