@@ -25,6 +25,7 @@ from perpflow.data.readers import store_root
 from perpflow.strategy.annotations import structure_annotations
 from perpflow.strategy.books import BooksMixin
 from perpflow.strategy.dry_stops import DryStopsMixin
+from perpflow.strategy.execution import ExecutionMixin, add_model_inputs, check_execution
 from perpflow.strategy.live_window import check_warmup
 from perpflow.strategy.plot import plot_config
 from perpflow.strategy.risk_callbacks import RiskCallbacksMixin
@@ -35,7 +36,9 @@ from perpflow.strategy.warmup import WarmupNeed, binding_need, startup_candles, 
 logger = logging.getLogger(__name__)
 
 
-class LiquiditySweep(BooksMixin, DryStopsMixin, RiskGuardMixin, RiskCallbacksMixin, IStrategy):
+class LiquiditySweep(
+    ExecutionMixin, BooksMixin, DryStopsMixin, RiskGuardMixin, RiskCallbacksMixin, IStrategy
+):
     INTERFACE_VERSION = 3
 
     timeframe = "5m"
@@ -104,6 +107,7 @@ class LiquiditySweep(BooksMixin, DryStopsMixin, RiskGuardMixin, RiskCallbacksMix
     def bot_start(self, **kwargs) -> None:
         self._apply_hyperopt_params()
         check_secrets(self.config)
+        check_execution(self)  # policy on: limit orders, position adjustment, a loadable model
         if self._pf_base.evidence.status != "confirmed":
             logger.warning("perpflow evidence: %s (%s)", self._pf_base.evidence.status,
                            self._pf_base.evidence.note)  # fmt: skip
@@ -167,6 +171,8 @@ class LiquiditySweep(BooksMixin, DryStopsMixin, RiskGuardMixin, RiskCallbacksMix
             ),
             liquidation_store=store_root(self.pf, self.config.get("datadir")),
         )
+        if self.pf.execution.enabled:  # the slippage model's causal per-candle inputs
+            out = add_model_inputs(out, self.timeframe)
         # The leverage cap conviction grants (before the tier and liquidation caps), for FreqUI.
         r = self.pf.risk
         for side in ("long", "short"):

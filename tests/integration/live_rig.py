@@ -121,23 +121,26 @@ class LiveRig:
         return ex
 
     # --- the bot ---------------------------------------------------------------------------
-    def start_bot(self, perpflow: dict) -> None:
+    def start_bot(self, perpflow: dict, *, probe: str = PROBE, strategy: str = "DrillProbe",
+                  configs: tuple[Path, ...] = ()) -> None:  # fmt: skip
+        """The bot running `strategy` (source `probe`), with `configs` merged after config.json."""
         from perpflow.venue.overlay import exchange_overlay
         from perpflow.venue.simclock import ENV
 
         (self.work / "strategies").mkdir(exist_ok=True)
-        (self.work / "strategies" / "drill_probe.py").write_text(PROBE)
+        (self.work / "strategies" / "drill_probe.py").write_text(probe)
         overlay = {
             "dry_run": False, "timeframe": "1m", "initial_state": "running",
-            "strategy": "DrillProbe", "db_url": f"sqlite:///{self.db}", "force_entry_enable": True,
+            "strategy": strategy, "db_url": f"sqlite:///{self.db}", "force_entry_enable": True,
             "max_open_trades": 1, "stake_amount": 200, "exchange": {"pair_whitelist": [PAIR]},
             "api_server": {"enabled": True, "listen_ip_address": "127.0.0.1",
                            "listen_port": self.api_port, "verbosity": "error"},
             "perpflow": perpflow,
         }  # fmt: skip
-        configs = [REPO / "config.json", self.work / "venue.json", self.work / "bot.json"]
-        configs[1].write_text(json.dumps(exchange_overlay(self.venue.url)))
-        configs[2].write_text(json.dumps(overlay))
+        venue, bot = self.work / "venue.json", self.work / "bot.json"
+        venue.write_text(json.dumps(exchange_overlay(self.venue.url)))
+        bot.write_text(json.dumps(overlay))
+        configs = [REPO / "config.json", *configs, venue, bot]
         cmd = [sys.executable, "-m", "perpflow.venue.simclock", "freqtrade", "trade"]
         for c in configs:
             cmd += ["-c", str(c)]
