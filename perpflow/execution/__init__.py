@@ -1,0 +1,1 @@
+"""Execution: slippage model calibrated on recorded books, session-block sizing, order policy."""
