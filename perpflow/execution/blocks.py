@@ -82,6 +82,8 @@ def _block_cost(model: SlippageModel, pair: str, block: str, row, notional: floa
     costs = [model.cost(pair, block, s, notional, **kw) for s in ("buy", "sell")]
     proxy = [SlippageModel.empty().cost(pair, block, s, notional, **kw) for s in ("buy", "sell")]
     depth = [model.depth_notional(pair, block, s, DEPTH_BPS) for s in ("buy", "sell")]
+    prof = model.profile(pair, block)
+    sides = ("bid", "ask")
     return {
         "source": costs[0].source,
         "half_spread_bps": np.mean([c.half_spread_bps for c in costs]),
@@ -92,6 +94,8 @@ def _block_cost(model: SlippageModel, pair: str, block: str, row, notional: floa
         "extrapolated": any(c.extrapolated for c in costs),
         "candle_cost_bps": np.mean([c.total_bps for c in proxy]),
         f"depth_{DEPTH_BPS:g}bps": min(depth),
+        "visible_notional": min(prof.visible[s][1] for s in sides) if prof else np.nan,
+        "reach_bps": min(prof.reach_bps[s] for s in sides) if prof else np.nan,
     }
 
 
