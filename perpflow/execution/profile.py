@@ -82,11 +82,11 @@ def curve_cost_bps(d: np.ndarray, depth: np.ndarray, notional: float,
     if extrapolated:
         if not density > 0:
             return float("inf"), True
-        d = np.r_[d, d[-1] + (notional - depth[-1]) / density]
-        depth = np.r_[depth, notional]
+        d = np.append(d, d[-1] + (notional - depth[-1]) / density)
+        depth = np.append(depth, notional)
     # area under distance over notional: the touch block, then trapezoids per segment
     seg = np.diff(depth) * (d[1:] + d[:-1]) / 2
-    area = depth[0] * d[0] + np.r_[0.0, np.cumsum(seg)]  # area[k]: through point k
+    area = depth[0] * d[0] + np.concatenate(([0.0], np.cumsum(seg)))  # area[k]: through point k
     k = int(np.searchsorted(depth, notional, side="left"))
     if k == 0:
         return float(d[0]), extrapolated

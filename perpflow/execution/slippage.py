@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from perpflow.data.readers import exchange_symbol
 from perpflow.execution.modelfile import (
     FORMAT,
     profile_from_file,
@@ -83,8 +84,7 @@ def drift_band_bps(sigma_bps_1s: float, latency_s: float) -> float:
 
 
 def _symbol(pair: str) -> str:
-    from perpflow.data.readers import exchange_symbol
-
+    """Freqtrade pair ('BTC/USDT:USDT') or exchange symbol ('BTCUSDT') -> 'BTCUSDT'."""
     return exchange_symbol(pair) if "/" in pair else pair
 
 
@@ -189,8 +189,11 @@ class SlippageModel:
 
 def _levels(book: dict, key: str) -> np.ndarray:
     rows = book.get(key) or []
-    arr = np.asarray([r[:2] for r in rows], dtype="float64")
-    return arr.reshape(-1, 2)
+    try:
+        arr = np.asarray(rows, dtype="float64")
+    except ValueError:  # ragged rows ([p, q] and [p, q, id]): keep price and size
+        arr = np.asarray([r[:2] for r in rows], dtype="float64")
+    return arr.reshape(len(rows), -1)[:, :2] if len(rows) else arr.reshape(0, 2)
 
 
 def book_cost(book: dict, side: str, notional: float, drift: float) -> Cost | None:
@@ -227,14 +230,31 @@ def _beyond_book(lv: np.ndarray, notional: float, mid: float, hs: float) -> floa
     return (walked * held + rest * (reach + end) / 2) / notional
 
 
+def profile_curves(prof: Profile, side: str) -> tuple:
+    """(p50 curve, (p10 spread, p90 depth) curve, (p90 spread, p10 depth) curve, density) of
+    the book side a `side` order walks; cached per profile (profiles are immutable)."""
+    key = (id(prof), side)
+    hit = _CURVES.get(key)
+    if hit is None or hit[0] is not prof:
+        s = TAKES[side]
+        hit = (
+            prof,
+            (prof.curve(s, 1, 1), prof.curve(s, 0, 2), prof.curve(s, 2, 0), prof.density(s)),
+        )
+        _CURVES[key] = hit
+    return hit[1]
+
+
+_CURVES: dict[tuple[int, str], tuple] = {}
+
+
 def profile_cost(prof: Profile, side: str, notional: float, drift: float) -> Cost:
     """The profile walk: p50 spread and depth for the cost, (p10 spread, p90 depth) and
     (p90 spread, p10 depth) for the band, plus the drift band."""
-    book_side = TAKES[side]
-    rho = prof.density(book_side)
-    mid_c, ext = curve_cost_bps(*prof.curve(book_side, 1, 1), notional, rho)
-    low, _ = curve_cost_bps(*prof.curve(book_side, 0, 2), notional, rho)
-    high, _ = curve_cost_bps(*prof.curve(book_side, 2, 0), notional, rho)
+    mid_curve, low_curve, high_curve, rho = profile_curves(prof, side)
+    mid_c, ext = curve_cost_bps(*mid_curve, notional, rho)
+    low, _ = curve_cost_bps(*low_curve, notional, rho)
+    high, _ = curve_cost_bps(*high_curve, notional, rho)
     hs = float(prof.spread_bps[1] / 2)
     return Cost(hs, mid_c - hs, 0.0, (low - drift, high + drift), "profile", bool(ext))
 
