@@ -14,6 +14,7 @@ from perpflow.cli.args import DEFAULT_DEMO_DIR, command, group, positive
 from perpflow.errors import UserError
 
 DEFAULT_MODEL = "user_data/execution/slippage.json"
+WHAT = {"cost": "modelled", "candles": "candle-proxy"}  # what the block scales compare
 
 
 def _symbols(pairs: list[str] | None) -> list[str] | None:
@@ -71,7 +72,7 @@ def _blocks(args: argparse.Namespace) -> int:
     notes = [f"{args.pair} {args.timeframe} candles {span} from {args.datadir}; reference order "
              f"{args.notional:,.0f} quote, latency {args.latency:g} s; model "
              f"{args.model or '(none: candle proxy only)'}; scale = clip(cost_min / cost, "
-             f"{args.floor:g}, 1) on the {table['scale_on'].iloc[0]} cost"]  # fmt: skip
+             f"{args.floor:g}, 1) on the {WHAT[table['scale_on'].iloc[0]]} costs"]  # fmt: skip
     notes += [f"{b}: {model.explain(args.pair, b)}" for b in table.index]
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(notes[0])
