@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_backtest  # noqa: E402
 import bench_events  # noqa: E402
+import bench_execution  # noqa: E402
 import bench_fanout  # noqa: E402
 import bench_features  # noqa: E402
 import bench_freqai  # noqa: E402
@@ -52,3 +53,6 @@ if __name__ == "__main__":
     print()
     print("== event study over 6 pairs x 13.5 months of real 5m candles ==")
     bench_events.main()
+    print()
+    print("== slippage model: per-candle inputs and cost per call vs TA-Lib ATR ==")
+    bench_execution.main()

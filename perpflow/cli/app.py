@@ -13,11 +13,22 @@ import argparse
 import logging
 import sys
 
-from perpflow.cli import ai, config, data, record, reports, research, risk, validate, venue
+from perpflow.cli import (
+    ai,
+    config,
+    data,
+    execution,
+    record,
+    reports,
+    research,
+    risk,
+    validate,
+    venue,
+)
 from perpflow.cli.args import Parser
 from perpflow.cli.errors import handle
 
-GROUPS = (data, venue, record, reports, risk, validate, research, ai, config)
+GROUPS = (data, venue, record, reports, risk, execution, validate, research, ai, config)
 DESCRIPTION = "perpflow: data, the local exchange, reports, risk and validation for Freqtrade"
 
 

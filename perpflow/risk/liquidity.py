@@ -17,6 +17,14 @@ BLOCK_NAMES = SESSION_NAMES
 PERIODS_PER_YEAR = 365 * 288
 
 
+def sqrt_impact_bps(range_bps, quote_volume, order_quote):
+    """The square-root candle proxy in bps: half the mean candle range (`range_bps`, bps of
+    close) times sqrt(order / mean candle quote volume), the share capped at 1 (an order larger
+    than a candle's volume costs at most half a range). Scalars or arrays; NaN in, NaN out."""
+    share = np.minimum(order_quote / quote_volume, 1.0)
+    return range_bps / 2 * np.sqrt(share)
+
+
 def block_stats(df: pd.DataFrame, *, order_quote: float = 100_000.0) -> pd.DataFrame:
     """One row per session block of 5m candles `df` (date, high, low, close, volume) with the
     statistics described in the module docstring; `order_quote` sizes the slippage estimate."""
@@ -36,6 +44,6 @@ def block_stats(df: pd.DataFrame, *, order_quote: float = 100_000.0) -> pd.DataF
         "quote_volume_mean": g["quote_volume"].mean(),
         "amihud_bps_per_musd": g["amihud"].mean(),
     })  # fmt: skip
-    share = np.minimum(order_quote / out["quote_volume_mean"], 1.0)
-    out["slippage_bps"] = g["range"].mean() / 2 * np.sqrt(share) * 1e4
+    out["slippage_bps"] = sqrt_impact_bps(g["range"].mean() * 1e4, out["quote_volume_mean"],
+                                          order_quote)  # fmt: skip
     return out.reindex([b for b in BLOCK_NAMES.values() if b in out.index])

@@ -64,6 +64,10 @@ FORMER_COMMANDS = [
     "--workers 1 --development 2025-01-01..2025-09-30 --confirmation 2025-10-01..2026-02-18 "
     "--ledger l.jsonl",
     "research select confirm --selection s.json --datadir d --ledger l.jsonl",
+    "execution calibrate --books b.parquet --exchange bybit --pair BTC/USDT:USDT --out o.json "
+    "--min-snapshots 20 --cadence 1",
+    "execution blocks --datadir d --pair BTC/USDT:USDT --timeframe 15m --model m.json "
+    "--notional 20000 --latency 1 --floor 0.5 --out r.md",
 ]
 
 
@@ -81,6 +85,7 @@ def test_help_lists_the_groups():
         "record",
         "reports",
         "risk",
+        "execution",
         "validate",
         "research",
         "ai",
