@@ -178,6 +178,11 @@ def store_captures(root: str | Path, exchange: str,
     return out
 
 
+def model_inputs_warmup(timeframe: str, block_window: str = "7D") -> int:
+    """Candles of `timeframe` `model_inputs` reads back from t: its longest window + 1."""
+    return -(-pd.Timedelta(block_window) // pd.Timedelta(timeframe)) + 1
+
+
 def model_inputs(candles: pd.DataFrame, timeframe: str, *, sigma_window: str = "1D",
                  block_window: str = "7D", min_candles: int = 12) -> pd.DataFrame:  # fmt: skip
     """Per-candle inputs of `SlippageModel.cost` for an order placed when candle t closes

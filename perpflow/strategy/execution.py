@@ -29,15 +29,18 @@ from freqtrade.exceptions import OperationalException
 from perpflow.errors import UserError
 from perpflow.execution import policy
 from perpflow.execution.calibrate import model_inputs
+from perpflow.execution.blocks import block_scales
 from perpflow.execution.slippage import Cost, SlippageModel
 from perpflow.features.sessions import SESSION_NAMES, ny_session_block
 from perpflow.risk.carry import expected_edge
+from perpflow.risk.liquidity import sqrt_impact_bps
 from perpflow.strategy.execution_state import ParentPlan, plan_from_trade, plan_items
 from perpflow.strategy.failclosed import log_limited
 from perpflow.strategy.risk_callbacks import log_failure
 
 logger = logging.getLogger(__name__)
 MODEL_COLUMNS = ("ex_sigma_bps_1s", "ex_range_bps", "ex_quote_volume")
+BLOCK_COLUMN = "ex_block"  # the session block name the model inputs were taken for
 EXIT_KEY = "pf_exit_split"  # "children|child stake|start epoch s" of a take-profit being worked
 
 
@@ -62,7 +65,8 @@ def book_depth(book: dict, order_side: str, band_bps: float) -> float:
 def add_model_inputs(df: pd.DataFrame, timeframe: str) -> pd.DataFrame:
     """`df` with the slippage model's causal per-candle inputs (`MODEL_COLUMNS`) added."""
     inputs = model_inputs(df, timeframe)
-    return df.assign(**{c: inputs[c].to_numpy() for c in MODEL_COLUMNS})
+    return df.assign(**{c: inputs[c].to_numpy() for c in MODEL_COLUMNS},
+                     **{BLOCK_COLUMN: inputs["session_block"].to_numpy()})  # fmt: skip
 
 
 def check_execution(strategy) -> None:
@@ -82,7 +86,10 @@ def check_execution(strategy) -> None:
         model = strategy.slippage_model()
     except UserError as exc:
         raise OperationalException(f"perpflow.execution.model_path: {exc}") from exc
-    logger.info("perpflow execution: policy on, slippage model %s", model.describe())
+    source = (f"{strategy.pf.execution.model_path} ({len(model.profiles)} pair/block profiles, "
+              f"{model.exchange or 'no exchange'})" if strategy.pf.execution.model_path else
+              "none (live book, else the candle proxy)")  # fmt: skip
+    logger.info("perpflow execution: policy on; slippage model %s", source)
 
 
 class ExecutionMixin:
@@ -166,7 +173,8 @@ class ExecutionMixin:
             return None
         equity = self.wallets.get_total_stake_amount() if self.wallets else 0.0
         notional = (equity * ctx.risk_fraction * ctx.size_scale * self._risk_scale()
-                    * self._block_scale(pair, now) / ctx.stop_distance)  # fmt: skip
+                    / ctx.stop_distance)  # fmt: skip
+        notional *= self._block_scale(pair, now, notional)
         order_side = "buy" if side == "long" else "sell"
         book, row = self._live_book(pair), self._model_row(pair)
         how = policy.style(tag, self.pf.execution)
@@ -205,13 +213,20 @@ class ExecutionMixin:
         cache[key] = plan
         return plan
 
-    def _block_scale(self, pair: str, now: datetime) -> float:
-        """The session block's size scale (`execution.block_sizing`), 1.0 when off."""
+    def _block_scale(self, pair: str, now: datetime, notional: float = 1e4) -> float:
+        """The session block's size scale (`execution.block_sizing`, 1.0 when off): clip(cheapest
+        block's cost / this block's, floor, 1) for `notional`, each block's candle-proxy cost
+        taken from its latest analysed row (causal: the analysed frame ends at the candle)."""
         x = self.pf.execution
         if not x.block_sizing:
             return 1.0
-        scales = self.slippage_model().block_scales(pair)
-        return max(x.block_floor, min(1.0, float(scales.get(block_name(now), 1.0))))
+        df, _ = self.dp.get_analyzed_dataframe(pair, self.timeframe)
+        if df is None or df.empty or BLOCK_COLUMN not in df.columns:
+            return x.block_floor  # unknown costs: the smallest size (fail closed)
+        last = df.groupby(BLOCK_COLUMN, sort=False)[["ex_range_bps", "ex_quote_volume"]].last()
+        costs = sqrt_impact_bps(last["ex_range_bps"], last["ex_quote_volume"], notional)
+        scales = block_scales(costs.rename("cost_bps").to_frame(), x.block_floor)
+        return scales.get(block_name(now), x.block_floor)
 
     # --- entries --------------------------------------------------------------------------
     def custom_entry_price(self, pair: str, trade, current_time: datetime, proposed_rate: float,
@@ -278,7 +293,7 @@ class ExecutionMixin:
 
     def _first_child(self, pair, held, stake, min_stake, leverage, rate, tag, side) -> float:
         when, plan = held
-        stake *= self._block_scale(pair, when)
+        stake *= self._block_scale(pair, when, plan.parent_notional)
         if min_stake and stake < min_stake:
             log_limited(logger, pair, "block_min_stake", when,
                         f"block-scaled stake {stake:.2f} below the minimum {min_stake:.2f}; "

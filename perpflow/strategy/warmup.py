@@ -15,6 +15,7 @@ from typing import Any
 
 from perpflow.ai.features import ai_warmup
 from perpflow.config import PerpflowConfig
+from perpflow.execution.calibrate import model_inputs_warmup
 from perpflow.features.funding import MAX_FUNDING_INTERVAL_HOURS, funding_warmup_hours
 from perpflow.features.liquidations import liquidation_warmup
 from perpflow.features.open_interest import oi_regime_warmup
@@ -98,6 +99,10 @@ def _series_needs(cfg: PerpflowConfig, tf: str, ct: str) -> list[WarmupNeed]:
             liquidation_warmup(lq.lookback, max(lq.cascade_window, lq.max_bars_after + 1)),
             f"lookback {lq.lookback} + max(cascade_window {lq.cascade_window}, "
             f"max_bars_after {lq.max_bars_after} + 1) - 1"))  # fmt: skip
+    if cfg.execution.enabled:
+        out.append(WarmupNeed(
+            "slippage model inputs (perpflow.execution)", None, None, tf, ct,
+            model_inputs_warmup(tf), "7 days of each session block's candles, + 1", None))  # fmt: skip
     return out
 
 

@@ -92,6 +92,15 @@ def _custom(db, trade_id: int) -> dict:
     return {k: json.loads(v) if v and v[0] in '[{"0123456789-' else v for k, v in rows}
 
 
+def _analysed(rig: LiveRig) -> bool:
+    """True once the bot's analysed candles carry the slippage model's inputs."""
+    got = rig.get(f"pair_candles?pair={PAIR}&timeframe=1m&limit=2")
+    cols = got.get("columns", [])
+    if "ex_sigma_bps_1s" not in cols or not got.get("data"):
+        return False
+    return got["data"][-1][cols.index("ex_sigma_bps_1s")] is not None
+
+
 def _entries(trade: dict) -> list[dict]:
     side = "sell" if trade["is_short"] else "buy"
     return [o for o in trade["orders"] if o["ft_order_side"] == side]
@@ -104,6 +113,7 @@ def test_children_fill_within_band_and_maker_times_out_to_cross(demo_datadir, tm
         rig.start_bot(PERPFLOW, probe=PROBE, strategy="ExecProbe",
                       configs=(REPO / "config.execution.json",))  # fmt: skip
         wait(lambda: rig.get("balance").get("total", 0) > 9000, 120, "the bot on the venue")
+        wait(lambda: _analysed(rig), 120, "the first analysed candle (the model's inputs)")
         _taker_children(rig)
         _maker_timeout(rig)
     except BaseException as exc:
