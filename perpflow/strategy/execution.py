@@ -28,8 +28,8 @@ from freqtrade.exceptions import OperationalException
 
 from perpflow.errors import UserError
 from perpflow.execution import policy
-from perpflow.execution.calibrate import model_inputs
 from perpflow.execution.blocks import block_scales
+from perpflow.execution.calibrate import model_inputs
 from perpflow.execution.slippage import Cost, SlippageModel
 from perpflow.features.sessions import SESSION_NAMES, ny_session_block
 from perpflow.risk.carry import expected_edge
