@@ -86,8 +86,36 @@ def _blocks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _costs(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from perpflow.data.files import load_candles
+    from perpflow.execution.backtest_costs import leg_costs, load_trades, summary
+    from perpflow.execution.slippage import SlippageModel
+
+    trades = load_trades(args.backtest)
+    model = SlippageModel.load(args.model) if args.model else SlippageModel.empty()
+    candles = {
+        p: load_candles(Path(args.datadir), p, args.timeframe) for p in trades["pair"].unique()
+    }
+    costs = leg_costs(trades, candles, args.timeframe, model=model, legs=args.legs)
+    s = summary(trades, costs)
+    what = "stop exits (Freqtrade fills them at the stop)" if args.legs == "stops" else "every leg"
+    print(f"{s['trades']} trades; modelled cost of {what}: {s['legs_priced']} legs priced, "
+          f"{s['legs_unpriced']} without model inputs")  # fmt: skip
+    print(f"reported profit {s['reported_profit']:,.2f}; modelled extra cost "
+          f"{s['modelled_extra_cost']:,.2f}; adjusted profit {s['adjusted_profit']:,.2f}")  # fmt: skip
+    with pd.option_context("display.width", 200):
+        print(pd.DataFrame(s["by_leg"]).to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        costs.to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def register(sub) -> None:
-    """execution calibrate, execution blocks."""
+    """execution calibrate, execution blocks, execution costs."""
     exsub = group(sub, "execution", "slippage model and session-block sizing", "execution_cmd")
     cal = command(exsub, "calibrate", _calibrate,
                   "per symbol and NY session block book profiles -> slippage model JSON")  # fmt: skip
@@ -115,3 +143,15 @@ def register(sub) -> None:
     bl.add_argument("--latency", type=float, default=1.0, help="seconds, for the drift band")
     bl.add_argument("--floor", type=positive, default=0.5, help="smallest sizing scale")
     bl.add_argument("--out", default=None, help="report .md or .html (PNG beside it)")
+    co = command(exsub, "costs", _costs, "the model's cost of the fills a backtest left unpriced")
+    co.add_argument("--backtest", required=True,
+                    help="a `freqtrade backtesting --export trades` result (zip, or its folder)")  # fmt: skip
+    co.add_argument(
+        "--datadir", default=str(DEFAULT_DEMO_DIR), help="the backtest's data directory"
+    )
+    co.add_argument("--timeframe", default="5m")
+    co.add_argument("--model", default=None, help="slippage model JSON (default: candle proxy)")
+    co.add_argument("--legs", choices=("stops", "all"), default="stops",
+                    help="stops: stop exits only (a backtest run with config.execution.json); all: "
+                    "entries and exits too (a backtest run without it)")  # fmt: skip
+    co.add_argument("--out", default=None, help="per-leg costs as CSV")
