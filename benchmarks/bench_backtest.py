@@ -1,7 +1,10 @@
-"""LiquiditySweep backtest wall time vs Freqtrade's own SampleStrategy on the same data and run.
+"""LiquiditySweep backtest wall time vs Freqtrade's own SampleStrategy on the same data and run,
+and what the execution policy adds (the same backtest with config.execution.json: the slippage
+model's inputs per candle, the policy's callbacks per entry, exit and child).
 
-Both strategies are backtested by the real `freqtrade backtesting` through the local exchange
-on the demo market (3 pairs, all days). Goal (issue 2): ratio at most 1.5x.
+Every strategy is backtested by the real `freqtrade backtesting` through the local exchange on
+the demo market (3 pairs, all days). Goals: LiquiditySweep at most 1.5x SampleStrategy (issue
+2); the execution policy adds less than 5% (issue 17).
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ FREQTRADE = str(Path(sys.executable).parent / "freqtrade")
 PAIRS = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"]
 
 
-def _backtest(strategy: str, strategy_path: Path, datadir: Path, overlay: Path, ud: Path) -> float:
-    cmd = [FREQTRADE, "backtesting", "-c", str(REPO / "config.json"), "-c", str(overlay),
+def _backtest(strategy: str, strategy_path: Path, datadir: Path, overlay: Path, ud: Path,
+              extra: tuple[Path, ...] = ()) -> float:  # fmt: skip
+    configs = [a for c in extra for a in ("-c", str(c))]
+    cmd = [FREQTRADE, "backtesting", "-c", str(REPO / "config.json"), *configs, "-c", str(overlay),
            "--userdir", str(ud), "--datadir", str(datadir), "--strategy", strategy,
            "--strategy-path", str(strategy_path), "--pairs", *PAIRS, "--cache", "none",
            "--export", "none"]  # fmt: skip
@@ -54,16 +59,26 @@ def main(datadir: Path = REPO / "user_data/data/demo", repeats: int = 2) -> dict
         ud.mkdir()
         times: dict[str, float] = {}
         for _ in range(repeats):  # best of N, alternating, so both see the same machine state
-            for name, path in (("SampleStrategy", tmp / "strats"),
-                               ("LiquiditySweep", REPO / "strategies")):  # fmt: skip
-                t = _backtest(name, path, datadir, overlay, ud)
+            for name, path, extra in (
+                ("SampleStrategy", tmp / "strats", ()),
+                ("LiquiditySweep", REPO / "strategies", ()),
+                ("LiquiditySweep+execution", REPO / "strategies",
+                 (REPO / "config.execution.json",)),
+            ):  # fmt: skip
+                strategy = name.split("+")[0]
+                t = _backtest(strategy, path, datadir, overlay, ud, extra)
                 times[name] = min(times.get(name, float("inf")), t)
     ratio = times["LiquiditySweep"] / times["SampleStrategy"]
     print(f"backtest wall time (best of {repeats}), demo market, {len(PAIRS)} pairs:")
     print(f"  SampleStrategy (baseline): {times['SampleStrategy']:7.2f} s")
     print(f"  LiquiditySweep:            {times['LiquiditySweep']:7.2f} s")
     print(f"  ratio: {ratio:.2f}x  (goal <= 1.5x) {'OK' if ratio <= 1.5 else 'ABOVE GOAL'}")
-    return {"times": times, "ratio": ratio}
+    added = times["LiquiditySweep+execution"] / times["LiquiditySweep"] - 1
+    print(
+        f"  LiquiditySweep + config.execution.json: {times['LiquiditySweep+execution']:7.2f} s, "
+        f"{added:+.1%} (goal < 5%) {'OK' if added < 0.05 else 'ABOVE GOAL'}"
+    )
+    return {"times": times, "ratio": ratio, "execution_added": added}
 
 
 if __name__ == "__main__":
