@@ -191,7 +191,7 @@ class ExecutionMixin:
             child_interval_s=split.interval_s, decision_price=decision, model_bps=model,
             model_band_lo=min(cost.band_bps[0], model) - drift,
             model_band_hi=cost.band_bps[1] + drift, model_source=cost.source,
-            parent_notional=notional,
+            parent_notional=notional, planned_stop=ctx.stop,
         )  # fmt: skip
 
     def _trade_plan(self, trade) -> ParentPlan | None:
@@ -523,17 +523,14 @@ class ExecutionMixin:
         plan = self._trade_plan(trade)
         if plan is None or plan.style != "maker":
             return current_order_rate
+        long = side == "long"
+        if (proposed_rate <= plan.planned_stop) if long else (proposed_rate >= plan.planned_stop):
+            logger.info("%s: price %.6g went through the planned stop %.6g of a resting %s "
+                        "entry; cancelled", pair, proposed_rate, plan.planned_stop, side)  # fmt: skip
+            return None
         candles = (current_time - order.order_date_utc) / pd.Timedelta(self.timeframe)
         if candles < x.rest_candles:
             return current_order_rate
-        long = side == "long"
-        stop = self._entry_risk(pair, side, current_order_rate, entry_tag)
-        if (
-            stop is not None
-            and stop.usable
-            and ((proposed_rate <= stop.stop) if long else (proposed_rate >= stop.stop))
-        ):
-            return None
         if x.on_timeout == "cancel":
             logger.info("%s: resting %s entry unfilled after %d candles; cancelled", pair, side,
                         x.rest_candles)  # fmt: skip

@@ -30,6 +30,7 @@ class ParentPlan:
     model_band_hi: float
     model_source: str
     parent_notional: float  # planned notional (quote), before Freqtrade's stake checks
+    planned_stop: float  # the stop planned at the decision (a resting entry is cancelled beyond it)
     parent_stake: float = float("nan")  # margin stake of the whole parent (set with the stake)
     parent_risk: float = float("nan")  # quote loss at the stop of the whole parent (fees aside)
 
