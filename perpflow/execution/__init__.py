@@ -1,0 +1,1 @@
+"""Execution: order policy, child orders, slippage model and shortfall measurement."""
