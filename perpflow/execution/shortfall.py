@@ -157,6 +157,7 @@ def _frame(df: pd.DataFrame) -> pd.DataFrame:
         "trade_id": df["trade_id"], "pair": df["pair"],
         "side": np.where(short, "short", "long"), "is_open": df["is_open"].astype(bool),
         "enter_tag": df["enter_tag"], "exit_reason": df["exit_reason"],
+        "timeframe_minutes": df["timeframe"],
         "decision_time": _utc(df["open_date"]), "close_date": _utc(df["close_date"]),
         "entry_orders": df["entry_orders"].fillna(0).astype(int),
         "children_planned": df["pf_children"],
