@@ -10,6 +10,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from perpflow.reports.html import img, png_file, table, write_html
 
@@ -68,6 +69,7 @@ def hist_png(df: pd.DataFrame, path: Path) -> str:
     ax.axvline(0, color="#111827", linewidth=0.8, linestyle="--")
     ax.set_xlabel("shortfall bps (positive = paid)")
     ax.set_ylabel("trades")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("implementation shortfall per trade")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -157,6 +157,17 @@ def test_summary_counts_and_groups(bot_db):
     json.dumps(s)  # JSON-ready
 
 
+def test_empty_database_is_an_empty_measure(tmp_path):
+    from freqtrade.persistence import Trade, init_db
+
+    db = tmp_path / "empty.sqlite"
+    init_db(f"sqlite:///{db}")
+    Trade.session.remove()
+    df = shortfall(db)
+    s = summary(df)
+    assert df.empty and "shortfall_bps" in df and s["trades"] == 0 and s["entry"]["median"] is None
+
+
 def _pairing() -> pd.DataFrame:
     """A frame as parity_causes.match_trades returns it (plus book_model_bps)."""
     c0, c1 = pd.Timestamp(T0, tz="UTC"), pd.Timestamp(T1, tz="UTC")
