@@ -68,12 +68,14 @@ venue: setup demo-data
 # the bot and the exchange share one simulated clock (SPEED x; SKIP_IDLE=1 lets the bot's idle
 # waits pass at once). It starts RUNNING with a fresh replay database. API=1 adds FreqUI/REST on
 # 127.0.0.1:8080 (export FREQTRADE__API_SERVER__USERNAME/PASSWORD/JWT_SECRET_KEY/WS_TOKEN first),
-# TELEGRAM=1 adds Telegram (FREQTRADE__TELEGRAM__TOKEN/CHAT_ID). Ctrl-C stops both.
+# TELEGRAM=1 adds Telegram (FREQTRADE__TELEGRAM__TOKEN/CHAT_ID), EXEC=1 the order policy
+# (config.execution.json: docs/execution.md). Ctrl-C stops both.
 # `perpflow config check` validates the merged configs and these secrets before anything starts.
 REPLAY_START ?= 2026-06-10T00:00
 SPEED ?= 1
 SKIP_IDLE ?=
-OVERLAYS = $(if $(API),-c config.api.json,) $(if $(TELEGRAM),-c config.telegram.json,)
+OVERLAYS = $(if $(API),-c config.api.json,) $(if $(TELEGRAM),-c config.telegram.json,) \
+	$(if $(EXEC),-c config.execution.json,)
 REPLAY_RUN = $(BIN)/perpflow venue run --datadir $(DEMO) --start $(REPLAY_START) --speed $(SPEED) \
 	  $(if $(SKIP_IDLE),--skip-idle,)
 CONFIG_CHECK = $(BIN)/perpflow config check -c config.json -c config.replay.json $(OVERLAYS)

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from perpflow.config_base import _Frozen
+from perpflow.config_execution import ChildOrdersConfig, ExecutionConfig
 from perpflow.config_security import check_secrets
 from perpflow.errors import PerpflowConfigError
 from perpflow.timeframes import OI_TIMEFRAMES, TIMEFRAMES
 
-__all__ = ["PerpflowConfig", "PerpflowConfigError", "check_secrets", "load_perpflow_config"]
+__all__ = [
+    "ChildOrdersConfig",
+    "ExecutionConfig",
+    "PerpflowConfig",
+    "PerpflowConfigError",
+    "check_secrets",
+    "load_perpflow_config",
+]
 
 SessionName = Literal["ny_open", "ny_close", "asia_london"]
 # session blocks of `perpflow.features.sessions.SESSION_NAMES` plus the rest of the day
@@ -29,12 +38,6 @@ OITimeframe = Literal[OI_TIMEFRAMES]  # Binance's open-interest periods
 EXCHANGE_ID = r"^[a-z][a-z0-9]{1,31}$"
 # a trail width multiplier: positive (0 or less would put the stop at or through the price)
 TrailMultiplier = Annotated[float, Field(gt=0, le=10)]
-
-
-class _Frozen(BaseModel):
-    """Frozen, no unknown keys, strict types (no "0.5" for 0.5, no 1 for true), finite numbers."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class GovernorConfig(_Frozen):
@@ -339,88 +342,6 @@ class AIConfig(_Frozen):
         if self.weights.model + self.weights.rules <= 0:
             raise ValueError("perpflow.ai.weights: at least one weight must be positive")
         return self
-
-
-class ChildOrdersConfig(_Frozen):
-    """When and how a parent order is split into children (`perpflow.execution.policy`)."""
-
-    max_depth_share: float = Field(
-        0.25,
-        gt=0,
-        le=1,
-        description=(
-            "split when the parent exceeds this share of the book depth within depth_bps on its side"
-        ),
-    )
-    depth_bps: float = Field(10.0, gt=0, le=500, description="depth band from mid, bps")
-    max_participation: float = Field(
-        0.1,
-        gt=0,
-        le=1,
-        description=(
-            "split when the parent exceeds this share of the traded volume expected over the window"
-        ),
-    )
-    window_minutes: float = Field(15.0, gt=0, le=24 * 60, description="TWAP window of the children")
-    max_children: int = Field(6, ge=1, le=50, description="most children per parent")
-    iceberg_visible: float = Field(
-        0.25,
-        gt=0,
-        le=1,
-        description=(
-            "resting (maker) parents: each visible slice is at most this share of the parent"
-        ),
-    )
-
-
-class ExecutionConfig(_Frozen):
-    """Order policy, child orders, slippage model and the cost gate (docs/execution.md). Needs
-    `config.execution.json` (limit orders, position adjustment) when enabled."""
-
-    enabled: bool = Field(False, description="price entries/exits by the policy and split parents")
-    model_path: str | None = Field(
-        None,
-        description=(
-            "slippage model JSON from `perpflow execution calibrate`; none: the candle proxy"
-        ),
-    )
-    latency_s: float = Field(1.0, gt=0, le=600, description="decision-to-book latency, seconds")
-    patient_tags: tuple[str, ...] = Field(("sweep_", "pool_sweep_", "liq_reversal"), strict=False,
-                                          description="entry tag prefixes that may rest as maker")  # fmt: skip
-    rest_candles: int = Field(
-        1,
-        ge=0,
-        le=12,
-        description=("candles a resting maker entry waits before on_timeout applies"),
-    )
-    on_timeout: Literal["cross", "cancel"] = Field(
-        "cross",
-        description=("unfilled maker entry after rest_candles: cross the spread or give up"),
-    )
-    taker_cap_bps: float = Field(
-        30.0,
-        gt=0,
-        le=500,
-        description=("a marketable limit goes at most this far beyond the touch"),
-    )
-    taker_timeout_s: float = Field(
-        60.0,
-        gt=0,
-        le=3600,
-        description=("an unfilled marketable remainder is cancelled after this many seconds"),
-    )
-    children: ChildOrdersConfig = ChildOrdersConfig()
-    cost_gate: bool = Field(True, description="refuse entries whose round-trip cost eats the edge")
-    max_cost_share: float = Field(
-        0.5,
-        gt=0,
-        le=1,
-        description=(
-            "largest modelled round-trip cost (slippage + fees) as a share of the expected edge"
-        ),
-    )
-    block_sizing: bool = Field(False, description="scale stakes by the session block's cost")
-    block_floor: float = Field(0.5, gt=0, le=1, description="smallest block size scale")
 
 
 class EvidenceConfig(_Frozen):

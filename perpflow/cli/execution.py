@@ -1,5 +1,6 @@
 """Execution commands (`perpflow execution ...`): calibrate the slippage model from recorded books,
-and the session-block table with a sizing scale per block.
+the session-block table with a sizing scale per block, the model's cost of the fills a backtest
+cannot price, and implementation shortfall (`execution_shortfall`).
 
 Structure: one `_<command>(args)` function per sub-command and `register(sub)` adding each to
 the `execution` group (`exsub`); a new sub-command is one more function and one more `command(
@@ -115,8 +116,10 @@ def _costs(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    """execution calibrate, execution blocks, execution costs."""
-    exsub = group(sub, "execution", "slippage model and session-block sizing", "execution_cmd")
+    """execution calibrate, blocks, costs and shortfall."""
+    from perpflow.cli import execution_shortfall
+
+    exsub = group(sub, "execution", "order policy costs: slippage model, session blocks, backtest costs, shortfall", "execution_cmd")
     cal = command(exsub, "calibrate", _calibrate,
                   "per symbol and NY session block book profiles -> slippage model JSON")  # fmt: skip
     cal.add_argument("--store", default=None, help="event store root with recorded `book` records")
@@ -155,3 +158,4 @@ def register(sub) -> None:
                     help="stops: stop exits only (a backtest run with config.execution.json); all: "
                     "entries and exits too (a backtest run without it)")  # fmt: skip
     co.add_argument("--out", default=None, help="per-leg costs as CSV")
+    execution_shortfall.add(exsub)
