@@ -87,14 +87,20 @@ class ChildOrdersMixin:
             cache = self._pf_exits = {}
         return cache
 
-    def _exit_child(self, trade, split, now: datetime):
+    def _exit_due(self, trade, split, now: datetime) -> tuple[bool, bool]:
+        """(the next take-profit child is due, it is the last one). The last is whatever is left
+        below one and a half children (amounts round down to the exchange's step)."""
         n, stake, start = split
         sent = sum(1 for o in trade.orders
                    if o.ft_order_side == trade.exit_side and o.status == "closed")  # fmt: skip
-        due = start + self._interval(n) * sent
-        if now.timestamp() < due or trade.stake_amount <= stake * 1.01:
+        due = now.timestamp() >= start + self._interval(n) * sent
+        return due, trade.stake_amount < 1.5 * stake
+
+    def _exit_child(self, trade, split, now: datetime):
+        due, last = self._exit_due(trade, split, now)
+        if not due or last:
             return None  # the last child goes through custom_exit (a full exit)
-        return -stake, "take_profit_r child"
+        return -split[1], "take_profit_r child"
 
     def _interval(self, n: int) -> float:
         return self.pf.execution.children.window_minutes * 60.0 / max(n, 1)
@@ -108,7 +114,8 @@ class ChildOrdersMixin:
             return reason
         split = self._exit_split(trade)
         if split is not None:  # a decided exit keeps going; the last child exits in full
-            return "take_profit_r" if trade.stake_amount <= split[1] * 1.01 else None
+            due, last = self._exit_due(trade, split, current_time)
+            return "take_profit_r" if due and last else None
         if reason != "take_profit_r":
             return reason
         try:

@@ -7,6 +7,8 @@
 2. A patient entry (maker) rests (the probe rests it 1% below the touch so that it cannot fill
    first); unfilled after `rest_candles` it follows its policy (`on_timeout: cross`): replaced
    by a marketable order that fills.
+3. A take profit on a position too large for the book is worked in children (partial exits a
+   TWAP interval apart, the last one a full exit), and no stop or position is left behind.
 """
 
 from __future__ import annotations
@@ -34,7 +36,17 @@ from perpflow.strategy.risk_callbacks import RiskCallbacksMixin
 from perpflow.strategy.risk_guard import RiskGuardMixin
 
 
-class ExecProbe(ExecutionMixin, RiskGuardMixin, RiskCallbacksMixin, IStrategy):
+class TakeProfitNow:
+    # a trade tagged `tp_probe` reaches its take profit at once (the policy then works it)
+
+    def custom_exit(self, pair, trade, current_time, current_rate, current_profit, **kwargs):
+        if trade.enter_tag == "tp_probe":
+            return "take_profit_r"
+        return super().custom_exit(pair, trade, current_time, current_rate, current_profit,
+                                   **kwargs)
+
+
+class ExecProbe(ExecutionMixin, TakeProfitNow, RiskGuardMixin, RiskCallbacksMixin, IStrategy):
     INTERFACE_VERSION = 3
     timeframe = "1m"
     can_short = True
@@ -116,6 +128,7 @@ def test_children_fill_within_band_and_maker_times_out_to_cross(demo_datadir, tm
         wait(lambda: _analysed(rig), 120, "the first analysed candle (the model's inputs)")
         _taker_children(rig)
         _maker_timeout(rig)
+        _take_profit_children(rig)
     except BaseException as exc:
         raise AssertionError(f"{exc}\n--- bot log tail:\n{rig.log_text()[-8000:]}") from exc
     finally:
@@ -184,3 +197,28 @@ def _maker_timeout(rig: LiveRig) -> None:
     assert crossed[2] == "FILLED" and crossed[1] > rested[1], orders
     assert (crossed[0] - rested[0]) / 1000 >= 30, orders  # not before the next 1m candle
     assert "replacing" in rig.log_text().lower()
+
+
+def _take_profit_children(rig: LiveRig) -> None:
+    for t in rig.get("status"):  # the maker's trade: out of the way at market
+        rig.api("POST", "forceexit", json={"tradeid": str(t["trade_id"]), "ordertype": "market"})
+    wait(lambda: rig.position() == 0.0 and not rig.get("status"), 90, "a flat account")
+    r = rig.api("POST", "forceenter", json={"pair": PAIR, "side": "long", "ordertype": "limit",
+                                            "entry_tag": "tp_probe"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    tid = r.json()["trade_id"]
+    trade = wait(lambda: next((t for t in rig.get("trades?limit=50")["trades"]
+                               if t["trade_id"] == tid and not t["is_open"]), None),
+                 300, "the take profit worked to a close")  # fmt: skip
+    exits = [o for o in trade["orders"] if o["ft_order_side"] == "sell" and o["status"] == "closed"]
+    tags = [o["ft_order_tag"] for o in exits]
+    assert len(exits) >= 2 and tags[-1] == "take_profit_r", tags
+    assert all(t == "take_profit_r child" for t in tags[:-1]), tags
+    times = [o["order_filled_timestamp"] / 1000 for o in exits]
+    assert all(b - a >= 30 for a, b in zip(times[:-1], times[1:], strict=True)), times
+    bought = sum(o["filled"] for o in trade["orders"] if o["ft_order_side"] == "buy")
+    assert sum(o["filled"] for o in exits) == pytest.approx(bought)
+    wait(lambda: rig.position() == 0.0, 60, "no position left")
+    left = rig.ledger(lambda led: [a.id for a in led.algos.values()
+                                   if a.account == rig.key and a.is_open])  # fmt: skip
+    assert left == [], "a stop left behind after the take profit"
