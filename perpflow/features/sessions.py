@@ -7,10 +7,14 @@ switches between EST and EDT. Reads only the timestamp of row t.
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import numpy as np
 import pandas as pd
 
 NY_TZ = "America/New_York"
+_NY = ZoneInfo(NY_TZ)
 SESSION_BLOCKS: dict[str, tuple[int, int]] = {
     "ny_open": (13, 16),
     "ny_close": (16, 21),
@@ -27,6 +31,16 @@ def session_warmup(timeframe: str) -> int:
     edges = sorted({h for block in SESSION_BLOCKS.values() for h in block})
     gaps = [b - a for a, b in zip(edges, [*edges[1:], edges[0] + 24], strict=True)]
     return -(-pd.Timedelta(hours=max(gaps) + 1) // pd.Timedelta(timeframe))
+
+
+def session_name_at(when: datetime) -> str:
+    """The block name of one aware datetime ('other' outside the blocks): `ny_session_block` for
+    a single time, without pandas (a callback's cost, not a column's)."""
+    hour = when.astimezone(_NY).hour
+    for name, (start, end) in SESSION_BLOCKS.items():
+        if start <= hour < end:
+            return name
+    return SESSION_NAMES[0]
 
 
 def ny_session_block(dates: pd.Series) -> pd.Series:

@@ -44,6 +44,34 @@ class ExecutionMixin(ChildOrdersMixin, ExecutionInputsMixin):
     """`custom_entry_price`, `custom_exit_price`, `adjust_order_price`, `check_entry_timeout`,
     `adjust_trade_position`, `order_filled` and the parent-aware stake and confirmation."""
 
+    def bot_loop_start(self, current_time: datetime, **kwargs) -> None:
+        """Backtests: position adjustment only while a parent or a take profit is being worked
+        (Freqtrade deep-copies the trade for every `adjust_trade_position` call, each candle of
+        each open trade: a quarter of the policy's backtest cost for nothing when no parent is
+        split). Dry-run and live keep it on, so a restart resumes the children."""
+        if self._xcfg() is not None and not self._live():
+            self._toggle_adjustment()
+        super().bot_loop_start(current_time=current_time, **kwargs)
+
+    def _toggle_adjustment(self) -> None:
+        if not getattr(self, "_pf_adjust_allowed", False):
+            return
+        from freqtrade.persistence import Trade
+
+        plans, exits, pending = getattr(self, "_pf_plans", {}), self._exits(), self._pending()
+        need = False
+        for t in Trade.get_open_trades():
+            key = (t.id, t.open_date_utc)
+            plan = plans.get(key)
+            if (
+                key in exits
+                or (plan is None and t.pair in pending)
+                or (plan is not None and t.nr_of_successful_entries < plan.children)
+            ):
+                need = True
+                break
+        self.position_adjustment_enable = need
+
     # --- entries --------------------------------------------------------------------------
     def custom_entry_price(self, pair: str, trade, current_time: datetime, proposed_rate: float,
                            entry_tag: str | None, side: str, **kwargs) -> float:  # fmt: skip

@@ -18,7 +18,7 @@ from perpflow.execution import policy
 from perpflow.execution.blocks import block_scales
 from perpflow.execution.calibrate import model_inputs
 from perpflow.execution.slippage import Cost, SlippageModel
-from perpflow.features.sessions import SESSION_NAMES, ny_session_block
+from perpflow.features.sessions import session_name_at
 from perpflow.risk.liquidity import sqrt_impact_bps
 from perpflow.strategy.execution_state import ParentPlan, plan_from_trade, plan_items
 
@@ -29,7 +29,7 @@ BLOCK_COLUMN = "ex_block"  # the session block name the model inputs were taken 
 
 def block_name(now: datetime) -> str:
     """The New York session block name of `now` ('other' outside the blocks)."""
-    return SESSION_NAMES[int(ny_session_block(pd.Series([pd.Timestamp(now)])).iloc[0])]
+    return session_name_at(now)
 
 
 def book_depth(book: dict, order_side: str, band_bps: float) -> float:
@@ -65,6 +65,7 @@ def check_execution(strategy) -> None:
             "perpflow.execution.enabled needs limit entry/exit orders and position adjustment "
             f"(order_types {', '.join(wrong) or 'ok'}, position_adjustment_enable "
             f"{strategy.position_adjustment_enable}): add -c config.execution.json")  # fmt: skip
+    strategy._pf_adjust_allowed = True  # backtests switch it off while no parent is worked
     try:
         model = strategy.slippage_model()
     except UserError as exc:

@@ -60,3 +60,13 @@ def test_plan_round_trips_through_custom_data_and_partial_plans_are_none():
     }  # the keys `perpflow execution shortfall` reads
     del trade.data["pf_planned_stop"]
     assert plan_from_trade(trade) is None
+
+
+def test_block_name_matches_the_column_function_across_daylight_saving():
+    import pandas as pd
+
+    from perpflow.features.sessions import SESSION_NAMES, ny_session_block
+
+    d = pd.Series(pd.date_range("2026-03-01", "2026-11-15", freq="37min", tz="UTC"))
+    want = ny_session_block(d).map(SESSION_NAMES).tolist()
+    assert [block_name(t.to_pydatetime()) for t in d] == want
