@@ -64,7 +64,9 @@ def check_execution(strategy) -> None:
         raise OperationalException(
             "perpflow.execution.enabled needs limit entry/exit orders and position adjustment "
             f"(order_types {', '.join(wrong) or 'ok'}, position_adjustment_enable "
-            f"{strategy.position_adjustment_enable}): add -c config.execution.json")  # fmt: skip
+            f"{strategy.position_adjustment_enable}): add -c config.execution.json (freqtrade "
+            "lookahead-analysis forces market orders unless the config sets "
+            "\"lookahead_allow_limit_orders\": true)")  # fmt: skip
     strategy._pf_adjust_allowed = True  # backtests switch it off while no parent is worked
     try:
         model = strategy.slippage_model()

@@ -48,20 +48,28 @@ def test_backtest_on_demo_market_trades_with_risk_callbacks(demo_datadir, demo_o
 
 
 def test_lookahead_analysis_finds_no_bias(demo_datadir, demo_overlay, tmp_path):
+    """With the execution policy on (config.execution.json, its limit orders kept): the signals,
+    every indicator (the slippage model's inputs too) and the policy's prices are unbiased."""
+    from tests.conftest import REPO
+    from tests.integration.ft import write_json
+
     export = tmp_path / "lookahead.csv"
+    allow = write_json(tmp_path / "allow.json", {"lookahead_allow_limit_orders": True})
     run_freqtrade(
         ["lookahead-analysis", "--datadir", str(demo_datadir), "--strategy", "LiquiditySweep",
          "--pairs", "BTC/USDT:USDT", "ETH/USDT:USDT", "--timerange", "20260520-20260620",
          "--minimum-trade-amount", "5", "--targeted-trade-amount", "10",
          "--lookahead-analysis-exportfilename", str(export)],
-        configs=[demo_overlay], userdir=tmp_path / "ud", timeout=1200,
+        configs=[REPO / "config.execution.json", allow, demo_overlay], userdir=tmp_path / "ud",
+        timeout=1200,
     )  # fmt: skip
     lookahead_verdict(export, min_signals=5)
 
 
 def test_recursive_analysis_finds_no_bias(demo_datadir, demo_overlay, tmp_path):
-    """At the derived start-up count every indicator already equals its value at 2x and 4x:
-    none is missing (nan%), and what differs is float noise of rolling sums (0.000%)."""
+    """At the derived start-up count every indicator (with the execution policy's model inputs)
+    already equals its value at 2x and 4x: none is missing (nan%), and what differs is float noise
+    of rolling sums (0.000%)."""
     import json
 
     from perpflow.config import load_perpflow_config
@@ -69,7 +77,8 @@ def test_recursive_analysis_finds_no_bias(demo_datadir, demo_overlay, tmp_path):
     from tests.conftest import REPO
     from tests.integration.ft import write_json
 
-    cfg = load_perpflow_config(json.loads((REPO / "config.json").read_text()))
+    cfg = load_perpflow_config({"perpflow": {
+        **json.loads((REPO / "config.json").read_text())["perpflow"], "execution": {"enabled": True}}})  # fmt: skip
     derived = startup_candles(warmup_needs(cfg, "5m"))
     # 4x exceeds Freqtrade's 5 x 499 candles per pair: lift the per-call limit for the analysis
     lifted = write_json(tmp_path / "limit.json",
@@ -78,7 +87,8 @@ def test_recursive_analysis_finds_no_bias(demo_datadir, demo_overlay, tmp_path):
         ["recursive-analysis", "--datadir", str(demo_datadir), "--strategy", "LiquiditySweep",
          "--pairs", "BTC/USDT:USDT", "--timerange", "20260601-20260615",
          "--startup-candle", str(2 * derived), str(4 * derived)],
-        configs=[demo_overlay, lifted], userdir=tmp_path / "ud", timeout=900,
+        configs=[REPO / "config.execution.json", demo_overlay, lifted], userdir=tmp_path / "ud",
+        timeout=900,
     )  # fmt: skip
     out = proc.stdout + proc.stderr
     assert "found lookahead in indicator" not in out
