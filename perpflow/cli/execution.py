@@ -119,7 +119,12 @@ def register(sub) -> None:
     """execution calibrate, blocks, costs and shortfall."""
     from perpflow.cli import execution_shortfall
 
-    exsub = group(sub, "execution", "order policy costs: slippage model, session blocks, backtest costs, shortfall", "execution_cmd")
+    exsub = group(
+        sub,
+        "execution",
+        "order policy costs: slippage model, session blocks, backtest costs, shortfall",
+        "execution_cmd",
+    )
     cal = command(exsub, "calibrate", _calibrate,
                   "per symbol and NY session block book profiles -> slippage model JSON")  # fmt: skip
     cal.add_argument("--store", default=None, help="event store root with recorded `book` records")

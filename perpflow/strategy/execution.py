@@ -90,7 +90,8 @@ class ExecutionMixin(ChildOrdersMixin, ExecutionInputsMixin):
         order_side = "buy" if side == "long" else "sell"
         if trade is None:
             plan = self._plan_entry(pair, now, rate, tag, side)
-            if plan is None:
+            if plan is None:  # no risk context: the stake callback refuses; no stale plan left
+                self._pending().pop(pair, None)
                 return rate
             self._pending()[pair] = (now, plan)
             how, notional = plan.style, plan.parent_notional / plan.children

@@ -6,6 +6,7 @@ take profits worked in children (`custom_exit`, `custom_exit_price`) and resting
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -49,6 +50,8 @@ class ChildOrdersMixin:
         done = trade.nr_of_successful_entries
         if plan.children <= 1 or done >= plan.children or done == 0:
             return None
+        if not (math.isfinite(plan.parent_stake) and math.isfinite(plan.parent_risk)):
+            return None  # not sized by the risk engine (a stake given by hand): no children
         if plan.child_mode == "twap":
             due = trade.open_date_utc + timedelta(seconds=plan.child_interval_s * done)
             if now < due:
@@ -64,7 +67,7 @@ class ChildOrdersMixin:
         if beyond:
             return None
         stake = policy.child_stake(parent_stake=plan.parent_stake, filled_stake=trade.stake_amount,
-                                   plan=plan.child, risk_left=min(plan.parent_risk, budget) - at_risk,
+                                   plan=plan.child, risk_left=min(plan.parent_risk - at_risk, budget),
                                    loss_per_stake=per_stake)  # fmt: skip
         stake = min(stake, max_stake)
         if stake <= 0 or (min_stake and stake < min_stake):
