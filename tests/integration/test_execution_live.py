@@ -194,7 +194,9 @@ def _maker_timeout(rig: LiveRig) -> None:
     orders = rig.ledger(lambda led: [(o.time, o.price, o.status, o.type) for o in led.orders.values()
                                      if o.account == rig.key and o.symbol == sym
                                      and o.side == "BUY" and o.time >= since])  # fmt: skip
-    rested, crossed = sorted(orders)[-2:]
+    orders.sort()  # (the next iceberg slice may already rest after the crossed fill)
+    rested = [o for o in orders if o[2] == "CANCELED"][-1]
+    crossed = next(o for o in orders if o[0] > rested[0] and o[2] == "FILLED")
     assert rested[2] == "CANCELED" and rested[1] < plan["pf_decision_price"], orders
     assert crossed[2] == "FILLED" and crossed[1] > rested[1], orders
     assert (crossed[0] - rested[0]) / 1000 >= 30, orders  # not before the next 1m candle
@@ -202,9 +204,13 @@ def _maker_timeout(rig: LiveRig) -> None:
 
 
 def _take_profit_children(rig: LiveRig) -> None:
-    for t in rig.get("status"):  # the maker's trade: out of the way at market
-        rig.api("POST", "forceexit", json={"tradeid": str(t["trade_id"]), "ordertype": "market"})
-    wait(lambda: rig.position() == 0.0 and not rig.get("status"), 90, "a flat account")
+    def flat() -> bool:  # the maker's trade (and a resting iceberg slice) out of the way
+        for t in rig.get("status"):
+            rig.api("POST", "forceexit", json={"tradeid": str(t["trade_id"]),
+                                               "ordertype": "market"})  # fmt: skip
+        return rig.position() == 0.0 and not rig.get("status")
+
+    wait(flat, 120, "a flat account", every=2.0)
     r = rig.api("POST", "forceenter", json={"pair": PAIR, "side": "long", "ordertype": "limit",
                                             "entry_tag": "tp_probe"})  # fmt: skip
     assert r.status_code == 200, r.text
