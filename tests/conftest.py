@@ -67,37 +67,3 @@ def random_candles(n: int, *, seed: int = 0, start: str = "2025-03-01", freq: st
 @pytest.fixture
 def candles():
     return random_candles(600)
-
-
-# Wall seconds of the slowest tests in CI (`--durations`, 2 workers): started first and split
-# between the two workers, so no long test starts last and leaves the other worker idle.
-SLOW_TESTS = {
-    "test_parity.py::test_dry_run_and_live_trade_as_the_backtest": 358,
-    "test_freqai.py::test_lookahead_analysis_with_freqaimodel": 173,
-    "test_freqai.py::test_dry_run_trains_and_predicts_against_the_local_exchange": 134,
-    "test_book_backtest.py::test_book_filter_passes_lookahead_analysis": 92,
-    "test_validation_studies.py::test_robustness_latency_fees_and_verdict": 80,
-    "test_freqai.py::test_walk_forward_writes_a_model_and_importance_per_window": 69,
-    "test_freqai.py::test_recursive_analysis_with_freqaimodel": 65,
-    "test_dry_run_replay.py::test_dry_run_against_replay_venue": 64,
-    "test_backtest_real.py::test_backtest_real_binance_2025": 62,
-    "test_validation_studies.py::test_walk_forward_with_hyperopt_searches_each_train_window_only": 57,
-    "test_execution_live.py::test_children_fill_within_band_and_maker_times_out_to_cross": 55,
-}
-
-
-def pytest_collection_modifyitems(config, items):
-    """Slowest tests first, alternating between the two halves xdist's worksteal hands its two
-    workers (each starts at its half's head); the rest keep their order. Deterministic, so every
-    worker collects the same order."""
-
-    def key(item):
-        return item.nodeid.rsplit("/", 1)[-1]
-
-    slow = sorted((i for i in items if key(i) in SLOW_TESTS), key=lambda i: -SLOW_TESTS[key(i)])
-    if not slow:
-        return
-    rest = [i for i in items if key(i) not in SLOW_TESTS]
-    first, second = slow[0::2], slow[1::2]
-    cut = max(len(items) // 2 - len(first), 0)
-    items[:] = first + rest[:cut] + second + rest[cut:]
