@@ -9,21 +9,11 @@ smallest thing a callback computes). Printed, never asserted.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
+from bench_orderbook import _best
 
 YEAR_5M = 365 * 288
-
-
-def _best(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def _candles(n: int) -> pd.DataFrame:
