@@ -49,12 +49,18 @@ class LightGBMEventClassifier(BaseClassifierModel):
         purge = TRIPLE_BARRIER_HORIZON * pd.Timedelta(self.config["timeframe"])
         dd = purge_split(data_dictionary, dk.train_dates, purge)
         if len(dd["train_features"]) < len(data_dictionary["train_features"]):
-            logger.info("%s: purged %d train rows within %s of the test split", dk.pair,
-                        len(data_dictionary["train_features"]) - len(dd["train_features"]), purge)
+            logger.info(
+                "%s: purged %d train rows within %s of the test split",
+                dk.pair,
+                len(data_dictionary["train_features"]) - len(dd["train_features"]),
+                purge,
+            )
         model = fit_classifier(dd, params, early_stopping_rounds=rounds)
         second = self.freqai_info.get("second_model")
         if second:  # a second classifier voting inside the model (perpflow.ai.model.EventEnsemble)
-            model = EventEnsemble(model, fit_second(second["type"], dd), float(second.get("weight", 0.5)))
+            model = EventEnsemble(
+                model, fit_second(second["type"], dd), float(second.get("weight", 0.5))
+            )
         scores = test_scores(model, dd, threshold=float(self.freqai_info.get("win_threshold", 0.5)))
         dates = pd.to_datetime(pd.Series(dk.train_dates))
         lgbm = model.primary if isinstance(model, EventEnsemble) else model
@@ -65,7 +71,13 @@ class LightGBMEventClassifier(BaseClassifierModel):
             train_start=dates.min(), train_end=dates.max(), train_rows=len(dd["train_features"]),
             best_iteration=int(lgbm.best_iteration_ or lgbm.n_estimators), **scores,
         )  # fmt: skip
-        logger.info("%s: test precision %.2f recall %.2f (base rate %.2f, %d rows); importance -> %s",
-                    dk.pair, scores["precision"], scores["recall"], scores["base_rate"],
-                    scores["test_rows"], path.name)
+        logger.info(
+            "%s: test precision %.2f recall %.2f (base rate %.2f, %d rows); importance -> %s",
+            dk.pair,
+            scores["precision"],
+            scores["recall"],
+            scores["base_rate"],
+            scores["test_rows"],
+            path.name,
+        )
         return model
