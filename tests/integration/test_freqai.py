@@ -24,10 +24,18 @@ pytestmark = pytest.mark.integration
 PERPFLOW = os.path.join(os.path.dirname(sys.executable), "perpflow")
 PAIRS = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
 # CI-sized walk-forward: 30-day training windows, retrained weekly; a looser vote threshold so
-# a few weeks give enough trades for the bias analyses; a second model votes inside the ensemble
+# a few weeks give enough trades for the bias analyses; a second model votes inside LightGBM
 CI_AI = {"freqai": {"train_period_days": 30, "backtest_period_days": 7, "identifier": "ai-ci",
                     "second_model": {"type": "logistic", "weight": 0.3}},
          "perpflow": {"ai": {"threshold": 0.3}}}  # fmt: skip
+# the walk-forward and the dry-run run the event ensemble (rules, LightGBM, a small TCN); the
+# bias analyses run LightGBMEventClassifier (the strategy is the same, the models differ only
+# in what the parity test and the dry-run check)
+ENSEMBLE = REPO / "config.ensemble.json"
+CI_TCN = {"freqai": {"ensemble": {"tcn": {"window": 16, "channels": 8, "dilations": [1, 2, 4],
+                                          "max_epochs": 20}}},
+          "perpflow": {"ai": {"threshold": 0.3}}}  # fmt: skip
+MEMBERS = ("rules", "lightgbm", "tcn")
 # what Freqtrade's analyses flag for any FreqAI strategy: the target (computed from the future by
 # design) and the model outputs at the cut edge (FreqAI predicts rows < the timerange stop, so the
 # cut run's last candle has no prediction); the parity test below checks predictions row by row
@@ -35,9 +43,12 @@ FREQAI_OUTPUTS = {"&-outcome", "win", "loss", "do_predict", EVENT_COLUMN, "ai_vo
                   "enter_long", "enter_short"}  # fmt: skip
 
 
-def _configs(tmp_path, overlay, extra: dict | None = None):
+def _configs(tmp_path, overlay, extra: dict | None = None, ensemble: bool = False):
     ci = write_json(tmp_path / "ci.json", {**CI_AI, **(extra or {})})
-    return [REPO / "config.freqai.json", ci, overlay]
+    if not ensemble:
+        return [REPO / "config.freqai.json", ci, overlay]
+    tcn = write_json(tmp_path / "ci_tcn.json", CI_TCN)
+    return [REPO / "config.freqai.json", ENSEMBLE, ci, tcn, overlay]
 
 
 def _predictions(userdir) -> pd.DataFrame:
@@ -48,13 +59,14 @@ def _predictions(userdir) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def ai_backtest(demo_datadir, demo_overlay, tmp_path_factory):
-    """A 4-week FreqAI walk-forward backtest of LiquiditySweepAI on the demo market."""
+    """A 4-week FreqAI walk-forward backtest of LiquiditySweepAI with the event ensemble on the
+    demo market."""
     tmp = tmp_path_factory.mktemp("ai")
     ud = tmp / "ud"
     run_freqtrade(["backtesting", "--datadir", str(demo_datadir), "--pairs", *PAIRS,
                    "--timerange", "20260601-20260629", "--export", "trades", "--cache", "none",
                    "--freqaimodel-path", str(REPO / "freqaimodels")],
-                  configs=_configs(tmp, demo_overlay), userdir=ud)  # fmt: skip
+                  configs=_configs(tmp, demo_overlay, ensemble=True), userdir=ud)  # fmt: skip
     return tmp, ud
 
 
@@ -76,7 +88,15 @@ def test_walk_forward_writes_a_model_and_importance_per_window(ai_backtest):
         assert {"gain", "permutation", "shap", "precision", "recall"} <= set(imp.columns)
         assert imp["gain"].sum() == pytest.approx(1.0)
     assert set(pred.loc[pred[EVENT_COLUMN] != 0, "do_predict"].unique()) <= {0.0, 1.0}
-    assert pred["win"].between(0, 1).all()
+    setups = pred[(pred[EVENT_COLUMN] != 0) & (pred["do_predict"] == 1)]
+    assert len(setups) and setups["win"].between(0, 1).all()
+    for m in MEMBERS:  # every member calibrated and voting on every predicted setup
+        assert setups[f"p_{m}"].between(0, 1).all() and setups[f"raw_{m}"].notna().all(), m
+    # a window's first candles have no TCN history: no vote there, and no entry
+    for _, w in pred.groupby("file"):
+        head = w.sort_values("date").head(15)
+        assert head["p_tcn"].isna().all()
+        assert (head.loc[head[EVENT_COLUMN] != 0, "do_predict"] == 0).all()
     trades = latest_backtest_trades(ud)
     assert len(trades), "the vote let no setup through on 4 weeks of the demo market"
     assert set(trades["enter_tag"]) <= {
@@ -97,12 +117,12 @@ def test_predictions_do_not_change_when_later_data_is_removed(
     run_freqtrade(["backtesting", "--datadir", str(demo_datadir), "--pairs", *PAIRS,
                    "--timerange", "20260601-20260615", "--cache", "none",
                    "--freqaimodel-path", str(REPO / "freqaimodels")],
-                  configs=_configs(tmp, demo_overlay), userdir=cut)  # fmt: skip
+                  configs=_configs(tmp, demo_overlay, ensemble=True), userdir=cut)  # fmt: skip
     full, part = _predictions(ud), _predictions(cut)
     key = ["file", "date"]
     merged = part.merge(full, on=key, suffixes=("_cut", "_full"))
     assert len(merged) == len(part) > 0
-    for col in ("win", "do_predict", EVENT_COLUMN):
+    for col in ("win", "do_predict", EVENT_COLUMN, *(f"p_{m}" for m in MEMBERS)):
         pd.testing.assert_series_equal(merged[f"{col}_cut"], merged[f"{col}_full"],
                                        check_names=False, obj=col)  # fmt: skip
 
@@ -174,7 +194,8 @@ def test_recursive_analysis_with_freqaimodel(demo_datadir, demo_overlay, tmp_pat
 
 
 def test_dry_run_trains_and_predicts_against_the_local_exchange(demo_datadir, tmp_path):
-    """FreqAI trains in the background on downloaded history and predicts on live candles."""
+    """FreqAI trains the event ensemble in the background on downloaded history and predicts
+    on live candles."""
     from perpflow.venue.overlay import exchange_overlay
     from perpflow.venue.server import VenueServer
 
@@ -191,7 +212,9 @@ def test_dry_run_trains_and_predicts_against_the_local_exchange(demo_datadir, tm
             "perpflow": {"filters": {"liquidations": {"enabled": False}}},
             "freqai": {"identifier": "ai-dry", "train_period_days": 2, "backtest_period_days": 1},
         })  # fmt: skip
-        configs = [REPO / "config.freqai.json", REPO / "config.api.json", overlay, extra]
+        tcn = write_json(tmp_path / "tcn.json", CI_TCN)
+        configs = [REPO / "config.freqai.json", ENSEMBLE, tcn, REPO / "config.api.json", overlay,
+                   extra]  # fmt: skip
         ud = tmp_path / "ud"
         # as a user would: download the training history (candles, funding, OI) first
         run_freqtrade(["download-data", "--datadir", str(data), "--days", "6", "-t", "1m", "1h",
@@ -226,6 +249,8 @@ def test_dry_run_trains_and_predicts_against_the_local_exchange(demo_datadir, tm
 
             last = _wait_for(predicted, 180, "a candle predicted by the trained model")
             assert 0 <= last["win"] <= 1 and last[EVENT_COLUMN] in (-1, 0, 1), last
+            # live, FreqAI hands the model the last `window` candles: the TCN has its history
+            assert 0 <= last["p_tcn"] <= 1 and 0 <= last["p_lightgbm"] <= 1, last
         except BaseException as exc:
             proc.kill()
             proc.wait(30)
