@@ -212,3 +212,43 @@ def test_reliability_table_diagram_and_report_section(tmp_path, market):
     assert len(pd.read_csv(out / "model_reliability.csv")) == len(rel)
     assert "tcn is worse than lightgbm on brier" in html and "base64" in html
     assert list(extra) == ["comparison", "comparison_pooled", "verdicts"]
+
+
+def _trades(market) -> pd.DataFrame:
+    d = market["candles"]["date"]
+    opened = d.iloc[[WARMUP + 10, WARMUP + ROWS + 10, WARMUP + 3 * ROWS + 10]].reset_index(
+        drop=True
+    )
+    return pd.DataFrame({"pair": PAIR, "open_date": opened, "close_date": opened + pd.Timedelta("1h"),
+                         "open_rate": 100.0, "min_rate": 99.0, "max_rate": 102.0, "is_short": False,
+                         "profit_abs": [10.0, -5.0, 3.0], "profit_ratio": [0.01, -0.005, 0.003]})  # fmt: skip
+
+
+@pytest.mark.parametrize("members", [{"lightgbm": _perfect, "tcn": _noise}, {}])
+def test_freqai_study_adds_the_section_only_for_member_files(tmp_path, market, members, capsys):
+    from perpflow.ai.model import write_importance
+    from perpflow.cli.validate import _print_comparison
+    from perpflow.validation.freqai_report import freqai_study
+
+    models = _write(tmp_path / "m", market, members)
+    imp = pd.DataFrame({"feature": ["%-a", "%-b"], "gain": [2.0, 1.0], "permutation": [0.2, 0.1],
+                        "shap": [0.3, 0.1]})  # fmt: skip
+    write_importance(imp, models / "sub_btc", "cb_btc_1")
+    out = tmp_path / "study"
+    res = freqai_study(models_dir=models, trades=_trades(market), datadir=market["datadir"],
+                       pairs=[PAIR], cfg=CFG, out=out, starting_balance=10_000)  # fmt: skip
+    html = (out / "report.html").read_text()
+    heads = ["Model out-of-sample", "Per window (trades)", "Feature importance", "Method"]
+    assert all(f"<h2>{h}</h2>" in html for h in heads), "existing sections kept"
+    assert (out / "oos_precision_recall.csv").exists() and (out / "windows.csv").exists()
+    if members:
+        assert html.index("<h2>Model out-of-sample</h2>") < html.index("<h2>Model comparison</h2>")
+        assert html.index("<h2>Model comparison</h2>") < html.index("<h2>Per window (trades)</h2>")
+        assert {"comparison", "comparison_pooled", "verdicts"} <= set(res)
+        assert (out / "model_comparison_pooled.csv").exists()
+        _print_comparison(res)
+        printed = capsys.readouterr().out
+        assert "brier_skill" in printed and "tcn is worse than lightgbm on log_loss" in printed
+    else:
+        assert "Model comparison" not in html and "comparison" not in res
+        assert not (out / "model_comparison.csv").exists()
