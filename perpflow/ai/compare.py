@@ -36,6 +36,9 @@ ALL = (*MEMBERS, "ensemble")  # "ensemble" is FreqAI's `win` column (the blend)
 KEYS = ["pair", "train_end"]
 MIN_WILCOXON = 5  # fewer windows: no test (with 5 the smallest two-sided p is 0.0625 anyway)
 ALPHA = 0.05
+WINDOW_COLUMNS = ["pair", "train_end", "member", "setups", "dropped", "scored", "positives",
+                  "predicted", "precision", "recall", "base_rate", "true_positives", "brier",
+                  "log_loss"]  # fmt: skip
 COMPARISONS = (("ensemble", "lightgbm"), ("tcn", "lightgbm"))  # does the TCN add anything?
 
 
@@ -105,7 +108,7 @@ def window_table(setups: pd.DataFrame, threshold: float = 0.5) -> pd.DataFrame:
                         "dropped": int((~w["paired"]).sum()), "scored": res.pop("test_rows"),
                         **res, "true_positives": int(((p >= threshold) & y).sum()),
                         "brier": brier(p, y), "log_loss": log_loss(p, y)})  # fmt: skip
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=WINDOW_COLUMNS)
 
 
 def member_windows(models_dir: Path, datadir: Path, pairs: list[str], cfg: PerpflowConfig, *,

@@ -179,6 +179,11 @@ def test_absent_members_are_not_reported(tmp_path, market):
     pool = cmp.pooled(rows).set_index("member")
     assert pool.loc["tcn", "windows"] == 4 and pool.loc["lightgbm", "windows"] == 8
     assert (rows["dropped"] == 0).all() and (rows["scored"] > 0).all()
+    none = cmp.window_table(cmp.paired_setups(part, market["datadir"], [PAIR], CFG).iloc[0:0])
+    assert list(none.columns) == cmp.WINDOW_COLUMNS and cmp.pooled(none).empty
+    assert cmp.verdicts(none).empty and np.isnan(
+        cmp.paired_test(none, "tcn", "lightgbm")["p_value"]
+    )
     # old LightGBMEventClassifier files (only `win`): the blend alone, and no report section
     old = _write(tmp_path / "c", market, {})
     assert cmp.member_columns(old) == []
