@@ -133,6 +133,8 @@ def _freqai(args: argparse.Namespace) -> int:
                 ["window", "test", "trades", "profit_pct", "max_drawdown", "sharpe"]
             ].to_string(index=False, float_format=lambda v: f"{v:.4f}")
         )
+    if "comparison_pooled" in res:
+        _print_comparison(res)
     m = res["model"]
     print(
         f"model out-of-sample: precision {m['precision']:.3f} recall {m['recall']:.3f} "
@@ -140,6 +142,19 @@ def _freqai(args: argparse.Namespace) -> int:
     )
     print(f"report: {Path(args.out) / 'report.html'}")
     return 0
+
+
+def _print_comparison(res: dict) -> None:
+    """The pooled member comparison and the paired-test verdicts of a FreqAI study."""
+    import pandas as pd
+
+    cols = ["member", "windows", "scored", "dropped", "precision", "recall", "base_rate",
+            "brier", "log_loss", "brier_skill"]  # fmt: skip
+    with pd.option_context("display.width", 160):
+        print(res["comparison_pooled"][cols].to_string(index=False,
+                                                       float_format=lambda v: f"{v:.4f}"))  # fmt: skip
+    for line in res["verdicts"]["verdict"]:
+        print(line)
 
 
 def _study(p: argparse.ArgumentParser) -> None:

@@ -7,15 +7,19 @@ left behind and reports it like a rule-strategy walk-forward:
   in the window, from the exported backtest);
 - per window and pair: the model's out-of-sample precision/recall of "win" on the window's
   setups (`perpflow.ai.oos`) against the base rate;
-- feature importance across windows with unstable ranks flagged (`perpflow.ai.importance`).
+- feature importance across windows with unstable ranks flagged (`perpflow.ai.importance`);
+- when the prediction files carry the ensemble members' probabilities (`p_rules`, `p_lightgbm`,
+  `p_tcn`): a paired comparison of the members and the blend (`perpflow.ai.compare`).
 """
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 import pandas as pd
 
+from perpflow.ai import compare as cmp
 from perpflow.ai import importance as imp
 from perpflow.ai.oos import overall, window_oos
 from perpflow.config import PerpflowConfig
@@ -51,6 +55,37 @@ def oos_png(oos: pd.DataFrame, path: Path) -> str:
     ax.set_title("out-of-sample precision of 'win' per window vs the base rate (dashed)")
     ax.legend(fontsize=8, ncol=2)
     return rp._png(fig, path)
+
+
+def model_comparison(*, models_dir: Path, datadir: Path, pairs: list[str], cfg: PerpflowConfig,
+                     out: Path, threshold: float, timeframe: str) -> tuple[str | None, dict]:  # fmt: skip
+    """When any prediction file has a `p_<member>` column: write `model_comparison.csv` (per
+    window and member), `model_comparison_pooled.csv`, `model_reliability.csv` and
+    `reliability.png` to `out`; return the "Model comparison" section's HTML and
+    {"comparison", "comparison_pooled", "verdicts"}. (None, {}) for files without members."""
+    if not cmp.member_columns(models_dir):
+        return None, {}
+    setups = cmp.paired_setups(models_dir, datadir, pairs, cfg, timeframe=timeframe)
+    rows = cmp.window_table(setups, threshold)
+    pool, verdicts = cmp.pooled(rows), cmp.verdicts(rows)
+    rel = cmp.reliability_table(setups)
+    rows.to_csv(out / "model_comparison.csv", index=False)
+    pool.to_csv(out / "model_comparison_pooled.csv", index=False)
+    rel.to_csv(out / "model_reliability.csv", index=False)
+    lines = list(verdicts["verdict"])
+    if "tcn" not in set(rows["member"]):
+        lines.append("no TCN probabilities in these predictions: nothing to say about the TCN")
+    items = "".join(f"<li>{escape(v)}</li>" for v in lines)
+    dropped = int(rows.groupby(cmp.KEYS)["dropped"].first().sum()) if len(rows) else 0
+    html = (f"<ul>{items}</ul><p>Every member is scored on the same setups of each window "
+            f"({dropped} setup(s) dropped where a member had no probability). Brier skill is "
+            "against always predicting the pooled base rate. Per-window differences (a - b, "
+            "lower is better) are tested with a Wilcoxon signed-rank test and a bootstrap 95% "
+            "CI; 'beats' needs p &lt; 0.05 and a CI excluding 0. 'ensemble vs lightgbm' includes "
+            "what the rules add; the blend without the TCN is not in the files.</p>"
+            + rp.table(pool) + rp.img(cmp.reliability_png(rel, out / "reliability.png"))
+            + rp.table(rows))  # fmt: skip
+    return html, {"comparison": rows, "comparison_pooled": pool, "verdicts": verdicts}
 
 
 def freqai_study(*, models_dir: Path, trades: pd.DataFrame, datadir: Path, pairs: list[str],
@@ -94,8 +129,13 @@ def freqai_study(*, models_dir: Path, trades: pd.DataFrame, datadir: Path, pairs
                    "then predicted the window. Precision/recall relabel each window's setups "
                    "from the candles with the same triple barrier.</p>"),
     ]  # fmt: skip
+    comparison, extra = model_comparison(models_dir=models_dir, datadir=datadir, pairs=pairs,
+                                         cfg=cfg, out=out, threshold=threshold, timeframe=timeframe)  # fmt: skip
+    if comparison is not None:
+        sections.insert(2, ("Model comparison", comparison))
     rp.write_html(out / "report.html", "FreqAI walk-forward study", sig, sections)
     return {
+        **extra,
         "windows": per_window,
         "oos": oos,
         "overall": total,
