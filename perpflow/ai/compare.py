@@ -32,14 +32,16 @@ from perpflow.features.volatility import atr
 logger = logging.getLogger(__name__)
 
 MEMBERS = ("rules", "lightgbm", "tcn")  # members with their own `p_<member>` column
-ALL = (*MEMBERS, "ensemble")  # "ensemble" is FreqAI's `win` column (the blend)
+ALL = (*MEMBERS, "ensemble", "without_tcn")  # "ensemble" is FreqAI's `win` column (the blend)
+ABLATION = {"win_without_tcn": "without_tcn"}  # the same vote with the TCN left out
 KEYS = ["pair", "train_end"]
 MIN_WILCOXON = 5  # fewer windows: no test (with 5 the smallest two-sided p is 0.0625 anyway)
 ALPHA = 0.05
 WINDOW_COLUMNS = ["pair", "train_end", "member", "setups", "dropped", "scored", "positives",
                   "predicted", "precision", "recall", "base_rate", "true_positives", "brier",
                   "log_loss"]  # fmt: skip
-COMPARISONS = (("ensemble", "lightgbm"), ("tcn", "lightgbm"))  # does the TCN add anything?
+# does the TCN add anything? the vote against the same vote without it, then the members alone
+COMPARISONS = (("ensemble", "without_tcn"), ("ensemble", "lightgbm"), ("tcn", "lightgbm"))
 
 
 def member_columns(models_dir: Path) -> list[str]:
@@ -57,7 +59,7 @@ def window_setups(candles: pd.DataFrame, pred: pd.DataFrame, cfg: PerpflowConfig
     """One row per trusted setup of one window: date, `y` (was a win), each present member's
     calibrated probability (columns named by member; "ensemble" = `win`), `raw_<member>` where
     the file has it, and `paired` (every present member has a finite probability)."""
-    cols = {f"p_{m}": m for m in MEMBERS} | {"win": "ensemble"}
+    cols = {f"p_{m}": m for m in MEMBERS} | {"win": "ensemble"} | ABLATION
     raw = [f"raw_{m}" for m in MEMBERS if f"raw_{m}" in pred.columns]
     keep = ["date", EVENT_COLUMN, "do_predict", *[c for c in cols if c in pred.columns], *raw]
     merged = candles.merge(pred[keep], on="date", how="left")
@@ -193,7 +195,8 @@ def _verdict(r: dict) -> str:
 
 
 def verdicts(rows: pd.DataFrame, metrics: tuple[str, ...] = ("brier", "log_loss")) -> pd.DataFrame:
-    """`paired_test` of each of `COMPARISONS` (ensemble vs lightgbm, tcn vs lightgbm) on each
+    """`paired_test` of each of `COMPARISONS` (ensemble vs the vote without the TCN, ensemble vs
+    lightgbm, tcn vs lightgbm) on each
     metric, for the pairs whose members both appear in `rows`."""
     have = set(rows["member"]) if len(rows) else set()
     out = [paired_test(rows, a, b, m) for a, b in COMPARISONS if {a, b} <= have for m in metrics]

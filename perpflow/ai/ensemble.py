@@ -118,6 +118,15 @@ class EventEnsembleModel:
                 out[name] = p
         return out
 
+    def vote_without(self, raw: dict[str, np.ndarray], member: str,
+                     setup: np.ndarray | None = None) -> np.ndarray | None:  # fmt: skip
+        """The vote with `member` left out (the ablation `perpflow validate freqai` pairs with
+        the full vote to say whether the member adds anything); None when nothing is left."""
+        rest = {n: p for n, p in raw.items() if n != member}
+        if member not in raw or not rest:
+            return None
+        return self.vote(rest, setup)[1]
+
     def vote(self, raw: dict[str, np.ndarray], setup: np.ndarray | None = None
              ) -> tuple[dict[str, np.ndarray], np.ndarray]:  # fmt: skip
         """(calibrated probability per member, weighted vote). On setup rows every member must

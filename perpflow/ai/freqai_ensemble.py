@@ -30,6 +30,8 @@ from perpflow.labels.horizons import TRIPLE_BARRIER_HORIZON
 
 logger = logging.getLogger(__name__)
 
+ABLATION = "win_without_tcn"  # the vote with the TCN left out: does the TCN add anything?
+
 
 class EventEnsembleBase(BaseClassifierModel):
     """The shared implementation; `freqaimodels/` holds the classes FreqAI loads by name."""
@@ -77,7 +79,8 @@ class EventEnsembleBase(BaseClassifierModel):
 
     @staticmethod
     def _output_columns(model) -> list[str]:
-        return [f"{kind}_{n}" for n in model.members for kind in ("p", "raw")]
+        cols = [f"{kind}_{n}" for n in model.members for kind in ("p", "raw")]
+        return cols + ([ABLATION] if "tcn" in model.members and len(model.members) > 1 else [])
 
     def _write_importance(self, model, dd: dict, dk: FreqaiDataKitchen) -> None:
         """LightGBM's importance file (what `perpflow importance` reads), when it is a member."""
@@ -111,6 +114,9 @@ class EventEnsembleBase(BaseClassifierModel):
         pred = {label: np.where(vote >= 0.5, "win", "loss"), "loss": 1 - vote, "win": vote}
         for name in raw:
             pred[f"p_{name}"], pred[f"raw_{name}"] = cal[name], raw[name]
+        ablation = self.model.vote_without(raw, "tcn", setup)
+        if ablation is not None:
+            pred[ABLATION] = ablation
         pred_df = pd.DataFrame(pred)
         dk.DI_values = (dk.feature_pipeline["di"].di_values if dk.feature_pipeline["di"]
                         else np.zeros(len(pred_df)))  # fmt: skip

@@ -81,8 +81,10 @@ def model_comparison(*, models_dir: Path, datadir: Path, pairs: list[str], cfg: 
             f"({dropped} setup(s) dropped where a member had no probability). Brier skill is "
             "against always predicting the pooled base rate. Per-window differences (a - b, "
             "lower is better) are tested with a Wilcoxon signed-rank test and a bootstrap 95% "
-            "CI; 'beats' needs p &lt; 0.05 and a CI excluding 0. 'ensemble vs lightgbm' includes "
-            "what the rules add; the blend without the TCN is not in the files.</p>"
+            "CI; 'beats' needs p &lt; 0.05 and a CI excluding 0. 'ensemble vs without_tcn' is the "
+            "question whether the TCN adds anything: the same vote with the TCN left out "
+            "(`win_without_tcn`, written by EventEnsembleClassifier); 'ensemble vs lightgbm' "
+            "also includes what the rules add.</p>"
             + rp.table(pool) + rp.img(cmp.reliability_png(rel, out / "reliability.png"))
             + rp.table(rows))  # fmt: skip
     return html, {"comparison": rows, "comparison_pooled": pool, "verdicts": verdicts}

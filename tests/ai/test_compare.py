@@ -257,3 +257,16 @@ def test_freqai_study_adds_the_section_only_for_member_files(tmp_path, market, m
     else:
         assert "Model comparison" not in html and "comparison" not in res
         assert not (out / "model_comparison.csv").exists()
+
+
+def test_the_vote_without_the_tcn_is_paired_with_the_full_vote(tmp_path, market):
+    models = _write(tmp_path, market, {"lightgbm": _noise, "tcn": _perfect})
+    for f in (models / "backtesting_predictions").glob("*.feather"):
+        pred = pd.read_feather(f)  # the ablation EventEnsembleClassifier writes: lightgbm alone
+        pred.assign(win_without_tcn=pred["p_lightgbm"]).to_feather(f)
+    rows = _rows(models, market)
+    assert "without_tcn" in set(rows["member"])
+    v = cmp.verdicts(rows).set_index(["a", "b", "metric"])
+    first = v.loc[("ensemble", "without_tcn", "brier")]
+    assert first["verdict"].startswith("ensemble beats without_tcn on brier"), first["verdict"]
+    assert list(v.index)[0] == ("ensemble", "without_tcn", "brier")

@@ -168,6 +168,9 @@ def test_the_vote_needs_every_weighted_member_on_a_setup_row():
     np.testing.assert_allclose(vote[later], expected)
     quiet = np.flatnonzero(~setup)[SMALL.window :]
     np.testing.assert_allclose(vote[quiet], cal["tcn"][quiet])  # no side: the rules abstain
+    without = model.vote_without(raw, "tcn", setup)  # the ablation the report pairs with the vote
+    np.testing.assert_allclose(without[later], cal["rules"][later])
+    assert model.vote_without(raw, "lightgbm", setup) is None, "not a member: no ablation"
 
 
 def test_ensemble_config_names_bad_fields():
