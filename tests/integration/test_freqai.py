@@ -152,6 +152,12 @@ def test_importance_and_freqai_study_reports(ai_backtest, demo_datadir):
     ).all()
     html = (study / "report.html").read_text()
     assert "Model out-of-sample" in html and "Feature importance" in html
+    # the ensemble's members compared on the same setups, and whether the TCN adds anything
+    comparison = pd.read_csv(study / "model_comparison.csv")
+    assert {*MEMBERS, "ensemble", "without_tcn"} <= set(comparison["member"])
+    assert comparison["brier"].between(0, 1).all() and "Model comparison" in html
+    assert "ensemble" in out.stdout and "without_tcn" in out.stdout, out.stdout[-2000:]
+    assert (study / "reliability.png").stat().st_size > 10_000
     windows = pd.read_csv(study / "windows.csv")
     assert windows["trades"].sum() == len(latest_backtest_trades(ud)), "windows cover every trade"
 
