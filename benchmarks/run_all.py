@@ -18,6 +18,7 @@ import bench_orderbook  # noqa: E402
 import bench_recorder  # noqa: E402
 import bench_store  # noqa: E402
 import bench_study  # noqa: E402
+import bench_tcn  # noqa: E402
 import bench_warmup  # noqa: E402
 
 if __name__ == "__main__":
@@ -56,3 +57,6 @@ if __name__ == "__main__":
     print()
     print("== slippage model: per-candle inputs and cost per call vs TA-Lib ATR ==")
     bench_execution.main()
+    print()
+    print("== event ensemble: TCN vs LightGBM per window, inference, real-data comparison ==")
+    bench_tcn.main()

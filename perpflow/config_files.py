@@ -74,6 +74,10 @@ def check_config(files: list[str | Path] | tuple = DEFAULT_FILES,
     env = os.environ if env is None else env
     config = merged_config(files)
     load_perpflow_config(config)
+    if "ensemble" in (config.get("freqai") or {}):  # EventEnsembleClassifier's section
+        from perpflow.ai.ensemble import load_ensemble_config
+
+        load_ensemble_config(config["freqai"])
     check_secrets(config, env)
     freqtrade_checks(config)
     api, tg = config.get("api_server") or {}, config.get("telegram") or {}

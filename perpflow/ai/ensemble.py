@@ -76,8 +76,18 @@ class EnsembleConfig(_Frozen):
 
 
 def load_ensemble_config(freqai: dict) -> EnsembleConfig:
-    """`freqai.ensemble` validated; the pydantic error names the field."""
-    return EnsembleConfig.model_validate(freqai.get("ensemble", {}), strict=False)
+    """`freqai.ensemble` validated; a `PerpflowConfigError` names each bad key in full
+    (e.g. `freqai.ensemble.tcn.window: Input should be greater than or equal to 4 (got 1)`)."""
+    from pydantic import ValidationError
+
+    from perpflow.config import PerpflowConfigError
+
+    try:
+        return EnsembleConfig.model_validate(freqai.get("ensemble", {}), strict=False)
+    except ValidationError as exc:
+        lines = [f"{'.'.join(['freqai.ensemble', *map(str, e['loc'])])}: {e['msg']} (got {e.get('input')!r})"
+                 for e in exc.errors()]  # fmt: skip
+        raise PerpflowConfigError("invalid freqai.ensemble config:\n  " + "\n  ".join(lines)) from None
 
 
 @dataclass

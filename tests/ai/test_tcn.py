@@ -178,7 +178,7 @@ def test_ensemble_config_names_bad_fields():
         load_ensemble_config({"ensemble": {"weights": {"rules": 0, "lightgbm": 0, "tcn": 0}}})
     with pytest.raises(ValueError, match="calibration"):
         load_ensemble_config({"ensemble": {"calibration": "beta"}})
-    with pytest.raises(ValueError, match="window"):
+    with pytest.raises(ValueError, match=r"freqai\.ensemble\.tcn\.window"):
         load_ensemble_config({"ensemble": {"tcn": {"window": 1}}})
     assert load_ensemble_config({}).active() == ["lightgbm", "tcn"]
 
