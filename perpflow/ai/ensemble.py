@@ -87,7 +87,9 @@ def load_ensemble_config(freqai: dict) -> EnsembleConfig:
     except ValidationError as exc:
         lines = [f"{'.'.join(['freqai.ensemble', *map(str, e['loc'])])}: {e['msg']} (got {e.get('input')!r})"
                  for e in exc.errors()]  # fmt: skip
-        raise PerpflowConfigError("invalid freqai.ensemble config:\n  " + "\n  ".join(lines)) from None
+        raise PerpflowConfigError(
+            "invalid freqai.ensemble config:\n  " + "\n  ".join(lines)
+        ) from None
 
 
 @dataclass
