@@ -36,12 +36,12 @@ class TCNConfig(_Frozen):
     """`freqai.ensemble.tcn`: the sequence model's shape and training."""
 
     window: int = Field(32, ge=4, le=512, description="candles of history per input")
-    channels: int = Field(12, ge=2, le=256)
+    channels: int = Field(8, ge=2, le=256)
     kernel: int = Field(3, ge=2, le=8)
     dilations: tuple[int, ...] = (1, 2, 4, 8)
     learning_rate: float = Field(3e-3, gt=0, le=1)
     weight_decay: float = Field(1e-3, ge=0, le=1)
-    batch_size: int = Field(256, ge=8, le=8192)
+    batch_size: int = Field(64, ge=8, le=8192)
     max_epochs: int = Field(40, ge=1, le=1000)
     patience: int = Field(6, ge=1, le=1000)
     seed: int = 1
@@ -166,13 +166,17 @@ def rules_score(frame: pd.DataFrame) -> np.ndarray:
 def tcn_inputs(frame: pd.DataFrame, features: list[str], scaler: RobustScaler, width: int,
                ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(windows, valid) for the TCN: scaled features plus the setup side at each window's end
-    broadcast over the window, for rows `ends` (positions in `frame`)."""
-    values = scaler.transform(frame[features].to_numpy("float64"))
-    x, valid = windows(np.hstack([values, side_channel(frame, SIDE_COLUMN)]), ends, width)
-    side_now = side_channel(frame, SIDE_COLUMN)[np.clip(ends, 0, len(frame) - 1), 0]
-    return np.concatenate(
-        [x, np.broadcast_to(side_now[:, None, None], (*x.shape[:2], 1))], axis=2
-    ), valid
+    broadcast over the window, for rows `ends` (positions in `frame`). Windows are gathered
+    from the raw values first and scaled after (the same numbers; setups are sparse, so this
+    scales a few thousand rows instead of the whole frame)."""
+    x, valid = windows(frame[features].to_numpy("float32"), ends, width)
+    x = scaler.transform(x)
+    x[~valid] = 0.0
+    side = side_channel(frame, SIDE_COLUMN)
+    past, _ = windows(side, ends, width)
+    side_now = side[np.clip(ends, 0, len(frame) - 1), 0]
+    now = np.broadcast_to(side_now[:, None, None], (*x.shape[:2], 1))
+    return np.concatenate([x, past, now], axis=2), valid
 
 
 def split_positions(dates: pd.Series, train_dates: pd.Series, n_train: int, n_test: int,

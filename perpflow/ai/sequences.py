@@ -8,6 +8,7 @@ are reported invalid rather than padded, so a prediction never rests on made-up 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,12 +29,13 @@ class RobustScaler:
     def fit(cls, values: np.ndarray) -> RobustScaler:
         """Per column median and IQR/1.349 of `values` (rows x features), ignoring NaN."""
         v = np.asarray(values, dtype="float64")
-        with np.errstate(all="ignore"):
-            med = np.nanmedian(v, axis=0) if len(v) else np.zeros(v.shape[1])
-            q75, q25 = (np.nanpercentile(v, [75, 25], axis=0) if len(v)
-                        else (np.ones(v.shape[1]), np.zeros(v.shape[1])))  # fmt: skip
-        iqr = (np.asarray(q75) - np.asarray(q25)) / 1.349
-        std = np.nanstd(v, axis=0) if len(v) else np.ones(v.shape[1])
+        if not len(v):
+            return cls(np.zeros(v.shape[1], "float32"), np.ones(v.shape[1], "float32"))
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: scale 1
+            q25, med, q75 = np.nanquantile(v, [0.25, 0.5, 0.75], axis=0)
+            std = np.nanstd(v, axis=0)
+        iqr = (q75 - q25) / 1.349
         scale = np.where(iqr > 1e-12, iqr, np.where(std > 1e-12, std, 1.0))
         return cls(
             np.nan_to_num(med).astype("float32"), np.nan_to_num(scale, nan=1.0).astype("float32")

@@ -32,15 +32,15 @@ logger = logging.getLogger(__name__)
 class TCNSettings:
     """Architecture and training settings (`freqai.ensemble.tcn` in the config)."""
 
-    window: int = 48  # candles of history per input (4 h of 5m)
-    channels: int = 16
+    window: int = 32  # candles of history per input (2 h 40 min of 5m)
+    channels: int = 8
     kernel: int = 3
     dilations: tuple[int, ...] = (1, 2, 4, 8)
     learning_rate: float = 3e-3
     weight_decay: float = 1e-3
-    batch_size: int = 128
-    max_epochs: int = 60
-    patience: int = 8
+    batch_size: int = 64
+    max_epochs: int = 40
+    patience: int = 6
     seed: int = 1
 
     def receptive_field(self) -> int:
