@@ -95,13 +95,64 @@ def _map(tree, fn):
     return fn(tree)
 
 
+def needed_positions(steps: int, kernel: int, dilations: tuple[int, ...]) -> list[tuple]:
+    """Per block (in order), the time steps whose values the last step's output depends on:
+    (block input, after the first convolution, block output), each a sorted int array. Only the
+    last step feeds the head, so the upper layers need a few steps each (88 of 256 conv steps
+    for 32 candles and dilations 1, 2, 4, 8); computed once per shape, at trace time."""
+    out = np.array([steps - 1])
+    plan = []
+    for d in reversed(dilations):
+        taps = np.arange(kernel) * d
+
+        def back(pos: np.ndarray, taps: np.ndarray = taps) -> np.ndarray:
+            p = (pos[:, None] - taps[None, :]).ravel()
+            return np.unique(p[p >= 0])
+
+        mid = back(out)
+        inp = np.union1d(back(mid), out)
+        plan.append((inp, mid, out))
+        out = inp
+    return plan[::-1]
+
+
 def forward(params: dict, x, dilations: tuple[int, ...]):
-    """Logits (n,) for inputs x (n, window, features); JAX-traceable."""
+    """Logits (n,) for inputs x (n, window, features); JAX-traceable. Each causal dilated
+    convolution is one matmul over gathered taps (faster than XLA's CPU convolution for these
+    narrow layers) and is evaluated only at the steps the last output needs
+    (`needed_positions`); the result equals the full convolution stack's last step."""
+    jax, jnp = _jax()
+    kernel = params["blocks"][0]["w1"].shape[0]
+    plan = needed_positions(x.shape[1], kernel, dilations)
+
+    def conv(h, have: np.ndarray, want: np.ndarray, w, d):
+        # h holds steps `have`; output at steps `want`; tap j reads step t - (k - 1 - j) * d,
+        # which is zero padding when negative (index len(have): an appended zero row)
+        hz = jnp.concatenate([h, jnp.zeros((h.shape[0], 1, h.shape[2]), h.dtype)], axis=1)
+        cols = []
+        for j in range(kernel):
+            src = want - (kernel - 1 - j) * d
+            idx = np.where(src >= 0, np.searchsorted(have, np.maximum(src, 0)), len(have))
+            cols.append(hz[:, idx, :])
+        return jnp.concatenate(cols, axis=-1) @ w.reshape(kernel * w.shape[1], w.shape[2])
+
+    have = np.arange(x.shape[1])
+    h = x
+    for block, d, (inp, mid, out) in zip(params["blocks"], dilations, plan, strict=True):
+        h = h[:, np.searchsorted(have, inp), :] if len(inp) != len(have) else h
+        y = jax.nn.relu(conv(h, inp, mid, block["w1"], d) + block["b1"])
+        y = jax.nn.relu(conv(y, mid, out, block["w2"], d) + block["b2"])
+        skip = h[:, np.searchsorted(inp, out), :]
+        skip = skip @ block["wr"] if "wr" in block else skip
+        h, have = jax.nn.relu(y + skip), out
+    return h[:, -1, :] @ params["head"]["w"] + params["head"]["b"]
+
+
+def forward_full(params: dict, x, dilations: tuple[int, ...]):
+    """The same network evaluated at every step (the reference `forward` is tested against)."""
     jax, jnp = _jax()
 
     def conv(h, w, d):
-        # causal dilated convolution as one matmul over shifted copies (faster than XLA's CPU
-        # convolution for these narrow layers): tap j reads input t - (k - 1 - j) * d
         k, steps = w.shape[0], h.shape[1]
         hp = jnp.pad(h, ((0, 0), ((k - 1) * d, 0), (0, 0)))
         taps = jnp.concatenate([hp[:, j * d : j * d + steps, :] for j in range(k)], axis=-1)

@@ -200,3 +200,21 @@ def test_robust_scaler_ignores_nan_and_clips():
     s = RobustScaler.fit(v)
     z = s.transform(v)
     assert np.isfinite(z).all() and z.max() == 5.0 and z[0, 1] == 0.0
+
+
+@pytest.mark.parametrize(
+    "width,dilations", [(32, (1, 2, 4, 8)), (16, (1, 2, 4)), (5, (1, 2, 4, 8))]
+)
+def test_the_pruned_network_equals_the_full_convolution_stack(width, dilations):
+    import jax.numpy as jnp
+
+    from perpflow.ai.tcn import forward, forward_full, init_params, needed_positions
+
+    s = TCNSettings(window=width, dilations=dilations, seed=2)
+    params = init_params(7, s)
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(9, width, 7)).astype("float32"))
+    np.testing.assert_allclose(np.asarray(forward(params, x, dilations)),
+                               np.asarray(forward_full(params, x, dilations)), rtol=1e-5, atol=1e-6)  # fmt: skip
+    plan = needed_positions(width, 3, dilations)
+    assert plan[-1][2].tolist() == [width - 1] and plan[0][0].max() == width - 1
+    assert all(set(out) <= set(inp) for inp, _, out in plan)  # the skip path has its steps
