@@ -180,13 +180,30 @@ def paired_test(rows: pd.DataFrame, a: str, b: str, metric: str = "brier", *,
     return res
 
 
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (NaN stays NaN). Written out: scipy
+    has only Benjamini-Hochberg, and a "beats" claim wants the family-wise error."""
+    p = np.asarray(p, dtype="float64")
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    q = p[ok]
+    order = np.argsort(q)
+    adj = np.maximum.accumulate((len(q) - np.arange(len(q))) * q[order])
+    res = np.empty(len(q))
+    res[order] = np.minimum(adj, 1.0)
+    out[ok] = res
+    return out
+
+
 def _verdict(r: dict) -> str:
     a, b, m = r["a"], r["b"], r["metric"]
+    p = r.get("p_holm", r["p_value"])
+    adjusted = f", Holm-adjusted over {r['family']} tests p={p:.3f}" if "p_holm" in r else ""
     stats = (f"mean {m} difference {r['mean_diff']:+.4f} (95% CI {r['ci_low']:+.4f}.."
-             f"{r['ci_high']:+.4f}), Wilcoxon p={r['p_value']:.3f} over {r['windows']} windows")  # fmt: skip
+             f"{r['ci_high']:+.4f}), Wilcoxon p={r['p_value']:.3f}{adjusted} over {r['windows']} windows")  # fmt: skip
     if r["reason"]:
         return f"{a} vs {b} on {m}: cannot tell ({r['reason']}); mean diff {r['mean_diff']:+.4f}"
-    clear = r["p_value"] < ALPHA and (r["ci_high"] < 0 or r["ci_low"] > 0)
+    clear = p < ALPHA and (r["ci_high"] < 0 or r["ci_low"] > 0)
     if clear and r["mean_diff"] < 0:
         return f"{a} beats {b} on {m}: {stats}"
     if clear:
@@ -196,12 +213,18 @@ def _verdict(r: dict) -> str:
 
 def verdicts(rows: pd.DataFrame, metrics: tuple[str, ...] = ("brier", "log_loss")) -> pd.DataFrame:
     """`paired_test` of each of `COMPARISONS` (ensemble vs the vote without the TCN, ensemble vs
-    lightgbm, tcn vs lightgbm) on each
-    metric, for the pairs whose members both appear in `rows`."""
+    lightgbm, tcn vs lightgbm) on each metric, for the pairs whose members both appear in
+    `rows`; each verdict decides on its Holm-adjusted p over the whole family. Windows of
+    different pairs in the same month are not independent (one market), so even an adjusted
+    p is optimistic."""
     have = set(rows["member"]) if len(rows) else set()
     out = [paired_test(rows, a, b, m) for a, b in COMPARISONS if {a, b} <= have for m in metrics]
-    cols = ["a", "b", "metric", "windows", "mean_diff", "ci_low", "ci_high", "p_value", "reason",
-            "verdict"]  # fmt: skip
+    adjusted = holm(np.array([r["p_value"] for r in out]))
+    for r, p in zip(out, adjusted, strict=True):  # the verdicts are one family: Holm-adjusted
+        r["p_holm"], r["family"] = p, int(np.isfinite(adjusted).sum())
+        r["verdict"] = _verdict(r)
+    cols = ["a", "b", "metric", "windows", "mean_diff", "ci_low", "ci_high", "p_value", "p_holm",
+            "reason", "verdict"]  # fmt: skip
     return pd.DataFrame(out, columns=cols)
 
 

@@ -270,3 +270,9 @@ def test_the_vote_without_the_tcn_is_paired_with_the_full_vote(tmp_path, market)
     first = v.loc[("ensemble", "without_tcn", "brier")]
     assert first["verdict"].startswith("ensemble beats without_tcn on brier"), first["verdict"]
     assert list(v.index)[0] == ("ensemble", "without_tcn", "brier")
+
+
+def test_holm_adjusts_the_family_and_keeps_nan():
+    adj = cmp.holm(np.array([0.01, 0.04, np.nan, 0.03]))
+    np.testing.assert_allclose(adj[[0, 3, 1]], [0.03, 0.06, 0.06])
+    assert np.isnan(adj[2])
