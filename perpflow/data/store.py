@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from perpflow.data import conflicts
+from perpflow.data import conflicts, manifests
 from perpflow.data.errors import ConflictError, SchemaError
 from perpflow.data.schemas import RecordSchema, schema_for
 
@@ -67,11 +67,14 @@ def _bounds(path: Path, time_col: str) -> tuple[int, int]:
 
 
 def _scan(folder: Path, time_col: str) -> dict[Path, tuple[int, int]]:
-    """The part files of one partition folder with their time bounds (parsed from the names)."""
+    """The live part files of one partition folder (`manifests.live_names`: none a running
+    compaction replaced) with their time bounds (parsed from the names)."""
     if not folder.is_dir():
         return {}
-    return {Path(e.path): _bounds(Path(e.path), time_col) for e in os.scandir(folder)
-            if e.name.startswith("part-") and e.name.endswith(".parquet")}  # fmt: skip
+    names = [e.name for e in os.scandir(folder)
+             if e.name.startswith("part-") and e.name.endswith(".parquet")]  # fmt: skip
+    names = manifests.live_names(folder, names)
+    return {folder / n: _bounds(folder / n, time_col) for n in names}
 
 
 def _span(folder: Path, time_col: str) -> tuple[int, int] | None:
@@ -116,9 +119,14 @@ def _read_overlapping(folder: Path, schema: RecordSchema, lo: int, hi: int) -> p
     span = _span(folder, schema.time_col)
     if span is None or span[0] > hi or span[1] < lo:  # nothing stored overlaps: no listing
         return pd.DataFrame()
-    hits = [p for p, (a, b) in _scan(folder, schema.time_col).items() if a <= hi and b >= lo]
-    frames = [schema.conform(pd.read_parquet(p), str(p)).assign(_part=str(p)) for p in sorted(hits)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def read() -> pd.DataFrame:
+        hits = [p for p, (a, b) in _scan(folder, schema.time_col).items() if a <= hi and b >= lo]
+        frames = [schema.conform(pd.read_parquet(p), str(p)).assign(_part=str(p))
+                  for p in sorted(hits)]  # fmt: skip
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    return manifests.retry_missing(read, str(folder))
 
 
 def write_events(root: Path, kind: str, df: pd.DataFrame, *, time_col: str | None = None,
@@ -267,13 +275,14 @@ def _replace(root: Path, schema: RecordSchema, plan: list, source: str) -> int:
         frame = pd.DataFrame(audit).astype({"replaced_at": "datetime64[us, UTC]"})
         store_events(root, "corrections", frame)
     removed = 0
-    for folder, cmp in plan:
-        if cmp.stale.empty:
-            continue
-        for part, rows in cmp.stale.groupby("_part"):
-            removed += len(rows)
-            _rewrite_without(Path(part), schema, conflicts.public(rows))
-            _SPANS.pop(str(folder), None)
+    with manifests.kind_lock(Path(root) / schema.kind, wait=True):  # not while a compaction runs
+        for folder, cmp in plan:
+            if cmp.stale.empty:
+                continue
+            for part, rows in cmp.stale.groupby("_part"):
+                removed += len(rows)
+                _rewrite_without(Path(part), schema, conflicts.public(rows))
+                _SPANS.pop(str(folder), None)
     marker = Path(root) / schema.kind / REPLACED
     marker.write_text(str(now.value))
     logger.warning(
@@ -296,14 +305,15 @@ def _rewrite_without(path: Path, schema: RecordSchema, gone: pd.DataFrame) -> No
 
 def event_files(root: Path, kind: str, *, exchange: str | None = None,
                 symbol: str | None = None, since: pd.Timestamp | None = None) -> list[Path]:  # fmt: skip
-    """The part files of `kind` (optionally one exchange/symbol, day partitions from `since`'s
-    UTC day on), sorted."""
+    """The live part files of `kind` (optionally one exchange/symbol, day partitions from
+    `since`'s UTC day on), sorted; parts a running compaction replaced are left out
+    (`perpflow.data.manifests`)."""
     pattern = f"exchange={exchange or '*'}/symbol={symbol or '*'}/date=*/part-*.parquet"
     files = sorted((Path(root) / kind).glob(pattern))
     if since is not None:
         first = f"date={pd.Timestamp(since).strftime('%Y-%m-%d')}"
         files = [f for f in files if f.parent.name >= first]
-    return files
+    return manifests.live_files(files)
 
 
 def read_parts(files: list[Path], base: pd.DataFrame | None = None, *, kind: str) -> pd.DataFrame:
@@ -342,10 +352,15 @@ def read_new_parts(root: Path, kind: str, *, exchange: str, symbol: str,
     seen_mark, seen, events = _READ.get(key, (mark, set(), None))
     if seen_mark != mark:
         seen, events = set(), None
-    files = event_files(root, kind, exchange=exchange, symbol=symbol, since=since)
-    new = [f for f in files if f not in seen]
-    if new or events is None:
-        events = read_parts(new, events, kind=kind)
+
+    def read() -> tuple[list[Path], pd.DataFrame]:
+        files = event_files(root, kind, exchange=exchange, symbol=symbol, since=since)
+        new = [f for f in files if f not in seen]
+        return new, (read_parts(new, events, kind=kind) if new or events is None else events)
+
+    new, read_ = manifests.retry_missing(read, f"{root}/{kind}/{exchange}/{symbol}")
+    if new or events is None:  # a compacted day is read once more: its rows are exact duplicates
+        events = read_
         _READ[key] = (mark, seen | set(new), events)
     if since is not None and len(events):
         tc = "ts_event" if "ts_event" in events.columns else schema_for(kind).time_col
@@ -357,8 +372,12 @@ def read_events(root: Path, kind: str, *, exchange: str | None = None,
                 symbol: str | None = None, since: pd.Timestamp | None = None) -> pd.DataFrame:  # fmt: skip
     """All stored events of `kind` (optionally one exchange/symbol, and only day partitions from
     `since`'s UTC day on), in the declared schema, sorted, exact duplicates dropped."""
-    files = event_files(root, kind, exchange=exchange, symbol=symbol, since=since)
-    return read_parts(files, kind=kind)
+    return manifests.retry_missing(
+        lambda: read_parts(
+            event_files(root, kind, exchange=exchange, symbol=symbol, since=since), kind=kind
+        ),  # fmt: skip
+        f"{root}/{kind}",
+    )
 
 
 # coverage lived here before `perpflow.data.coverage`; still importable from here
