@@ -22,13 +22,14 @@ from perpflow.cli import (
     reports,
     research,
     risk,
+    store,
     validate,
     venue,
 )
 from perpflow.cli.args import Parser
 from perpflow.cli.errors import handle
 
-GROUPS = (data, venue, record, reports, risk, execution, validate, research, ai, config)
+GROUPS = (data, store, venue, record, reports, risk, execution, validate, research, ai, config)
 DESCRIPTION = "perpflow: data, the local exchange, reports, risk and validation for Freqtrade"
 
 

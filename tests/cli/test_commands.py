@@ -81,6 +81,7 @@ def test_help_lists_the_groups():
     text = build_parser().format_help()
     for group in (
         "data",
+        "store",
         "venue",
         "record",
         "reports",
