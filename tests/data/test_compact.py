@@ -167,7 +167,8 @@ def test_writers_overlap_check_skips_replaced_parts(root, tmp_path):
 
 
 def test_duckdb_reads_the_compacted_store_like_read_events(root):
-    duckdb = pytest.importorskip("duckdb")
+    import duckdb  # a dev dependency (pyproject), installed in CI by requirements.lock
+
     compaction.compact(root, "book", before=BEFORE)
     want = read_events(root, "book")
     got = duckdb.sql(
