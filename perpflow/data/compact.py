@@ -36,6 +36,7 @@ import hashlib
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,8 @@ from perpflow.errors import UserError
 logger = logging.getLogger(__name__)
 ZSTD_LEVEL = 9  # vs 3: 4% smaller book files (25.2 vs 26.2 MB a symbol-day), 1.5x write time
 ROW_GROUP_ROWS = 128 * 1024  # a symbol-day of 1 s snapshots (86,400) is one row group
+READ_BATCH = 1024  # parts converted at once: bounded memory on a day of 86,400 one-flush parts
+READ_THREADS = 4
 PAUSE_ENV = "PERPFLOW_COMPACT_PAUSE"
 STEPS = ("written", "manifest", "published", "deleting", "deleted")
 
@@ -104,14 +107,20 @@ def recover(folder: Path) -> bool:
 
 
 def _read(folder: Path, names: list[str], schema: RecordSchema) -> pd.DataFrame:
-    """The parts' rows in the declared schema: read by pyarrow and converted once when the parts
-    share one arrow schema (3x faster than a pandas read per part), else part by part."""
-    tables = [pq.ParquetFile(folder / n).read() for n in names]
-    try:
-        return schema.conform(pa.concat_tables(tables).to_pandas(), str(folder))
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # parts of older perpflow versions
-        return pd.concat([schema.conform(t.to_pandas(), str(folder / n))
-                          for n, t in zip(names, tables, strict=True)], ignore_index=True)  # fmt: skip
+    """The parts' rows in the declared schema: read by pyarrow (a few threads: the footer parse
+    of many small parts dominates) and converted once per `READ_BATCH` parts sharing one arrow
+    schema (3x faster than a pandas read per part), else part by part."""
+    frames = []
+    with ThreadPoolExecutor(READ_THREADS) as pool:
+        for i in range(0, len(names), READ_BATCH):
+            batch = names[i : i + READ_BATCH]
+            tables = list(pool.map(lambda n: pq.ParquetFile(folder / n).read(), batch))
+            try:
+                frames.append(schema.conform(pa.concat_tables(tables).to_pandas(), str(folder)))
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # parts of older perpflow versions
+                frames += [schema.conform(t.to_pandas(), str(folder / n))
+                           for n, t in zip(batch, tables, strict=True)]  # fmt: skip
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def _write(df: pd.DataFrame, path: Path, *, level: int, row_group_rows: int) -> None:
@@ -157,10 +166,10 @@ def compact_folder(folder: Path, schema: RecordSchema, *, level: int = ZSTD_LEVE
     return True
 
 
-def _size(folder: Path) -> tuple[int, int, int]:
-    """(live part files, their bytes, their rows from the parquet footers) of one folder."""
+def _size(folder: Path, rows: bool = False) -> tuple[int, int, int]:
+    """(live part files, their bytes, with `rows` their rows from the parquet footers)."""
     names = _parts(folder)
-    rows = sum(pq.read_metadata(folder / n).num_rows for n in names)
+    rows = sum(pq.read_metadata(folder / n).num_rows for n in names) if rows else 0
     return len(names), sum((folder / n).stat().st_size for n in names), rows
 
 
@@ -194,7 +203,7 @@ def compact(root: Path, kind: str | None = None, *, before: str | None = None,
                 result.bytes_before += size
                 result.compacted += compact_folder(folder, schema, level=level,
                                                    row_group_rows=row_group_rows)  # fmt: skip
-                n, size, rows = _size(folder)
+                n, size, rows = _size(folder, rows=True)
                 result.files_after, result.bytes_after = result.files_after + n, result.bytes_after + size  # fmt: skip
                 result.rows += rows
     return result
