@@ -145,6 +145,8 @@ def compact_folder(folder: Path, schema: RecordSchema, *, level: int = ZSTD_LEVE
     t = df[schema.time_col]
     tag = "c" + hashlib.blake2b("\n".join(names).encode(), digest_size=4).hexdigest()
     out = f"part-{store._ms(t.iloc[0])}-{store._ms(t.iloc[-1], up=True)}-{len(df)}-{tag}.parquet"
+    if out in names:  # the same parts again (cannot happen unless the tag collides): keep them
+        return False
     tmp = folder / f".compact-{out}.tmp"
     _write(df, tmp, level=level, row_group_rows=row_group_rows)
     _pause("written")
