@@ -86,12 +86,16 @@ class RecordStats:
 class BookRecorder:
     """Record books of `symbols` (unified ccxt symbols) from a ccxt.pro exchange into the store
     at `store_root` (checked writable here). `stale_seconds`: a book unchanged this long opens a
-    `stale feed` gap; `writer`: the batches' `DurableWriter` (default: one on `store_root`)."""
+    `stale feed` gap; `writer`: the batches' `DurableWriter` (default: one on `store_root`);
+    `status_file`: a `record_shard.StatusFile` rewritten after each flush; `outage_since`: ms
+    epoch from which a restarted recorder's streams are a `recorder down` gap until each is
+    trustworthy again (its book synced, its first trades heard)."""
 
     def __init__(self, exchange, store_root: Path, symbols: list[str], *, levels: int = 25,
                  cadence: float = 1.0, flush_seconds: float = 1.0, status_every: float = 30.0,
                  max_backoff: float = 30.0, trades: bool = True, stale_seconds: float = STALE_SECONDS,
-                 writer: DurableWriter | None = None):  # fmt: skip
+                 writer: DurableWriter | None = None, status_file=None,
+                 outage_since: int | None = None):  # fmt: skip
         if not stale_seconds > 0:
             raise ValueError(f"stale_seconds must be > 0, got {stale_seconds}")
         self.ex, self.root, self.symbols = exchange, check_writable(store_root), symbols
@@ -102,6 +106,10 @@ class BookRecorder:
         self.writer = writer or DurableWriter(self.root)
         self.exchange_id = exchange.id
         self.stats = RecordStats()
+        # a fleet's shard (`record_shard`): its status file, and after a restart the ms its
+        # data is missing from (a `recorder down` gap per stream until it is trustworthy again)
+        self.status_file, self.outage_since = status_file, outage_since
+        self.durable_until_ms: int | None = None  # all received before this is on disk
         self._gaps: list[dict] = []  # closed gaps not yet queued for the store
         # unified symbol -> local ms of its book's last change (a diff; on venues whose diffs are
         # not tapped, a new exchange time or id on ccxt's book), and the (time, id) last seen
@@ -201,6 +209,7 @@ class BookRecorder:
             try:
                 await self.ex.watch_order_book(symbol)
                 self._gap_close(symbol)
+                self._gap_close(symbol, "diffs")  # open only after a restart (`outage_since`)
                 backoff = 0.1
             except (ccxt.ChecksumError, ccxt.InvalidNonce) as exc:
                 self.stats.resyncs += 1
@@ -313,8 +322,11 @@ class BookRecorder:
     def flush(self, *, force: bool = False) -> int:
         """Queue the buffers and write what the store will take (after a failed write, only
         once its back-off has passed, or `force`); returns the part files written."""
+        staged_ms = int(time.time() * 1000)
         self._stage()
         files = self.writer.write_due(force=force)
+        if not self.writer.pending:
+            self.durable_until_ms = staged_ms
         self.stats.files += files
         self.stats.diffs = self.writer.stored["book_diffs"]
         self.stats.trades = self.writer.stored["trades"]
@@ -329,6 +341,8 @@ class BookRecorder:
         for sym, stream in list(self._gap_since):
             self._gap_close(sym, stream, how="recording stopped")
         self.stats.unwritten = dict(await self.writer.finish(lambda: self.flush(force=True)))
+        if self.status_file is not None:
+            self.status_file.write(self, durable_until_ms=self.durable_until_ms, stopped=True)
 
     def status(self, elapsed: float) -> str:
         lag = np.percentile(self.stats.lag_ms[-1000:], 50) if self.stats.lag_ms else float("nan")
@@ -347,6 +361,9 @@ class BookRecorder:
         start_ms = time.time() * 1000
         for sym in self.symbols:  # no change yet: staleness counts from the start
             self._last_change.setdefault(sym, start_ms)
+            streams = ("book", "diffs", "trades") if self.record_trades else ("book", "diffs")
+            for stream in streams if self.outage_since is not None else ():
+                self._gap_open(sym, "recorder down", stream, start_ms=int(self.outage_since))
         try:
             while not stop.is_set():
                 for w in watchers:
@@ -358,6 +375,8 @@ class BookRecorder:
                 if now - last_flush >= self.flush_seconds:
                     self.flush()
                     last_flush = now
+                    if self.status_file is not None:
+                        self.status_file.write(self, durable_until_ms=self.durable_until_ms)
                 if now - last_status >= self.status_every:
                     logger.info(self.status(now - t0))
                     last_status = now
