@@ -24,7 +24,7 @@ from perpflow.timeframes import TIMEFRAMES
 
 def _study_args(args: argparse.Namespace) -> dict:
     return dict(config=Path(args.config), datadir=Path(args.datadir), pairs=args.pairs,
-                out=Path(args.out), workers=args.workers,
+                out=Path(args.out), workers=args.workers, scheduler=args.scheduler,
                 ledger=Path(args.ledger) if args.ledger else None)  # fmt: skip
 
 
@@ -88,7 +88,7 @@ def _exchanges(args: argparse.Namespace) -> int:
     out = Path(args.out)
     table = compare(venues, pairs=args.pairs, timerange=args.timerange, timeframe=args.timeframe,
                     out=out, config=Path(args.config), workers=args.workers,
-                    fees=_name_values(args.fee, "--fee", float))  # fmt: skip
+                    scheduler=args.scheduler, fees=_name_values(args.fee, "--fee", float))  # fmt: skip
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print((out / "explanation.txt").read_text())
     print(f"table: {out / 'exchanges.csv'}")
@@ -163,8 +163,16 @@ def _study(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="config.json")
     p.add_argument("--out", required=True, help="study folder (resumable)")
     p.add_argument("--workers", type=int, default=2, help="parallel backtests")
+    _scheduler(p)
     p.add_argument("--ledger", default=None,
                    help="trial ledger (default <out>/../trials.jsonl): every variant is counted")  # fmt: skip
+
+
+def _scheduler(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT|local",
+                   help="run each backtest as a Dask task: on the scheduler at tcp://HOST:PORT "
+                   "(`dask scheduler`; data, config and --out on a shared path) or on a local "
+                   "cluster of --workers processes (default: a local pool, no Dask)")  # fmt: skip
 
 
 def _register_studies(vsub) -> None:
@@ -210,6 +218,7 @@ def _register_studies(vsub) -> None:
     ve.add_argument("--config", default="config.json")
     ve.add_argument("--out", required=True)
     ve.add_argument("--workers", type=int, default=2)
+    _scheduler(ve)
 
 
 def register(sub) -> None:

@@ -133,9 +133,10 @@ def price_gap_bps(a: Path, b: Path, pair: str, timeframe: str, start, end) -> fl
 
 def compare(venues: dict[str, Path], *, pairs: list[str], timerange: str, timeframe: str,
             out: Path, config: Path, overlay: dict | None = None, workers: int = 2,
-            progress: bool = True, fees: dict[str, float] | None = None) -> pd.DataFrame:  # fmt: skip
+            progress: bool = True, fees: dict[str, float] | None = None,
+            scheduler: str | None = None) -> pd.DataFrame:  # fmt: skip
     """Backtest the same settings on each exchange's data (inputs checked first, see
-    `check_inputs`); one row per exchange and pair."""
+    `check_inputs`); one row per exchange and pair; `scheduler`: see `run_study`."""
     taker = check_inputs(venues, pairs, timerange, fees)
     start, end = (pd.Timestamp(x) for x in timerange.split("-"))
     dirs = {ex: prepare_datadir(src, Path(out) / "data" / ex, pairs, timeframe)
@@ -144,7 +145,7 @@ def compare(venues: dict[str, Path], *, pairs: list[str], timerange: str, timefr
     for ex, d in dirs.items():
         run_study([Variant(f"ex-{ex}", timerange, base, fee=taker[ex], meta={"exchange": ex})],
                   study_dir=out, datadir=d, pairs=pairs, workers=workers, progress=progress,
-                  config=config)  # fmt: skip
+                  config=config, scheduler=scheduler)  # fmt: skip
     rows = []
     names = list(dirs)
     for ex, d in dirs.items():

@@ -4,9 +4,9 @@ Each variant is one real `freqtrade backtesting` subprocess against the local ex
 own config overlay, timerange and result directory. A finished variant leaves `result.json` and
 is never rerun (a failed one is), so an interrupted study resumes where it stopped; a
 Freqtrade configuration error (Freqtrade exits 0 on it) counts as a failure. The pool is the
-standard library's (`concurrent.futures`): each worker only waits on its subprocess. To run the same
-variants on a cluster, submit `run_variant` calls to Ray (`ray.remote(run_variant)`) or Dask
-(`client.map(run_variant, ...)`) with the same arguments; nothing here schedules by hand.
+standard library's (`concurrent.futures`): each worker only waits on its subprocess. On a Dask
+cluster (`run_study(..., scheduler=...)`, `perpflow.validation.cluster`) each variant is one task;
+nothing here schedules by hand.
 """
 
 from __future__ import annotations
@@ -55,15 +55,9 @@ def run_variant(variant: Variant, *, study_dir: Path, datadir: Path, venue_overl
     "signals" also keeps the signal candles in the result (Freqtrade's `--export signals`)."""
     vdir = Path(study_dir) / "variants" / variant.id
     done = vdir / "result.json"
-    if done.exists():
-        stored = json.loads(done.read_text())
-        same = all(stored.get(k) == v for k, v in json.loads(json.dumps(asdict(variant))).items())
-        if stored.get("returncode") == 0 and same:  # a failed variant runs again (e.g. after a fix)
-            return stored
-        if not same:
-            logger.warning(
-                "variant %s changed since its stored result: running it again", variant.id
-            )
+    stored = stored_result(variant, study_dir)
+    if stored is not None:
+        return stored
     vdir.mkdir(parents=True, exist_ok=True)
     overlay = vdir / "overlay.json"
     overlay.write_text(json.dumps(variant.overlay, indent=1))
@@ -115,6 +109,19 @@ def run_variant(variant: Variant, *, study_dir: Path, datadir: Path, venue_overl
     return result
 
 
+def stored_result(variant: Variant, study_dir: Path) -> dict | None:
+    """The finished result of `variant` from `<study>/variants/<id>/result.json`, or None if it
+    has none, failed (it runs again, e.g. after a fix) or was stored for other settings."""
+    done = Path(study_dir) / "variants" / variant.id / "result.json"
+    if not done.exists():
+        return None
+    stored = json.loads(done.read_text())
+    same = all(stored.get(k) == v for k, v in json.loads(json.dumps(asdict(variant))).items())
+    if not same:
+        logger.warning("variant %s changed since its stored result: running it again", variant.id)
+    return stored if stored.get("returncode") == 0 and same else None
+
+
 def _run(cmd: list[str], log: Path) -> subprocess.CompletedProcess:
     """Run a freqtrade command, its output to `log`; a configuration error (on which Freqtrade
     exits 0) counts as a failure with exit code 2."""
@@ -147,32 +154,51 @@ def _starting_balance(bt_dir: Path) -> float:
 
 def run_study(variants: list[Variant], *, study_dir: Path, datadir: Path, pairs: list[str],
               workers: int = 2, progress: bool = True, config: Path | None = None,
-              export: str = "trades") -> pd.DataFrame:  # fmt: skip
-    """Run all variants (finished ones are read back, not rerun) against one local exchange
-    over `datadir`; returns and stores `<study>/results.parquet` (one row per variant)."""
+              export: str = "trades", scheduler: str | None = None) -> pd.DataFrame:  # fmt: skip
+    """Run all variants (finished ones are read back, not rerun); returns and stores
+    `<study>/results.parquet` (one row per variant). `scheduler` None: a local pool of `workers`
+    threads against one local exchange over `datadir`; "local" (a LocalCluster of `workers`
+    processes) or a Dask scheduler address ("tcp://host:8786"): one Dask task per variant, see
+    `perpflow.validation.cluster`."""
+    study_dir = Path(study_dir)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    if scheduler:
+        from perpflow.validation.cluster import run_on_dask
+
+        results = run_on_dask(variants, scheduler=scheduler, study_dir=study_dir,
+                              datadir=Path(datadir), pairs=pairs, workers=workers,
+                              progress=progress, config=config, export=export)  # fmt: skip
+    else:
+        results = _run_local(variants, study_dir=study_dir, datadir=Path(datadir), pairs=pairs,
+                             workers=workers, progress=progress, config=config, export=export)  # fmt: skip
+    table = pd.DataFrame(results).sort_values("id").reset_index(drop=True)
+    table.assign(overlay=table["overlay"].map(json.dumps), meta=table["meta"].map(json.dumps)
+                 ).to_parquet(study_dir / "results.parquet", index=False)  # fmt: skip
+    return table
+
+
+def _run_local(variants: list[Variant], *, study_dir: Path, datadir: Path, pairs: list[str],
+               workers: int, progress: bool, config: Path | None, export: str) -> list[dict]:  # fmt: skip
+    """The variants' results from a thread pool (each thread waits on its freqtrade subprocess)
+    against one local exchange over `datadir`, started here."""
     from tqdm import tqdm
 
     from perpflow.venue.overlay import exchange_overlay
     from perpflow.venue.server import VenueServer
 
-    study_dir = Path(study_dir)
-    study_dir.mkdir(parents=True, exist_ok=True)
-    with VenueServer(Path(datadir), mode="history", port=0) as venue:
+    with VenueServer(datadir, mode="history", port=0) as venue:
         overlay = study_dir / "venue.json"
         overlay.write_text(json.dumps(exchange_overlay(venue.url)))
         results = []
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = [pool.submit(run_variant, v, study_dir=study_dir, datadir=Path(datadir),
+            futures = [pool.submit(run_variant, v, study_dir=study_dir, datadir=datadir,
                                    venue_overlay=overlay, pairs=pairs, config=config,
                                    export=export)
                        for v in variants]  # fmt: skip
             for fut in tqdm(as_completed(futures), total=len(futures), desc="variants",
                             unit="run", disable=not progress):  # fmt: skip
                 results.append(fut.result())
-    table = pd.DataFrame(results).sort_values("id").reset_index(drop=True)
-    table.assign(overlay=table["overlay"].map(json.dumps), meta=table["meta"].map(json.dumps)
-                 ).to_parquet(study_dir / "results.parquet", index=False)  # fmt: skip
-    return table
+    return results
 
 
 def variant_trades(study_dir: Path, variant_id: str) -> pd.DataFrame:

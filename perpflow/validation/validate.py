@@ -46,15 +46,16 @@ def _refuse_failed(results: pd.DataFrame, out: Path, ids: list[str] | None = Non
 def walk_forward(*, config: Path, datadir: Path, pairs: list[str], start: str, end: str,
                  out: Path, train_months: int = 3, test_months: int = 1, purge: int = 2,
                  workers: int = 2, progress: bool = True, hyperopt_epochs: int = 0,
-                 ledger: Path | None = None) -> dict:  # fmt: skip
+                 ledger: Path | None = None, scheduler: str | None = None) -> dict:  # fmt: skip
     """Run the walk-forward study and write `<out>/report.html`, PNGs and tables; every
     window, hyperopt epoch and the stitched record go to the trial ledger (default
-    `<out>/../trials.jsonl`) and the report shows DSR, MinTRL and (hyperopt) PBO per window."""
+    `<out>/../trials.jsonl`) and the report shows DSR, MinTRL and (hyperopt) PBO per window;
+    `scheduler`: see `run_study`."""
     windows = make_windows(start, end, train_months=train_months, test_months=test_months,
                            purge=purge)  # fmt: skip
     results = run_study(walk_forward_variants(windows, hyperopt_epochs=hyperopt_epochs),
                         study_dir=out, datadir=datadir, pairs=pairs, workers=workers,
-                        progress=progress, config=config)  # fmt: skip
+                        progress=progress, config=config, scheduler=scheduler)  # fmt: skip
     _refuse_failed(results, out)
     balance = float(results[STARTING_BALANCE_KEY].iloc[0])
     per_window, oos = stitch(out, windows, balance)
@@ -109,17 +110,18 @@ def walk_forward(*, config: Path, datadir: Path, pairs: list[str], start: str, e
 def robustness(*, config: Path, datadir: Path, pairs: list[str], timerange: str, out: Path,
                params: list[str] | None = None, pct: float = 0.1, joint: int = 0,
                latency: bool = True, workers: int = 2, progress: bool = True,
-               ledger: Path | None = None) -> dict:  # fmt: skip
+               ledger: Path | None = None, scheduler: str | None = None) -> dict:  # fmt: skip
     """Perturbation + latency/fee study; writes `<out>/report.html`, PNGs, verdict CSV; every
     variant goes to the trial ledger (default `<out>/../trials.jsonl`) and the report shows the
-    base config's DSR and MinTRL and PBO over the perturbed variants."""
+    base config's DSR and MinTRL and PBO over the perturbed variants; `scheduler`: see
+    `run_study`."""
     base = json.loads(Path(config).read_text()).get("perpflow", {})
     variants, skipped = perturbation_variants(base, timerange, params=params, pct=pct,
                                               joint=joint)  # fmt: skip
     if latency:
         variants += latency_variants(base, timerange)
     results = run_study(variants, study_dir=out, datadir=datadir, pairs=pairs, workers=workers,
-                        progress=progress, config=config)  # fmt: skip
+                        progress=progress, config=config, scheduler=scheduler)  # fmt: skip
     _refuse_failed(results, out, ids=["base"])
     start, end = (pd.Timestamp(x) for x in timerange.split("-"))
     rows = []

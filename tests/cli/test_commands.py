@@ -32,11 +32,12 @@ FORMER_COMMANDS = [
     "stress --backtest b --datadir d --config c.json --wick 0.05 --out o",
     "risk report --backtest b --api-url u --out o",
     "validate walk-forward --pairs A --datadir d --config c --out o --workers 1 --start 2025-01-01 "
-    "--end 2025-06-01 --train-months 3 --test-months 1 --purge-days 2 --hyperopt-epochs 0",
+    "--end 2025-06-01 --train-months 3 --test-months 1 --purge-days 2 --hyperopt-epochs 0 "
+    "--scheduler tcp://10.0.0.1:8786",
     "validate robustness --pairs A --config c --out o --timerange 20250601-20250701 --params a.b "
     "--pct 0.1 --joint 2 --no-latency",
     "validate exchanges --venue a=b --venue c=d --pairs A --timerange 20250601-20250701 "
-    "--timeframe 15m --config c --out o --workers 1",
+    "--timeframe 15m --config c --out o --workers 1 --scheduler local",
     "validate shadow --start 2026-06-10T06:00 --date 2026-06-10 --hours 1 --minutes 30 --pairs A "
     "--datadir d -c c.json --speed 2 --throttle 5 --out o",
     "validate parity --start 2026-06-10T06:00 --hours 1 --pairs A -c c.json --out o --modes dry",

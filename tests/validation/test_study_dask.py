@@ -1,0 +1,74 @@
+"""Studies on Dask (issue 19): a LocalCluster runs the same real `freqtrade backtesting` variants
+as the local pool with the same results, resumes without rerunning finished variants, and a
+missing Dask, a bad address or an unreachable scheduler is a clear UserError."""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import pandas as pd
+import pytest
+
+from perpflow.errors import UserError
+from perpflow.validation import cluster
+from perpflow.validation.study import Variant, run_study, variant_trades
+
+PAIRS = ["BTC/USDT:USDT"]
+# two tiny variants on the 30-day demo market (2026-05-01..31): the fee alone differs
+VARIANTS = [Variant("v0", "20260520-20260527"), Variant("v1", "20260520-20260527", fee=0.002)]
+
+
+@pytest.mark.integration
+def test_local_cluster_matches_the_local_pool_and_resumes(small_demo, tmp_path):
+    pool = run_study(VARIANTS, study_dir=tmp_path / "pool", datadir=small_demo, pairs=PAIRS,
+                     workers=2, progress=False)  # fmt: skip
+    dask = run_study(VARIANTS, study_dir=tmp_path / "dask", datadir=small_demo, pairs=PAIRS,
+                     workers=2, progress=False, scheduler="local")  # fmt: skip
+    assert (dask["returncode"] == 0).all() and dask["trades"].sum() > 0
+    pd.testing.assert_frame_equal(dask, pool)
+    for v in VARIANTS:
+        a, b = variant_trades(tmp_path / "pool", v.id), variant_trades(tmp_path / "dask", v.id)
+        pd.testing.assert_frame_equal(a, b)
+        # each task served its backtest from its own local exchange on its worker
+        assert (tmp_path / "dask" / "variants" / v.id / "venue.json").exists()
+    assert pool["id"].tolist() == ["v0", "v1"]
+    assert (pd.read_parquet(tmp_path / "dask" / "results.parquet")["id"] == ["v0", "v1"]).all()
+    # resume: finished variants are read back, not rerun (neither in the parent nor in a task)
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "dask").glob("variants/*/result.json")}
+    again = run_study(VARIANTS, study_dir=tmp_path / "dask", datadir=small_demo, pairs=PAIRS,
+                      workers=2, progress=False, scheduler="local")  # fmt: skip
+    pd.testing.assert_frame_equal(again, dask)
+    stored = cluster.variant_task(VARIANTS[0], study_dir=tmp_path / "dask", datadir=small_demo,
+                                  pairs=PAIRS, config=None, export="trades")  # fmt: skip
+    assert stored["trades"] == dask.loc[0, "trades"]
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_scheduler_names_the_address_and_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1.0)
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    with pytest.raises(UserError, match=f"cannot reach the Dask scheduler at {address}") as err:
+        run_study(VARIANTS, study_dir=tmp_path, datadir=tmp_path, pairs=PAIRS, progress=False,
+                  scheduler=address)  # fmt: skip
+    assert "dask scheduler" in str(err.value) and f"dask worker {address}" in str(err.value)
+
+
+def test_bad_address_and_missing_dask_are_user_errors(tmp_path, monkeypatch):
+    with pytest.raises(UserError, match="expected tcp://host:port"):
+        run_study(VARIANTS, study_dir=tmp_path, datadir=tmp_path, pairs=PAIRS, scheduler="nowhere")
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    with pytest.raises(UserError, match=r"pip install 'perpflow\[cluster\]'"):
+        run_study(VARIANTS, study_dir=tmp_path, datadir=tmp_path, pairs=PAIRS, scheduler="local")
+
+
+def test_task_refuses_a_path_missing_on_its_worker(tmp_path):
+    with pytest.raises(UserError, match="datadir .*nowhere does not exist on Dask worker"):
+        cluster.variant_task(VARIANTS[0], study_dir=tmp_path, datadir=tmp_path / "nowhere",
+                             pairs=PAIRS, config=None, export="trades")  # fmt: skip
