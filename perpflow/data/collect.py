@@ -12,7 +12,7 @@ Two things ccxt.pro leaves to the caller, done here:
   backs off (0.1 s doubling to 30 s) and re-subscribes. A close that came right after the
   message a watch was waiting for raises nothing (ccxt.pro reconnects on the next watch): the
   collector notices the replaced connection (`record_ccxt.Reconnects`) and records that gap too. Events are deduplicated on
-  (symbol, time, side, price, qty) (`perpflow.data.record.liquidation_key`), so a replayed
+  (symbol, time, side, price, qty) (`liquidation_key`), so a replayed
   message is never stored twice.
 - **the disk**: the store is checked writable at start; events and gaps stay in memory until
   written (`perpflow.data.durable.DurableWriter`: retried with back-off, logged as an error),
@@ -35,7 +35,6 @@ import ccxt
 import pandas as pd
 
 from perpflow.data.durable import DurableWriter, check_writable
-from perpflow.data.record import liquidation_key
 from perpflow.data.record_ccxt import Reconnects
 from perpflow.data.store import write_coverage
 
@@ -54,6 +53,15 @@ class CollectStats:
     reconnects: int = 0
     gaps: list[tuple[int, int]] = field(default_factory=list)
     unwritten: int = 0  # events that could not be written
+
+
+def liquidation_key(record: dict) -> tuple:
+    """Identity of one liquidation record (exchange, symbol, exchange time, side, price, qty),
+    what the collectors dedupe on: the store schema's own (`schema_for("liquidations")`), so a
+    live duplicate and a stored one are the same event."""
+    from perpflow.data.schemas import schema_for
+
+    return schema_for("liquidations").identity(record)
 
 
 def _record(liq: dict, exchange_id: str, recv_ms: int) -> dict | None:

@@ -54,15 +54,6 @@ logger = logging.getLogger(__name__)
 STALE_SECONDS = 10.0  # a perpetual's book that has not changed for this long: its feed froze
 
 
-def liquidation_key(record: dict) -> tuple:
-    """Identity of one liquidation record (exchange, symbol, exchange time, side, price, qty),
-    what the collectors dedupe on: the store schema's own (`schema_for("liquidations")`), so a
-    live duplicate and a stored one are the same event."""
-    from perpflow.data.schemas import schema_for
-
-    return schema_for("liquidations").identity(record)
-
-
 @dataclass
 class RecordStats:
     """What a recorder run did: snapshots sampled, diff levels and trades stored, re-syncs,
