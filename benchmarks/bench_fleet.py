@@ -2,7 +2,7 @@
 
 The local exchange floods `<symbol>@depth` diffs and their aggTrades for `BENCH_FLEET_SYMBOLS`
 (default 52) synthetic perpetuals (contract specs cloned from BTCUSDT into the venue's markets
-file); the fleet runs `BENCH_FLEET_PROCS` shards (default 2) with a 1 s flush and 1 s snapshots
+file); the fleet runs `BENCH_FLEET_PROCS` shards (default 2) with a 1 s flush (`BENCH_FLEET_FLUSH`) and 1 s snapshots
 for `BENCH_FLEET_SECONDS` (default 1800). One drill: shard 1 is killed with SIGKILL at mid-run.
 Reported: each shard's RSS every 30 s (the memory curve: start, each minute, peak `VmHWM`), the
 supervisor's RSS, messages/s stored (diff messages + trades, from the store), book lag p50/p99,
@@ -113,6 +113,8 @@ def main(seconds: float | None = None) -> dict:
     n_sym = int(os.environ.get("BENCH_FLEET_SYMBOLS", 52))
     procs = int(os.environ.get("BENCH_FLEET_PROCS", 2))
     speed = float(os.environ.get("BENCH_FLEET_SPEED", 2.0))  # 10 x speed diffs/s per symbol
+    # each flush writes one part per symbol and kind: 52 symbols at 1 s is ~156 files/s
+    flush = os.environ.get("BENCH_FLEET_FLUSH", "1")
     with tempfile.TemporaryDirectory() as tmp:
         datadir = Path(tmp) / "venue"  # no candles: only the markets file and the depth feed
         (datadir / "futures").mkdir(parents=True)
@@ -123,7 +125,7 @@ def main(seconds: float | None = None) -> dict:
         with VenueServer(datadir, depth=feed) as venue:
             cmd = [sys.executable, "-m", "perpflow.cli", "record", "fleet", "--procs", str(procs), "--symbols",
                    *(f"{s[:-4]}/USDT:USDT" for s in ids), "--venue-url", venue.url, "--store", str(store),
-                   "--status-dir", str(status_dir), "--flush-seconds", "1", "--cadence", "1",
+                   "--status-dir", str(status_dir), "--flush-seconds", flush, "--cadence", "1",
                    "--status-every", "30"]  # fmt: skip
             print(
                 f"fleet soak: {n_sym} symbols x {10 * speed:.0f} diffs/s offered, {procs} shards, {seconds:.0f} s"
