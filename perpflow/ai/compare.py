@@ -23,11 +23,9 @@ import pandas as pd
 from perpflow.ai.calibration import brier, log_loss, reliability
 from perpflow.ai.features import EVENT_COLUMN
 from perpflow.ai.model import scores
-from perpflow.ai.oos import prediction_files
+from perpflow.ai.oos import prediction_files, prediction_windows
 from perpflow.ai.targets import event_outcome
 from perpflow.config import PerpflowConfig
-from perpflow.data.files import read_required
-from perpflow.features.volatility import atr
 
 logger = logging.getLogger(__name__)
 
@@ -76,18 +74,8 @@ def window_setups(candles: pd.DataFrame, pred: pd.DataFrame, cfg: PerpflowConfig
 def paired_setups(models_dir: Path, datadir: Path, pairs: list[str], cfg: PerpflowConfig, *,
                   timeframe: str = "5m") -> pd.DataFrame:  # fmt: skip
     """`window_setups` of every prediction file of `pairs`, with `pair` and `train_end`."""
-    files = prediction_files(models_dir)
-    by_coin = {p.split("/")[0].lower(): p for p in pairs}
-    parts = []
-    for coin, group in files.groupby("coin"):
-        if coin not in by_coin:
-            continue
-        pair = by_coin[coin]
-        candles = read_required(datadir, pair, f"{timeframe}-futures")
-        candles = candles.assign(atr=atr(candles, period=cfg.risk.atr_period))
-        for row in group.sort_values("train_end").itertuples():
-            ws = window_setups(candles, pd.read_feather(row.path), cfg)
-            parts.append(ws.assign(pair=pair, train_end=row.train_end))
+    parts = [window_setups(candles, pred, cfg).assign(pair=pair, train_end=train_end)
+             for pair, candles, train_end, pred in prediction_windows(models_dir, datadir, pairs, cfg, timeframe)]  # fmt: skip
     if not parts:
         raise ValueError(f"no prediction files for {pairs} under {models_dir}")
     return pd.concat(parts, ignore_index=True)

@@ -39,13 +39,12 @@ def prediction_files(models_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def window_oos(models_dir: Path, datadir: Path, pairs: list[str], cfg: PerpflowConfig, *,
-               timeframe: str = "5m", threshold: float = 0.5) -> pd.DataFrame:  # fmt: skip
-    """One row per (pair, backtest window): setups, wins, predicted wins, precision, recall,
-    base rate; plus `rows_without_prediction` (setups where do_predict != 1)."""
+def prediction_windows(models_dir: Path, datadir: Path, pairs: list[str], cfg: PerpflowConfig,
+                       timeframe: str = "5m"):  # fmt: skip
+    """Yield (pair, candles with `atr`, train_end, predictions) for each window's prediction
+    file of `pairs`, in train-end order; the candles are read once per pair."""
     files = prediction_files(models_dir)
     by_coin = {p.split("/")[0].lower(): p for p in pairs}
-    out = []
     for coin, group in files.groupby("coin"):
         if coin not in by_coin:
             continue
@@ -53,10 +52,20 @@ def window_oos(models_dir: Path, datadir: Path, pairs: list[str], cfg: PerpflowC
         candles = read_required(datadir, pair, f"{timeframe}-futures")
         candles = candles.assign(atr=atr(candles, period=cfg.risk.atr_period))
         for row in group.sort_values("train_end").itertuples():
-            pred = pd.read_feather(row.path)
-            win = _score_window(candles, pred, cfg, threshold)
-            out.append({"pair": pair, "train_end": row.train_end, "test_start": pred["date"].min(),
-                        "test_end": pred["date"].max(), **win})  # fmt: skip
+            yield pair, candles, row.train_end, pd.read_feather(row.path)
+
+
+def window_oos(models_dir: Path, datadir: Path, pairs: list[str], cfg: PerpflowConfig, *,
+               timeframe: str = "5m", threshold: float = 0.5) -> pd.DataFrame:  # fmt: skip
+    """One row per (pair, backtest window): setups, wins, predicted wins, precision, recall,
+    base rate; plus `rows_without_prediction` (setups where do_predict != 1)."""
+    out = []
+    for pair, candles, train_end, pred in prediction_windows(
+        models_dir, datadir, pairs, cfg, timeframe
+    ):
+        win = _score_window(candles, pred, cfg, threshold)
+        out.append({"pair": pair, "train_end": train_end, "test_start": pred["date"].min(),
+                    "test_end": pred["date"].max(), **win})  # fmt: skip
     if not out:
         raise ValueError(f"no prediction files for {pairs} under {models_dir}")
     return pd.DataFrame(out)
