@@ -124,9 +124,7 @@ def month_chart(datadir: Path, pair: str, month: str, out: Path, cfg: PerpflowCo
             axes[2], "no open-interest history here: OI filter would block (fail closed)"
         )
     else:
-        colors = o["oi_regime"].map(lambda c: REGIME_COLORS.get(c, "#ffffff"))
-        axes[2].bar(o["date"], 1.0, width=pd.Timedelta(cfg.filters.open_interest.timeframe),
-                    color=colors.tolist(), align="edge")  # fmt: skip
+        _regime_band(axes[2], o, pd.Timedelta(cfg.filters.open_interest.timeframe))
         axes[2].set_yticks([])
         handles = [plt.Rectangle((0, 0), 1, 1, color=REGIME_COLORS[c]) for c in OI_REGIMES]
         axes[2].legend(handles, [n.split(" (")[0] for n in OI_REGIMES.values()], ncol=5,
@@ -138,6 +136,25 @@ def month_chart(datadir: Path, pair: str, month: str, out: Path, cfg: PerpflowCo
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def _regime_band(ax, o: pd.DataFrame, step: pd.Timedelta) -> None:
+    """The OI regime band: one bar per run of equal regimes (one collection per regime), not
+    one patch per candle (a month of 5m candles was ~9,000 patches and most of the report's
+    time). Unknown regimes stay blank."""
+    import matplotlib.dates as mdates
+
+    reg = o["oi_regime"].reset_index(drop=True)
+    new_run = reg.ne(reg.shift()).to_numpy()
+    starts = np.flatnonzero(new_run)
+    ends = np.r_[starts[1:], len(reg)]
+    x0 = mdates.date2num(o["date"].iloc[starts])
+    x1 = mdates.date2num(o["date"].iloc[ends - 1] + step)
+    runs = pd.DataFrame({"regime": reg.iloc[starts].to_numpy(), "x0": x0, "w": x1 - x0})
+    for regime, r in runs.dropna(subset=["regime"]).groupby("regime"):
+        ax.broken_barh(list(zip(r["x0"], r["w"], strict=True)), (0, 1),
+                       facecolors=REGIME_COLORS.get(regime, "#ffffff"))  # fmt: skip
+    ax.set_ylim(0, 1)
 
 
 def _liquidation_marks(ax, datadir, pair, start, end, cfg, store) -> None:
