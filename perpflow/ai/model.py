@@ -6,7 +6,7 @@
 - `fit_classifier`: LightGBM with balanced class weights (wins are rare) and early stopping on
   the (purged) test split.
 - `window_importance`: gain and split importance, permutation importance on the held-out split
-  (scikit-learn) and mean |SHAP| from LightGBM's own TreeSHAP (`pred_contrib`, the same
+  (scikit-learn's numbers, batched: `perpflow.ai.permutation`) and mean |SHAP| from LightGBM's own TreeSHAP (`pred_contrib`, the same
   algorithm the `shap` package uses for trees, so no extra dependency).
 """
 
@@ -18,7 +18,8 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.inspection import permutation_importance
+
+from perpflow.ai.permutation import permutation_importance_ap
 
 IMPORTANCE_SUFFIX = "_importance.parquet"
 
@@ -164,14 +165,9 @@ def window_importance(model, dd: dict, *, positive: str = "win", repeats: int = 
         yt = (y.iloc[:, 0] == positive).to_numpy()
         col = list(model.classes_).index(positive)
 
-        def score(est, Xs, ys):
-            from sklearn.metrics import average_precision_score
-
-            return average_precision_score(ys, est.predict_proba(Xs)[:, col])
-
-        perm = permutation_importance(model, X, yt, scoring=score, n_repeats=repeats,
-                                      random_state=seed)  # fmt: skip
-        out["permutation"], out["permutation_std"] = perm.importances_mean, perm.importances_std
+        out["permutation"], out["permutation_std"] = permutation_importance_ap(
+            model, X, yt, col, repeats=repeats, seed=seed
+        )
         contrib = booster.predict(X.to_numpy(), pred_contrib=True)
         out["shap"] = np.abs(contrib[:, : len(names)]).mean(axis=0)
     else:
