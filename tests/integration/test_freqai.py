@@ -26,7 +26,8 @@ PAIRS = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
 # CI-sized walk-forward: 30-day training windows, retrained weekly; a looser vote threshold so
 # a few weeks give enough trades for the bias analyses; a second model votes inside LightGBM
 CI_AI = {"freqai": {"train_period_days": 30, "backtest_period_days": 7, "identifier": "ai-ci",
-                    "second_model": {"type": "logistic", "weight": 0.3}},
+                    "second_model": {"type": "logistic", "weight": 0.3},
+                    "model_training_parameters": {"n_estimators": 100}},
          "perpflow": {"ai": {"threshold": 0.3}}}  # fmt: skip
 # the walk-forward and the dry-run run the event ensemble (rules, LightGBM, a small TCN); the
 # bias analyses run LightGBMEventClassifier (the strategy is the same, the models differ only
