@@ -47,8 +47,11 @@ backtest: setup demo-data
 # Tests run on TEST_WORKERS processes (pytest-xdist; the slow ones are real freqtrade runs, one
 # core each): about half the wall time of one process on 2 cores.
 TEST_WORKERS ?= 2
+# compileall: our own modules' .pyc files, written once (PYTHONDONTWRITEBYTECODE stops imports
+# from writing them, so every freqtrade a test starts would compile perpflow again)
 test: setup
 	$(BIN)/ruff check perpflow strategies freqaimodels tests benchmarks
+	$(BIN)/python -m compileall -q perpflow strategies freqaimodels
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal --durations=15
 
 test-fast: setup
@@ -59,6 +62,7 @@ lint: setup
 	$(BIN)/ruff format --check perpflow strategies tests benchmarks
 
 bench: setup demo-data
+	$(BIN)/python -m compileall -q perpflow strategies freqaimodels
 	$(BIN)/python benchmarks/run_all.py
 
 # The local exchange on http://127.0.0.1:8999 serving the demo market (Ctrl-C to stop);
