@@ -6,6 +6,11 @@ exp against NumPy's."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -137,6 +142,29 @@ def test_exp_matches_numpy_including_limits():
     with np.errstate(over="ignore"):
         want = np.exp(x)
     np.testing.assert_allclose(run(x), want, rtol=5e-16, atol=5e-324, equal_nan=True)
+
+
+_FIRST_USE = """
+import logging, sys
+logging.basicConfig()
+import numpy as np
+from perpflow.features.orderbook import Book, snapshot_features
+print("numba" in sys.modules)
+a = np.ones((3, 2))
+f = snapshot_features(Book(np.arange(3).astype("datetime64[ns]"), a * 99, a, a * 101, 3 * a))
+print("numba" in sys.modules, f["imb_10"].tolist())
+"""
+
+
+def test_numba_loads_on_first_use_and_the_kernel_runs_without_a_cache_dir():
+    # no cache locator can serve the module (as where no cache dir is writable): one warning,
+    # compiled in the process, same answer; numba itself is imported by the first call only
+    env = {**os.environ, "NUMBA_CACHE_LOCATOR_CLASSES": "ZipCacheLocator"}
+    run = subprocess.run([sys.executable, "-c", _FIRST_USE], env=env, capture_output=True,
+                         text=True, cwd=Path(__file__).parents[2], timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["False", "True [-0.5, -0.5, -0.5]"]
+    assert run.stderr.count("numba cache unavailable") == 1, run.stderr
 
 
 @pytest.mark.parametrize(
