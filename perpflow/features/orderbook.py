@@ -1,4 +1,4 @@
-"""Order-book features: per snapshot (vectorised over (snapshots, levels) arrays) and per candle.
+"""Order-book features: per snapshot (one fused pass over the book arrays) and per candle.
 
 Written by hand: no maintained library computes these from L2 snapshots. The per-snapshot columns
 come from one fused numba pass over the rows (`_book_kernel`, see why there); the rest are a few
@@ -101,7 +101,8 @@ def snapshot_features(
     """The per-snapshot columns listed in the module docstring (plus `mid`), one row per snapshot
     of `book` (RangeIndex, `ts` first). Reads each snapshot and, for `depth_delta` / `cliff_*`,
     the one before it. Computed by the fused numba kernel in `_book_kernel` (numba is imported and
-    the kernel compiled or loaded from its cache on the first call, not at import)."""
+    the kernel compiled or loaded from its cache on the first call, not at import). Raises
+    ValueError for a side without levels, mismatched arrays, decay_bps <= 0 or breadth_bps < 0."""
     from perpflow.features._book_kernel import FLOAT_COLUMNS, INT_COLUMNS, snapshot_columns
 
     f, k = snapshot_columns(
