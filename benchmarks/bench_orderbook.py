@@ -1,17 +1,30 @@
 """Order-book kernels in snapshots per second against this machine's memory bandwidth (measured in
 the same run), and per-candle order flow against Freqtrade's `populate_dataframe_with_trades`.
 
-Goal (issue 5): at least 3 million 25-level snapshots per second on one core for the book
-kernels. The bandwidth line says how many snapshots per second merely reading the four
-(n, 25) float64 arrays once would allow: the ceiling for any kernel that touches them.
+Goal (issues 5 and 19): at least 3 million 25-level snapshots per second on one core for the
+book kernels, all 19 snapshot columns included. The bandwidth line says how many snapshots per
+second merely reading the four (n, 25) float64 arrays once would allow: the ceiling for any
+kernel that touches them. `snapshot_features` (the fused numba kernel) is timed against the NumPy
+implementation it replaced (tests/features/book_reference.py) in the same run, interleaved, and
+the kernel's first call is timed in fresh processes with a cold and a warm numba cache.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the NumPy reference lives in tests/
+    sys.path.insert(0, str(REPO))
 
 N = 1_000_000
 LEVELS = 25
@@ -34,6 +47,51 @@ def _bandwidth_gbs() -> float:
     return 2 * src.nbytes / t / 1e9
 
 
+def _interleaved(fns: dict, repeats: int = 3) -> dict[str, float]:
+    """Best time of each function, run in turns so a busy machine slows them alike."""
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t)
+    return best
+
+
+_FIRST_CALL = """
+import json, sys, time
+t = time.perf_counter()
+import numpy as np
+from perpflow.features.orderbook import Book, snapshot_features
+t_import = time.perf_counter() - t
+numba_at_import = "numba" in sys.modules
+t = time.perf_counter()
+import perpflow.features._book_kernel  # numba, llvmlite: what the first call imports
+t_numba = time.perf_counter() - t
+a = np.random.default_rng(0).gamma(2, 1, (100, 25))
+book = Book(np.arange(100).astype("datetime64[ns]"), 100 - np.cumsum(a, 1) / 100, a,
+            100 + np.cumsum(a, 1) / 100, a)
+t = time.perf_counter()
+snapshot_features(book)
+t_first = time.perf_counter() - t
+t = time.perf_counter()
+snapshot_features(book)
+print(json.dumps({"import": t_import, "numba_at_import": numba_at_import, "numba": t_numba,
+                  "first": t_first, "second": time.perf_counter() - t}))
+"""
+
+
+def _first_calls() -> tuple[dict, dict]:
+    """The kernel's first call in a fresh process with an empty numba cache, then in another
+    fresh process reading the cache the first one wrote (seconds; numba's import included)."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        runs = [json.loads(subprocess.run([sys.executable, "-c", _FIRST_CALL], env=env, cwd=REPO,
+                                          check=True, capture_output=True, text=True).stdout)
+                for _ in range(2)]  # fmt: skip
+    return runs[0], runs[1]
+
+
 def _book(n: int):
     from perpflow.features.orderbook import Book
 
@@ -50,9 +108,11 @@ def _book(n: int):
 def main() -> dict:
     from freqtrade.data.converter.orderflow import populate_dataframe_with_trades
 
-    from perpflow.features.orderbook import _imb, _top, snapshot_features
+    from perpflow.features.orderbook import snapshot_features
     from perpflow.features.orderflow import candle_flow
+    from tests.features.book_reference import _imb, _top, reference_snapshot_features
 
+    cold, warm = _first_calls()
     gbs = _bandwidth_gbs()
     bytes_per_snapshot = 4 * LEVELS * 8
     ceiling = gbs * 1e9 / bytes_per_snapshot
@@ -60,18 +120,30 @@ def main() -> dict:
     t_imb = _best(
         lambda: (_imb(_top(book.bid_sz, 10), _top(book.ask_sz, 10)), _imb(book.bid_sz, book.ask_sz))
     )
-    t_all = _best(lambda: snapshot_features(book), repeats=3)
+    snapshot_features(_book(10))  # compiled (or loaded from the cache) before timing
+    t = _interleaved({"all": lambda: snapshot_features(book),
+                      "ref": lambda: reference_snapshot_features(book)})  # fmt: skip
+    all_mps, ref_mps = N / t["all"] / 1e6, N / t["ref"] / 1e6
     print(
         f"memory bandwidth (copy, 1 thread): {gbs:.1f} GB/s -> reading {bytes_per_snapshot} B per "
         f"25-level snapshot once: {ceiling / 1e6:.1f} M snapshots/s ceiling"
     )
     print(
-        f"  imbalance top 10 + top 25, {N:,} snapshots: {N / t_imb / 1e6:5.1f} M/s "
+        f"  imbalance top 10 + top 25 (NumPy), {N:,} snapshots: {N / t_imb / 1e6:5.1f} M/s "
         f"({N / t_imb / ceiling:.0%} of the ceiling; goal >= 3 M/s)"
     )
     print(
         f"  all snapshot features ({len(snapshot_features(_book(10)).columns) - 1} columns): "
-        f"{N / t_all / 1e6:5.2f} M/s"
+        f"{all_mps:5.2f} M/s (goal >= 3 M/s: {'met' if all_mps >= 3 else 'not met'}; "
+        f"{t['ref'] / t['all']:.1f} x the NumPy reference measured in the same run, "
+        f"{ref_mps:.2f} M/s; {all_mps * 1e6 / ceiling:.0%} of the ceiling)"
+    )
+    print(
+        f"  first call in a fresh process: {cold['first']:.1f} s with the numba cache cold "
+        f"(compiling), {warm['first']:.2f} s warm (loading it), then {warm['second'] * 1e3:.1f} ms "
+        f"for 100 snapshots; before it, importing numba {warm['numba']:.2f} s; importing "
+        f"perpflow.features.orderbook {warm['import']:.2f} s (numba "
+        f"{'imported' if warm['numba_at_import'] else 'not imported'})"
     )
 
     rng = np.random.default_rng(1)
@@ -95,8 +167,11 @@ def main() -> dict:
         f"order flow, {n_trades:,} trades on {candles} 1m candles: Freqtrade {t_ft:.2f} s, "
         f"perpflow {t_ours * 1e3:.1f} ms: {t_ft / t_ours:.0f}x faster (same bid/ask/delta columns)"
     )
-    return {"bandwidth_gbs": gbs, "imbalance_mps": N / t_imb / 1e6, "all_mps": N / t_all / 1e6,
-            "flow_speedup": t_ft / t_ours}  # fmt: skip
+    return {"bandwidth_gbs": gbs, "imbalance_mps": N / t_imb / 1e6, "all_mps": all_mps,
+            "flow_speedup": t_ft / t_ours, "reference_mps": ref_mps,
+            "all_vs_reference": t["ref"] / t["all"], "compile_cold_s": cold["first"],
+            "compile_warm_s": warm["first"], "import_s": warm["import"],
+            "numba_import_s": warm["numba"]}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -154,10 +154,11 @@ def test_real_captured_books(name, symbol):
     dates = pd.Series(pd.date_range(f["ts"].min().floor("10s"), f["ts"].max(), freq="10s"))
     agg = per_candle(f, dates, "10s")
     assert agg["book_snapshots"].sum() == len(f)
-    # blocks of 7 rows (row-to-row columns across every block edge) give the one-pass answer
-    pd.testing.assert_frame_equal(
-        snapshot_features(book, chunk=7), snapshot_features(book, chunk=10**9)
-    )
+    # causal: the first k snapshots alone give the first k rows (the kernel's 32-row blocks and
+    # the row-to-row columns across their edges included)
+    for k in (1, 31, 32, 33, 100):
+        head = Book(*(a[:k] for a in (book.ts, book.bid_px, book.bid_sz, book.ask_px, book.ask_sz)))
+        pd.testing.assert_frame_equal(snapshot_features(head), f.iloc[:k])
 
 
 def test_order_flow_equals_freqtrade_on_real_trades():

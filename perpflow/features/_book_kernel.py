@@ -1,0 +1,236 @@
+"""The fused per-snapshot order-book kernel behind `orderbook.snapshot_features` (numba).
+
+Written by hand: no library computes these book columns (imbalances, microprice, size-weighted
+spread, voids, walls, breadth, depth drops) from L2 snapshot arrays. It is fused: one pass over
+the rows that reads each of a row's levels once per side and writes every column, instead of the
+~40 (rows x levels) NumPy temporaries the vectorised version made and re-read (issue 19: 0.7 M
+snapshots/s there against a memory ceiling of ~35 M/s). The one extra step: per block of 32
+rows, a vectorised loop turns the levels' distances from mid into exp weights first (the block
+is in L1 by then), since exp is the costliest part and vectorises only as a loop of its own.
+
+Semantics are those of the NumPy reference kept in tests/features/book_reference.py, which the
+kernel is tested against: a missing level has a NaN price and its size counts 0 (sizes go through
+`np.nan_to_num`), a side with fewer than two levels has no void (NaN), a wall is the largest level
+over the mean size of the levels that have a size, depth and imbalances read the top 10 / 25
+levels (or all the book has), and the row-to-row columns are NaN on the first row.
+
+Imported lazily by `snapshot_features` (importing numba costs ~1 s here) and compiled on the
+first call; `cache=True` stores the machine code in `__pycache__` beside this file, or in the
+user's cache dir (`~/.cache/numba`) when that is not writable (numba's own fallback;
+`NUMBA_CACHE_DIR` overrides both), so later processes (every Freqtrade backtest or dry-run
+start) load it instead of compiling. If no cache dir is writable the kernel still runs,
+compiled once per process, and a warning says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+logger = logging.getLogger(__name__)
+
+_BIG = float(np.finfo(np.float64).max)  # np.nan_to_num's stand-in for +inf
+# float columns of `snapshot_columns`' first output, in row order
+FLOAT_COLUMNS = ("imb_10", "imb_25", "imb_w", "micro_dev_bps", "vw_spread_bps", "depth_bid",
+                 "depth_ask", "depth_delta", "void_bid_bps", "wall_bid", "wall_bid_bps", "cliff_bid",
+                 "void_ask_bps", "wall_ask", "wall_ask_bps", "cliff_ask", "mid")  # fmt: skip
+INT_COLUMNS = ("breadth_bid", "breadth_ask")
+_BLOCK = 32  # rows whose exp weights are computed together: 32 x 50 levels x 8 B stay in L1
+_OPTIONS = {"nogil": True, "error_model": "numpy"}  # numpy: x / 0 gives inf/NaN, never raises
+
+
+_cache = {"ok": True}  # False once numba found no writable cache dir (warned once)
+
+
+def _jit(fn=None, **extra):
+    """`njit` with an on-disk cache, or without one (warned) where no cache dir is writable."""
+    if fn is None:
+        return lambda f: _jit(f, **extra)
+    if _cache["ok"]:
+        try:
+            return njit(cache=True, **_OPTIONS, **extra)(fn)
+        except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available"
+            _cache["ok"] = False
+            logger.warning("numba cache unavailable (%s): the book kernel compiles in every "
+                           "process (set NUMBA_CACHE_DIR to a writable dir)", exc)  # fmt: skip
+    return njit(**_OPTIONS, **extra)(fn)
+
+
+_LOG2E = 1.4426950408889634
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # fdlibm's ln 2 split
+_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(13))
+
+
+@intrinsic
+def _pow2(typingctx, k):
+    """2.0 ** k for an int64 k in [-1022, 1023], built from its exponent bits."""
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        bits = builder.shl(builder.add(args[0], ir.Constant(i64, 1023)), ir.Constant(i64, 52))
+        return builder.bitcast(bits, ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+@_jit(fastmath={"contract"})
+def _exp(x):
+    """e ** x within ~2 ulp of `np.exp` (inf, 0, NaN and subnormals alike), without a branch or
+    a call, so a loop over it vectorises. Hand-written: numba's `math.exp` calls libm once per
+    value (50 calls per snapshot were 3/4 of the kernel's time) and this llvmlite has no SVML.
+    x = n ln2 + r (Cody-Waite), e ** r by its Taylor series to degree 12 (|r| <= ln2 / 2:
+    error < 2e-16), times 2 ** n in two halves so results near the float limits stay exact.
+    `fastmath={"contract"}` only fuses multiply-adds (no NaN/inf assumptions)."""
+    t = x if x > -750.0 else -750.0
+    t = t if t < 710.0 else 710.0
+    n = math.floor(t * _LOG2E + 0.5)
+    r = (t - n * _LN2_HI) - n * _LN2_LO
+    c = _TAYLOR
+    p = c[12] * r + c[11]
+    for d in (10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0):
+        p = p * r + c[d]
+    k = np.int64(n)
+    h = k >> 1
+    y = (p * _pow2(h)) * _pow2(k - h)
+    return y if x == x else x
+
+
+@_jit
+def _finite(x, nan):
+    """`np.nan_to_num(x, nan=nan)` for one value: NaN -> `nan`, +-inf -> +-largest float."""
+    if abs(x) <= _BIG:  # finite: the common case, one test
+        return x
+    if x != x:
+        return nan
+    return _BIG if x > 0 else -_BIG
+
+
+@_jit
+def _clip0(x):
+    """`np.clip(x, 0, None)` for one value (NaN stays NaN)."""
+    return 0.0 if x < 0 else x
+
+
+@_jit
+def _imb(b, a):
+    """(b - a) / (b + a) where the total is positive, else NaN."""
+    tot = b + a
+    return (b - a) / tot if tot > 0 else np.nan
+
+
+@_jit
+def _side(px, sz, w, o, i, mid, bps, sign, breadth_bps):
+    """One side of row `i` in one pass over its levels, with the side's exp weights at `w[o:]`: (top-25
+    depth, top-10 size, top-10 price x size, weighted size, widest gap in bps (-inf if none),
+    wall, wall bps, breadth). `sign` is -1 for bids (distance from mid = mid - price), +1 for asks."""
+    depth = top10 = pv10 = weighted = total = 0.0
+    void, big, big_px, prev = -np.inf, -np.inf, np.nan, np.nan
+    have, breadth = 0, 0
+    for j in range(px.shape[1]):
+        p, raw = px[i, j], sz[i, j]
+        s = _finite(raw, 0.0)
+        total += s
+        have += raw == raw
+        if j < 25:
+            depth += s
+        if j < 10:
+            top10 += s
+            ps = p * s
+            if ps == ps:  # np.nansum: a level without a price adds nothing
+                pv10 += ps
+        weighted += s * w[o + j]
+        breadth += abs((sign * (p - mid)) * bps) <= breadth_bps
+        if s > big:  # the first largest level, as argmax
+            big, big_px = s, p
+        gap = abs(p - prev) * bps
+        if gap > void:  # NaN gaps (a missing level, or j = 0) never count
+            void = gap
+        prev = p
+    wall = big / (total / have)
+    wall_bps = sign * (big_px - mid) / mid * 1e4
+    return depth, top10, pv10, weighted, void, wall, wall_bps, breadth
+
+
+@_jit
+def _weights(bp, ap, s, e, decay_bps, mids, w):
+    """For rows s..e-1: their mids into `mids[s:e]` and the exp(-distance / decay) weights of
+    their bid then ask levels into `w`, row after row. The exponentials run as one loop over the
+    block (vectorised), the one part of the kernel that is not a single pass over each row."""
+    lb, m = bp.shape[1], bp.shape[1] + ap.shape[1]
+    for i in range(s, e):
+        mid = (bp[i, 0] + ap[i, 0]) / 2
+        bps = 1e4 / mid
+        mids[i] = mid
+        for j in range(lb):  # distance from mid in bps, NaN (no level) -> inf -> weight 0
+            w[(i - s) * m + j] = _finite((mid - bp[i, j]) * bps, np.inf) / -decay_bps
+        for j in range(ap.shape[1]):
+            w[(i - s) * m + lb + j] = _finite((ap[i, j] - mid) * bps, np.inf) / -decay_bps
+    for j in range((e - s) * m):
+        w[j] = _exp(w[j])
+
+
+@_jit
+def _row(bp, bs, ap, as_, i, breadth_bps, w, o, f, k):
+    """Every column of row `i` into `f[:, i]` and `k[:, i]` (mid already in `f[16, i]`); the
+    row-to-row columns read row i-1's depths from `f` (NaN on the first row)."""
+    mid = f[16, i]
+    bps = 1e4 / mid
+    ob = o + bp.shape[1]  # the ask weights follow the bid weights
+    db, b10, pvb, sb, vb, wall_b, wall_b_bps, k[0, i] = _side(bp, bs, w, o, i, mid, bps, -1.0, breadth_bps)  # fmt: skip
+    da, a10, pva, sa, va, wall_a, wall_a_bps, k[1, i] = _side(ap, as_, w, ob, i, mid, bps, 1.0, breadth_bps)  # fmt: skip
+    b0, a0 = _finite(bs[i, 0], 0.0), _finite(as_[i, 0], 0.0)
+    micro = (ap[i, 0] * b0 + bp[i, 0] * a0) / (b0 + a0)
+    f[0, i], f[1, i], f[2, i] = _imb(b10, a10), _imb(db, da), _imb(sb, sa)
+    f[3, i] = (micro - mid) / mid * 1e4
+    f[4, i] = (pva / a10 - pvb / b10) / mid * 1e4
+    f[5, i], f[6, i] = db, da
+    prev_b, prev_a = (f[5, i - 1], f[6, i - 1]) if i > 0 else (np.nan, np.nan)
+    f[7, i] = (db - da) - (prev_b - prev_a)
+    f[8, i], f[9, i], f[10, i] = np.nan if np.isinf(vb) else vb, wall_b, wall_b_bps
+    f[11, i] = _clip0(1 - db / prev_b)
+    f[12, i], f[13, i], f[14, i] = np.nan if np.isinf(va) else va, wall_a, wall_a_bps
+    f[15, i] = _clip0(1 - da / prev_a)
+
+
+@_jit
+def _fill(bp, bs, ap, as_, decay_bps, breadth_bps, f, k):
+    """Every column of every row into `f` (FLOAT_COLUMNS x rows) and `k` (INT_COLUMNS x rows),
+    in blocks of `_BLOCK` rows: the block's exp weights, then its rows in order."""
+    n, m = bp.shape[0], bp.shape[1] + ap.shape[1]
+    w = np.empty(_BLOCK * m)
+    for s in range(0, n, _BLOCK):
+        e = min(s + _BLOCK, n)
+        _weights(bp, ap, s, e, decay_bps, f[16], w)
+        for i in range(s, e):
+            _row(bp, bs, ap, as_, i, breadth_bps, w, (i - s) * m, f, k)
+
+
+def snapshot_columns(bid_px: np.ndarray, bid_sz: np.ndarray, ask_px: np.ndarray, ask_sz: np.ndarray,
+                     decay_bps: float, breadth_bps: float) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Every per-snapshot column of (rows, levels) price/size arrays (taken as C-ordered float64;
+    the sides may hold different level counts): float64 (len(FLOAT_COLUMNS), rows) and int64
+    (len(INT_COLUMNS), rows) arrays, one column per row of each. Raises if a side has no level."""
+    arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in (bid_px, bid_sz, ask_px, ask_sz)]
+    names = ("bid_px", "bid_sz", "ask_px", "ask_sz")
+    n = len(arrays[0])
+    for name, a in zip(names, arrays, strict=True):
+        if a.ndim != 2 or len(a) != n:
+            raise ValueError(f"book {name} must be a (snapshots, levels) array of {n} rows, "
+                             f"got shape {a.shape}")  # fmt: skip
+    if arrays[0].shape[1] != arrays[1].shape[1] or arrays[2].shape[1] != arrays[3].shape[1]:
+        raise ValueError("book prices and sizes of one side must have the same number of levels")
+    if arrays[0].shape[1] == 0 or arrays[2].shape[1] == 0:
+        raise ValueError("book has no levels on one side: at least the best bid and ask are needed")
+    if not decay_bps > 0:
+        raise ValueError(f"decay_bps must be a positive number of bps, got {decay_bps}")
+    if not breadth_bps >= 0:
+        raise ValueError(f"breadth_bps must be a number of bps >= 0, got {breadth_bps}")
+    f = np.empty((len(FLOAT_COLUMNS), n))
+    k = np.empty((len(INT_COLUMNS), n), dtype=np.int64)
+    _fill(*arrays, float(decay_bps), float(breadth_bps), f, k)
+    return f, k
