@@ -20,43 +20,39 @@ import bench_store  # noqa: E402
 import bench_study  # noqa: E402
 import bench_tcn  # noqa: E402
 import bench_warmup  # noqa: E402
+from goals import print_goals  # noqa: E402
+
+STEPS = (  # (name in the results, title, benchmark module, keyword arguments)
+    ("features", "== structure feature set on 1M candles ==", bench_features, {}),
+    ("orderbook", "== order-book kernels and order flow ==", bench_orderbook, {}),
+    ("store", "== event-store writes vs plain parquet ==", bench_store, {}),
+    ("recorder", "== book recorder vs a local flood ==", bench_recorder, {"speed": 600}),
+    ("recorder_loaded", "== book recorder vs a local flood, beside a CPU hog ==", bench_recorder, {"speed": 600, "load": True}),
+    ("fanout", "== venue websocket fan-out with a client that never reads ==", bench_fanout, {}),
+    ("matching", "== venue matching engine and private API ==", bench_matching, {}),
+    ("backtest", "== LiquiditySweep vs SampleStrategy backtest ==", bench_backtest, {}),
+    ("warmup", "== dry-run start with the derived warm-up ==", bench_warmup, {}),
+    ("study", "== validation study fan-out ==", bench_study, {}),
+    ("freqai", "== FreqAI: LiquiditySweepAI vs Freqtrade's LightGBMClassifier example ==", bench_freqai, {}),
+    ("events", "== event study over 6 pairs x 13.5 months of real 5m candles ==", bench_events, {}),
+    ("execution", "== slippage model: per-candle inputs and cost per call vs TA-Lib ATR ==", bench_execution, {}),
+    ("tcn", "== event ensemble: TCN vs LightGBM per window, inference, real-data comparison ==", bench_tcn, {}),
+)  # fmt: skip
+
+
+def main() -> dict:
+    """Run every step; a failing benchmark is reported and the others still run."""
+    results: dict = {}
+    for name, title, module, kwargs in STEPS:
+        print(title)
+        try:
+            results[name] = module.main(**kwargs)
+        except (Exception, SystemExit) as exc:  # one broken bench must not hide the others
+            print(f"  FAILED: {type(exc).__name__}: {exc}"[:2000])
+        print()
+    print_goals(results)
+    return results
+
 
 if __name__ == "__main__":
-    print("== structure feature set on 1M candles ==")
-    bench_features.main()
-    print()
-    print("== order-book kernels and order flow ==")
-    bench_orderbook.main()
-    print()
-    print("== event-store writes vs plain parquet ==")
-    bench_store.main()
-    print()
-    print("== book recorder vs a local flood ==")
-    bench_recorder.main(speed=600)
-    print()
-    print("== venue websocket fan-out with a client that never reads ==")
-    bench_fanout.main()
-    print()
-    print("== venue matching engine and private API ==")
-    bench_matching.main()
-    print()
-    print("== LiquiditySweep vs SampleStrategy backtest ==")
-    bench_backtest.main()
-    print()
-    print("== dry-run start with the derived warm-up ==")
-    bench_warmup.main()
-    print()
-    print("== validation study fan-out ==")
-    bench_study.main()
-    print()
-    print("== FreqAI: LiquiditySweepAI vs Freqtrade's LightGBMClassifier example ==")
-    bench_freqai.main()
-    print()
-    print("== event study over 6 pairs x 13.5 months of real 5m candles ==")
-    bench_events.main()
-    print()
-    print("== slippage model: per-candle inputs and cost per call vs TA-Lib ATR ==")
-    bench_execution.main()
-    print()
-    print("== event ensemble: TCN vs LightGBM per window, inference, real-data comparison ==")
-    bench_tcn.main()
+    main()
