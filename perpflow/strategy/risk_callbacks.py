@@ -94,9 +94,13 @@ class RiskCallbacksMixin:
         return cache
 
     def _get_level(self, trade: Trade, key: str) -> float | None:
+        """The cached level, else the trade's custom data (dry-run/live: after a restart).
+        Backtests skip that lookup (a scan of every stored value): their custom data lasts one
+        run (Freqtrade empties it) and holds only what `_set_level` cached first."""
         slot = self._stops().setdefault((trade.id, trade.open_date_utc), {})
         if key not in slot:
-            value = trade.get_custom_data(key)
+            backtest = self.config.get("runmode") in BACKTEST_MODES
+            value = None if backtest else trade.get_custom_data(key)
             slot[key] = None if value is None else float(value)
         return slot[key]
 
