@@ -106,12 +106,10 @@ class RiskCallbacksMixin:
 
     def _set_level(self, trade: Trade, key: str, value: float) -> None:
         """Cache the level; persist it on the trade in dry-run/live (a restart reads it back).
-        Backtests keep only the first value of each key on the trade: the trail lives in the
-        cache, since each custom-data write scans every stored value there."""
-        slot = self._stops().setdefault((trade.id, trade.open_date_utc), {})
-        first = key not in slot or slot[key] is None
-        slot[key] = float(value)
-        if first or self.config.get("runmode") not in BACKTEST_MODES:
+        Backtests keep it in the cache only: nothing reads a backtest trade's custom data (not
+        `_get_level`, not Freqtrade's results), and each write there scans every stored value."""
+        self._stops().setdefault((trade.id, trade.open_date_utc), {})[key] = float(value)
+        if self.config.get("runmode") not in BACKTEST_MODES:
             trade.set_custom_data(key, float(value))
 
     def _entry_risk(self, pair: str, side: str, rate: float, tag: str | None) -> EntryRisk | None:
