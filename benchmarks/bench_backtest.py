@@ -3,8 +3,12 @@ and what the execution policy adds (the same backtest with config.execution.json
 model's inputs per candle, the policy's callbacks per entry, exit and child).
 
 Every strategy is backtested by the real `freqtrade backtesting` through the local exchange on
-the demo market (3 pairs, all days). Goals: LiquiditySweep at most 1.5x SampleStrategy (issue
-2); the execution policy adds less than 5% (issue 17).
+the demo market (3 pairs, all days). Goals: LiquiditySweep at most 1.3x SampleStrategy (issue
+19; 1.5x in issue 2); the execution policy adds less than 5% (issue 17). With the shipped config
+the drawdown governor's 10% cap trips in June and holds, so LiquiditySweep trades ~170 times
+and then idles; `LiquiditySweep, trading all span` re-arms the cap a day after each trip
+(`backtest_rearm_hours`, as the real-data test does: ~840 trades), which shows what its
+per-candle callbacks cost while trades are open.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 FREQTRADE = str(Path(sys.executable).parent / "freqtrade")
 PAIRS = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"]
+GOAL = 1.3  # LiquiditySweep / SampleStrategy wall time
 
 
 def _backtest(strategy: str, strategy_path: Path, datadir: Path, overlay: Path, ud: Path,
@@ -43,6 +48,8 @@ def timed_run(cmd: list[str], what: str) -> float:
 
 
 def main(datadir: Path = REPO / "user_data/data/demo", repeats: int = 2) -> dict:
+    """Best-of-`repeats` wall times; returns them, `ratio` (shipped config vs SampleStrategy),
+    `ratio_trading` (re-armed governor vs SampleStrategy) and `execution_added`."""
     import freqtrade
 
     from perpflow.venue.overlay import exchange_overlay
@@ -55,30 +62,44 @@ def main(datadir: Path = REPO / "user_data/data/demo", repeats: int = 2) -> dict
         shutil.copy(sample, tmp / "strats" / "sample_strategy.py")
         overlay = tmp / "venue.json"
         overlay.write_text(json.dumps(exchange_overlay(venue.url)))
+        rearm = tmp / "rearm.json"
+        rearm.write_text(
+            json.dumps({"perpflow": {"risk": {"governor": {"backtest_rearm_hours": 24}}}})
+        )
         ud = tmp / "ud"
         ud.mkdir()
         times: dict[str, float] = {}
-        for _ in range(repeats):  # best of N, alternating, so both see the same machine state
+        for _ in range(repeats):  # best of N, alternating, so all see the same machine state
             for name, path, extra in (
                 ("SampleStrategy", tmp / "strats", ()),
                 ("LiquiditySweep", REPO / "strategies", ()),
+                ("LiquiditySweep, trading all span", REPO / "strategies", (rearm,)),
                 ("LiquiditySweep+execution", REPO / "strategies",
                  (REPO / "config.execution.json",)),
             ):  # fmt: skip
-                strategy = name.split("+")[0]
+                strategy = name.split("+")[0].split(",")[0]
                 t = _backtest(strategy, path, datadir, overlay, ud, extra)
                 times[name] = min(times.get(name, float("inf")), t)
-    ratio = times["LiquiditySweep"] / times["SampleStrategy"]
+    return _report(times, repeats)
+
+
+def _report(times: dict[str, float], repeats: int) -> dict:
+    base = times["SampleStrategy"]
+    ratio, trading = (
+        times["LiquiditySweep"] / base,
+        times["LiquiditySweep, trading all span"] / base,
+    )
     print(f"backtest wall time (best of {repeats}), demo market, {len(PAIRS)} pairs:")
-    print(f"  SampleStrategy (baseline): {times['SampleStrategy']:7.2f} s")
-    print(f"  LiquiditySweep:            {times['LiquiditySweep']:7.2f} s")
-    print(f"  ratio: {ratio:.2f}x  (goal <= 1.5x) {'OK' if ratio <= 1.5 else 'ABOVE GOAL'}")
+    print(f"  SampleStrategy (baseline): {base:7.2f} s")
+    for name, r in (("LiquiditySweep", ratio), ("LiquiditySweep, trading all span", trading)):
+        verdict = "OK" if r <= GOAL else "ABOVE GOAL"
+        print(f"  {name + ':':33s}{times[name]:7.2f} s  ratio {r:.2f}x (goal <= {GOAL}x) {verdict}")
     added = times["LiquiditySweep+execution"] / times["LiquiditySweep"] - 1
     print(
         f"  LiquiditySweep + config.execution.json: {times['LiquiditySweep+execution']:7.2f} s, "
         f"{added:+.1%} (goal < 5%) {'OK' if added < 0.05 else 'ABOVE GOAL'}"
     )
-    return {"times": times, "ratio": ratio, "execution_added": added}
+    return {"times": times, "ratio": ratio, "ratio_trading": trading, "execution_added": added}
 
 
 if __name__ == "__main__":

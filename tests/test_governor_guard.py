@@ -16,6 +16,7 @@ from freqtrade.rpc.rpc import RPC
 from perpflow.risk.governor import LOCK_REASON
 from perpflow.strategy import failclosed, governor_guard
 from perpflow.strategy.governor_state import PEAK_KEY, TRIPPED_KEY
+from perpflow.strategy.risk_callbacks import STOP_KEY
 from tests.test_risk_guard import NOW, ROW, Strat
 
 PAIR = "BTC/USDT:USDT"
@@ -173,6 +174,7 @@ def test_entries_are_sized_to_the_budget_left_before_the_cap(db):
     strat = _bot(runmode=RunMode.BACKTEST)
     _loop(strat, NOW, 10_000.0)
     db.append(FakeTrade(amount=20.0, open_rate=100.0, stop=90.0))  # 20 x 10 + fee = 200.9 at risk
+    strat._set_level(db[-1], STOP_KEY, 90.0)  # a backtest's stop: set by its first custom_stoploss
     _loop(strat, NOW + timedelta(minutes=5), 9_250.0)  # -7.5%: normal, 1% = 92.5 per trade
     budget, why = strat._risk_budget()
     assert why is None and budget == pytest.approx(9_250 - 200.9 - 9_000)

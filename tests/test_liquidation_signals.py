@@ -233,7 +233,7 @@ def test_liquidation_reversals_enter_through_sweep_entries(tmp_path):
 
 
 def test_repeated_loads_read_only_new_parts_and_match_a_fresh_read(tmp_path, monkeypatch):
-    from perpflow.data import store
+    from perpflow.data import parts, store
     from perpflow.data.store import read_events
     from perpflow.strategy.liquidation_signals import load_liquidations
 
@@ -242,8 +242,8 @@ def test_repeated_loads_read_only_new_parts_and_match_a_fresh_read(tmp_path, mon
     since = df["date"].iloc[0]
     first, _ = load_liquidations(tmp_path, "binance", "BTCUSDT", since)
     reads = []
-    real = store.pd.read_parquet
-    monkeypatch.setattr(store.pd, "read_parquet", lambda f, *a, **k: reads.append(f) or real(f))
+    real = parts._table  # each part file is read here once
+    monkeypatch.setattr(parts, "_table", lambda f: reads.append(f) or real(f))
     later = _flat(300).iloc[150:].assign(date=lambda d: d["date"] + pd.Timedelta(days=1))
     _store(tmp_path, later, 10)
     second, _ = load_liquidations(tmp_path, "binance", "BTCUSDT", since)

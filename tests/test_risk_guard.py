@@ -109,6 +109,17 @@ def test_macro_and_session_gates():
     assert (
         strat.entry_refusal("BTC/USDT:USDT", 1.0, 100.0, late, "liq_reversal_long", "long") is None
     ), "liquidation reversals keep their handoff timing"
+    naive = late.replace(tzinfo=None)  # read as UTC, as pandas reads a naive time
+    assert strat.entry_refusal("BTC/USDT:USDT", 1.0, 100.0, naive, "sweep_low", "long").startswith(
+        "session:"
+    )
+    assert (
+        _refusal(strat) is None
+        and strat.entry_refusal(
+            "BTC/USDT:USDT", 1.0, 100.0, NOW.replace(tzinfo=None), "sweep_low", "long"
+        )
+        is None
+    )
 
 
 def test_book_gate_only_live_and_against_the_normal_spread(caplog):

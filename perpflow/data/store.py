@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from perpflow.data import conflicts, manifests
+from perpflow.data import conflicts, manifests, parts
 from perpflow.data.errors import ConflictError, SchemaError
 from perpflow.data.schemas import RecordSchema, schema_for
 
@@ -322,7 +322,7 @@ def read_parts(files: list[Path], base: pd.DataFrame | None = None, *, kind: str
     perpflow) dropped."""
     schema = schema_for(kind)
     frames = [base] if base is not None and len(base) else []
-    frames += [schema.conform(pd.read_parquet(f), str(f)) for f in files]
+    frames += parts.read_conformed(files, schema)
     if not frames:
         return schema.empty()
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

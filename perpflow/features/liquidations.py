@@ -40,7 +40,8 @@ def liquidation_features(
         ts = events["ts_event"].astype(dates.dtype)
         span = (ts >= index[0]) & (ts < index[-1] + tf) if len(index) else ts.isna()
         events = events[span.to_numpy()]
-        ev = events.assign(bucket=ts[span].dt.floor(tf).to_numpy())
+        # positional and still datetime64 (`to_numpy` would box every stamp into an object)
+        ev = events.assign(bucket=ts[span].dt.floor(tf).array)
         ev = ev.assign(long=np.where(ev["side"] == "sell", ev["notional"], 0.0),
                        short=np.where(ev["side"] == "buy", ev["notional"], 0.0),
                        pv=ev["price"] * ev["notional"])  # fmt: skip

@@ -27,6 +27,7 @@ from perpflow.risk.entry import ENTRY_FIELDS, EntryRisk, entry_risk
 from perpflow.risk.entry import row_float as _f
 from perpflow.risk.sizing import clamp_stake, risk_stake
 from perpflow.risk.stops import session_trail_atr, trail_stop
+from perpflow.strategy.analysed_rows import rows_for
 from perpflow.strategy.failclosed import log_limited
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,13 @@ class RiskCallbacksMixin:
     pf: PerpflowConfig
 
     def _last_row(self, pair: str, fields: tuple[str, ...] = ROW_FIELDS) -> dict | None:
-        """`fields` of the last analysed row, None when there is none."""
+        """`fields` of the last analysed row, None when there is none. Backtests read it from
+        the DataProvider's frame and slice index (`analysed_rows`), live from its frame."""
+        held = getattr(self, "_pf_rows", None)
+        if held is None or held[0] is not self.dp:
+            held = self._pf_rows = (self.dp, rows_for(self.dp, self.timeframe))
+        if held[1] is not None:
+            return held[1].row(pair, fields)
         df, _ = self.dp.get_analyzed_dataframe(pair, self.timeframe)
         if df is None or df.empty:
             return None
@@ -87,20 +94,22 @@ class RiskCallbacksMixin:
         return cache
 
     def _get_level(self, trade: Trade, key: str) -> float | None:
+        """The cached level, else the trade's custom data (dry-run/live: after a restart).
+        Backtests skip that lookup (a scan of every stored value): their custom data lasts one
+        run (Freqtrade empties it) and holds only what `_set_level` cached first."""
         slot = self._stops().setdefault((trade.id, trade.open_date_utc), {})
         if key not in slot:
-            value = trade.get_custom_data(key)
+            backtest = self.config.get("runmode") in BACKTEST_MODES
+            value = None if backtest else trade.get_custom_data(key)
             slot[key] = None if value is None else float(value)
         return slot[key]
 
     def _set_level(self, trade: Trade, key: str, value: float) -> None:
         """Cache the level; persist it on the trade in dry-run/live (a restart reads it back).
-        Backtests keep only the first value of each key on the trade: the trail lives in the
-        cache, since each custom-data write scans every stored value there."""
-        slot = self._stops().setdefault((trade.id, trade.open_date_utc), {})
-        first = key not in slot or slot[key] is None
-        slot[key] = float(value)
-        if first or self.config.get("runmode") not in BACKTEST_MODES:
+        Backtests keep it in the cache only: nothing reads a backtest trade's custom data (not
+        `_get_level`, not Freqtrade's results), and each write there scans every stored value."""
+        self._stops().setdefault((trade.id, trade.open_date_utc), {})[key] = float(value)
+        if self.config.get("runmode") not in BACKTEST_MODES:
             trade.set_custom_data(key, float(value))
 
     def _entry_risk(self, pair: str, side: str, rate: float, tag: str | None) -> EntryRisk | None:
@@ -126,16 +135,16 @@ class RiskCallbacksMixin:
         """(candle date, {(side, tag, rate): context}, row) of the pair's last analysed candle,
         None without one. Only the last candle per pair is kept; the whole cache is dropped when
         `self.pf.risk` changes (a hyperopt epoch)."""
-        df, _ = self.dp.get_analyzed_dataframe(pair, self.timeframe)
-        if df is None or df.empty:
+        row = self._last_row(pair, ROW_FIELDS)
+        if row is None:
             return None
-        date = df.iat[-1, df.columns.get_loc("date")] if "date" in df.columns else None
+        date = row.get("date")
         cache = getattr(self, "_pf_entry_risk", None)
         if cache is None or cache[0] is not self.pf.risk:
             cache = self._pf_entry_risk = (self.pf.risk, {})
         held = cache[1].get(pair)
         if held is None or held[0] != date:
-            held = cache[1][pair] = (date, {}, _row(df, ROW_FIELDS))
+            held = cache[1][pair] = (date, {}, row)
         return held
 
     def _build_entry_risk(self, pair: str, row: dict, side: str, rate: float,

@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perpflow.features.align import asof_to_candles
-from perpflow.features.sessions import SESSION_CODES, in_sessions, ny_session_block
+from perpflow.features.sessions import (
+    SESSION_CODES,
+    SESSION_NAMES,
+    in_sessions,
+    ny_session_block,
+    session_name_at,
+)
 
 
 def test_ny_blocks_move_in_utc_across_dst():
@@ -40,6 +46,14 @@ def test_dst_switch_days_keep_blocks_in_local_time():
         local_hour = dates.dt.tz_convert("America/New_York").dt.hour
         code = ny_session_block(dates)
         assert ((code == 1) == ((local_hour >= 13) & (local_hour < 16))).all()
+
+
+def test_the_scalar_block_of_one_time_is_the_columns():
+    # every 5 minutes of two years, both DST switches of each included: the entry gate's
+    # `session_name_at` names the block `ny_session_block` gives the candle
+    dates = pd.Series(pd.date_range("2025-01-01", "2026-12-31 23:55", freq="5min", tz="UTC"))
+    names = ny_session_block(dates).map(SESSION_NAMES)
+    assert [session_name_at(t) for t in dates.dt.to_pydatetime()] == names.tolist()
 
 
 def test_in_sessions_rejects_unknown_names():
