@@ -4,9 +4,11 @@ Written by hand: no library computes these book columns (imbalances, microprice,
 spread, voids, walls, breadth, depth drops) from L2 snapshot arrays. It is fused: one pass over
 the rows that reads each of a row's levels once per side and writes every column, instead of the
 ~40 (rows x levels) NumPy temporaries the vectorised version made and re-read (issue 19: 0.7 M
-snapshots/s there against a memory ceiling of ~35 M/s). The one extra step: per block of 32
-rows, a vectorised loop turns the levels' distances from mid into exp weights first (the block
-is in L1 by then), since exp is the costliest part and vectorises only as a loop of its own.
+snapshots/s there against a memory ceiling of ~35 M/s). The one step outside that pass is the
+exp of the distance-weighted imbalance: per block of 8,192 rows a numba loop writes each level's
+exponent and NumPy's SIMD `np.exp` (the one the NumPy version used) turns them into weights the
+row pass reads; numba's `math.exp` is a libm call per value (50 a snapshot) and was 3/4 of the
+kernel's time inside the pass.
 
 Semantics are those of the NumPy reference kept in tests/features/book_reference.py, which the
 kernel is tested against: a missing level has a NaN price and its size counts 0 (sizes go through
@@ -25,12 +27,9 @@ compiled once per process, and a warning says so.
 from __future__ import annotations
 
 import logging
-import math
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
 logger = logging.getLogger(__name__)
 
@@ -40,64 +39,23 @@ FLOAT_COLUMNS = ("imb_10", "imb_25", "imb_w", "micro_dev_bps", "vw_spread_bps", 
                  "depth_ask", "depth_delta", "void_bid_bps", "wall_bid", "wall_bid_bps", "cliff_bid",
                  "void_ask_bps", "wall_ask", "wall_ask_bps", "cliff_ask", "mid")  # fmt: skip
 INT_COLUMNS = ("breadth_bid", "breadth_ask")
-_BLOCK = 32  # rows whose exp weights are computed together: 32 x 50 levels x 8 B stay in L1
+_BLOCK = 8_192  # rows per np.exp call: Python's share is small, the 3 MB of weights stay in L3
 _OPTIONS = {"nogil": True, "error_model": "numpy"}  # numpy: x / 0 gives inf/NaN, never raises
 
 
 _cache = {"ok": True}  # False once numba found no writable cache dir (warned once)
 
 
-def _jit(fn=None, **extra):
+def _jit(fn):
     """`njit` with an on-disk cache, or without one (warned) where no cache dir is writable."""
-    if fn is None:
-        return lambda f: _jit(f, **extra)
     if _cache["ok"]:
         try:
-            return njit(cache=True, **_OPTIONS, **extra)(fn)
+            return njit(cache=True, **_OPTIONS)(fn)
         except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available"
             _cache["ok"] = False
             logger.warning("numba cache unavailable (%s): the book kernel compiles in every "
                            "process (set NUMBA_CACHE_DIR to a writable dir)", exc)  # fmt: skip
-    return njit(**_OPTIONS, **extra)(fn)
-
-
-_LOG2E = 1.4426950408889634
-_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # fdlibm's ln 2 split
-_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(13))
-
-
-@intrinsic
-def _pow2(typingctx, k):
-    """2.0 ** k for an int64 k in [-1022, 1023], built from its exponent bits."""
-
-    def codegen(context, builder, signature, args):
-        i64 = ir.IntType(64)
-        bits = builder.shl(builder.add(args[0], ir.Constant(i64, 1023)), ir.Constant(i64, 52))
-        return builder.bitcast(bits, ir.DoubleType())
-
-    return types.float64(types.int64), codegen
-
-
-@_jit(fastmath={"contract"})
-def _exp(x):
-    """e ** x within ~2 ulp of `np.exp` (inf, 0, NaN and subnormals alike), without a branch or
-    a call, so a loop over it vectorises. Hand-written: numba's `math.exp` calls libm once per
-    value (50 calls per snapshot were 3/4 of the kernel's time) and this llvmlite has no SVML.
-    x = n ln2 + r (Cody-Waite), e ** r by its Taylor series to degree 12 (|r| <= ln2 / 2:
-    error < 2e-16), times 2 ** n in two halves so results near the float limits stay exact.
-    `fastmath={"contract"}` only fuses multiply-adds (no NaN/inf assumptions)."""
-    t = x if x > -750.0 else -750.0
-    t = t if t < 710.0 else 710.0
-    n = math.floor(t * _LOG2E + 0.5)
-    r = (t - n * _LN2_HI) - n * _LN2_LO
-    c = _TAYLOR
-    p = c[12] * r + c[11]
-    for d in (10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0):
-        p = p * r + c[d]
-    k = np.int64(n)
-    h = k >> 1
-    y = (p * _pow2(h)) * _pow2(k - h)
-    return y if x == x else x
+    return njit(**_OPTIONS)(fn)
 
 
 @_jit
@@ -125,17 +83,20 @@ def _imb(b, a):
 
 @_jit
 def _side(px, sz, w, o, i, mid, bps, sign, breadth_bps):
-    """One side of row `i` in one pass over its levels, with the side's exp weights at `w[o:]`: (top-25
-    depth, top-10 size, top-10 price x size, weighted size, widest gap in bps (-inf if none),
-    wall, wall bps, breadth). `sign` is -1 for bids (distance from mid = mid - price), +1 for asks."""
+    """One side of row `i` in one pass over its levels, its exp weights at `w[o:]`: (top-25 depth,
+    top-10 size, top-10 price x size, weighted size, widest gap in bps (-inf if none), wall, wall
+    bps, breadth). `sign` is -1 for bids (distance from mid = mid - price), +1 for asks."""
     depth = top10 = pv10 = weighted = total = 0.0
     void, big, big_px, prev = -np.inf, -np.inf, np.nan, np.nan
-    have, breadth = 0, 0
+    have, breadth = px.shape[1], 0
     for j in range(px.shape[1]):
         p, raw = px[i, j], sz[i, j]
-        s = _finite(raw, 0.0)
+        if abs(raw) <= _BIG:  # a finite size, the common case
+            s = raw
+        else:  # NaN counts 0 and is not a level with a size; +-inf as np.nan_to_num
+            s = _finite(raw, 0.0)
+            have -= raw != raw
         total += s
-        have += raw == raw
         if j < 25:
             depth += s
         if j < 10:
@@ -143,7 +104,7 @@ def _side(px, sz, w, o, i, mid, bps, sign, breadth_bps):
             ps = p * s
             if ps == ps:  # np.nansum: a level without a price adds nothing
                 pv10 += ps
-        weighted += s * w[o + j]
+        weighted += s * w[np.uint64(o + j)]  # unsigned: no negative-index wrap test
         breadth += abs((sign * (p - mid)) * bps) <= breadth_bps
         if s > big:  # the first largest level, as argmax
             big, big_px = s, p
@@ -157,21 +118,18 @@ def _side(px, sz, w, o, i, mid, bps, sign, breadth_bps):
 
 
 @_jit
-def _weights(bp, ap, s, e, decay_bps, mids, w):
-    """For rows s..e-1: their mids into `mids[s:e]` and the exp(-distance / decay) weights of
-    their bid then ask levels into `w`, row after row. The exponentials run as one loop over the
-    block (vectorised), the one part of the kernel that is not a single pass over each row."""
+def _exponents(bp, ap, s, e, decay_bps, mids, x):
+    """For rows s..e-1: their mids into `mids[s:e]` and -distance / decay of their bid then ask
+    levels into `x`, row after row (NaN distance, no level -> -inf -> weight 0)."""
     lb, m = bp.shape[1], bp.shape[1] + ap.shape[1]
     for i in range(s, e):
         mid = (bp[i, 0] + ap[i, 0]) / 2
         bps = 1e4 / mid
         mids[i] = mid
-        for j in range(lb):  # distance from mid in bps, NaN (no level) -> inf -> weight 0
-            w[(i - s) * m + j] = _finite((mid - bp[i, j]) * bps, np.inf) / -decay_bps
+        for j in range(lb):
+            x[(i - s) * m + j] = _finite((mid - bp[i, j]) * bps, np.inf) / -decay_bps
         for j in range(ap.shape[1]):
-            w[(i - s) * m + lb + j] = _finite((ap[i, j] - mid) * bps, np.inf) / -decay_bps
-    for j in range((e - s) * m):
-        w[j] = _exp(w[j])
+            x[(i - s) * m + lb + j] = _finite((ap[i, j] - mid) * bps, np.inf) / -decay_bps
 
 
 @_jit
@@ -198,16 +156,11 @@ def _row(bp, bs, ap, as_, i, breadth_bps, w, o, f, k):
 
 
 @_jit
-def _fill(bp, bs, ap, as_, decay_bps, breadth_bps, f, k):
-    """Every column of every row into `f` (FLOAT_COLUMNS x rows) and `k` (INT_COLUMNS x rows),
-    in blocks of `_BLOCK` rows: the block's exp weights, then its rows in order."""
-    n, m = bp.shape[0], bp.shape[1] + ap.shape[1]
-    w = np.empty(_BLOCK * m)
-    for s in range(0, n, _BLOCK):
-        e = min(s + _BLOCK, n)
-        _weights(bp, ap, s, e, decay_bps, f[16], w)
-        for i in range(s, e):
-            _row(bp, bs, ap, as_, i, breadth_bps, w, (i - s) * m, f, k)
+def _rows(bp, bs, ap, as_, s, e, breadth_bps, w, f, k):
+    """Every column of rows s..e-1 (mids in `f[16]`, exp weights in `w`) into `f` and `k`."""
+    m = bp.shape[1] + ap.shape[1]
+    for i in range(s, e):
+        _row(bp, bs, ap, as_, i, breadth_bps, w, (i - s) * m, f, k)
 
 
 def snapshot_columns(bid_px: np.ndarray, bid_sz: np.ndarray, ask_px: np.ndarray, ask_sz: np.ndarray,
@@ -232,5 +185,11 @@ def snapshot_columns(bid_px: np.ndarray, bid_sz: np.ndarray, ask_px: np.ndarray,
         raise ValueError(f"breadth_bps must be a number of bps >= 0, got {breadth_bps}")
     f = np.empty((len(FLOAT_COLUMNS), n))
     k = np.empty((len(INT_COLUMNS), n), dtype=np.int64)
-    _fill(*arrays, float(decay_bps), float(breadth_bps), f, k)
+    w = np.empty(min(_BLOCK, n) * (arrays[0].shape[1] + arrays[2].shape[1]))
+    for s in range(0, n, _BLOCK):
+        e = min(s + _BLOCK, n)
+        _exponents(arrays[0], arrays[2], s, e, float(decay_bps), f[16], w)
+        with np.errstate(over="ignore"):  # a far crossed level: weight inf, as np.exp gives
+            np.exp(w, out=w)
+        _rows(*arrays, s, e, float(breadth_bps), w, f, k)
     return f, k

@@ -1,8 +1,7 @@
 """The fused numba book kernel (`snapshot_features`) against the NumPy implementation it replaced
 (tests/features/book_reference.py) on books built to hit every rule: NaN holes, missing sizes,
 zero and negative sizes, books shallower than 10 / 25 levels and deeper than 25, sides of
-different depths, 1-level books, crossed, zero-mid and priceless rows, empty books; and its
-exp against NumPy's."""
+different depths, 1-level books, crossed, zero-mid and priceless rows, empty books."""
 
 from __future__ import annotations
 
@@ -90,6 +89,15 @@ def test_kernel_equals_the_numpy_reference_on_damaged_books(bid_levels, ask_leve
     assert_same(book, decay_bps=3.0, breadth_bps=25.0)
 
 
+def test_blocks_of_rows_do_not_show(monkeypatch):
+    from perpflow.features import _book_kernel
+
+    book = _damaged_book(1_000, 25, 25, seed=7)
+    whole = snapshot_features(book)
+    monkeypatch.setattr(_book_kernel, "_BLOCK", 7)  # row-to-row columns across every block edge
+    pd.testing.assert_frame_equal(assert_same(book), whole)
+
+
 def test_empty_and_one_row_books():
     for levels in (1, 10, 25):
         empty = Book(np.array([], "datetime64[ns]"), *(np.empty((0, levels)) for _ in range(4)))
@@ -122,26 +130,6 @@ def test_bad_books_and_parameters_raise():
     for bad in ({"decay_bps": 0.0}, {"decay_bps": np.nan}, {"breadth_bps": -1.0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             snapshot_features(book, **bad)
-
-
-def test_exp_matches_numpy_including_limits():
-    from numba import njit
-
-    from perpflow.features._book_kernel import _exp
-
-    @njit
-    def run(x):
-        out = np.empty_like(x)
-        for i in range(x.size):
-            out[i] = _exp(x[i])
-        return out
-
-    rng = np.random.default_rng(6)
-    x = np.r_[rng.uniform(-760, 720, 200_000), rng.uniform(-60, 1, 200_000),
-              [np.inf, -np.inf, np.nan, 0.0, -0.0, 709.78, 709.79, -708.39, -745.1, -745.2]]  # fmt: skip
-    with np.errstate(over="ignore"):
-        want = np.exp(x)
-    np.testing.assert_allclose(run(x), want, rtol=5e-16, atol=5e-324, equal_nan=True)
 
 
 _FIRST_USE = """

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from perpflow.features import _book_kernel
 from perpflow.features.orderbook import (
     Book,
     book_from_wide,
@@ -138,7 +139,7 @@ def test_per_candle_book_features_truncation_parity(seed, cut):
         ("binance_usdm_l2_top20_2021-07-22", "SUSHIUSDT"),
     ],
 )
-def test_real_captured_books(name, symbol):
+def test_real_captured_books(name, symbol, monkeypatch):
     raw = pd.read_parquet(shared_data_dir(DERIVED) / f"{name}.parquet")
     rows = raw[raw["symbol"] == symbol]
     sessions = capture_sessions(rows)
@@ -154,9 +155,11 @@ def test_real_captured_books(name, symbol):
     dates = pd.Series(pd.date_range(f["ts"].min().floor("10s"), f["ts"].max(), freq="10s"))
     agg = per_candle(f, dates, "10s")
     assert agg["book_snapshots"].sum() == len(f)
-    # causal: the first k snapshots alone give the first k rows (the kernel's 32-row blocks and
-    # the row-to-row columns across their edges included)
-    for k in (1, 31, 32, 33, 100):
+    # blocks of 7 rows (row-to-row columns across every block edge) give the one-block answer
+    monkeypatch.setattr(_book_kernel, "_BLOCK", 7)
+    pd.testing.assert_frame_equal(snapshot_features(book), f)
+    # causal: the first k snapshots alone give the first k rows
+    for k in (1, 7, 8, 100):
         head = Book(*(a[:k] for a in (book.ts, book.bid_px, book.bid_sz, book.ask_px, book.ask_sz)))
         pd.testing.assert_frame_equal(snapshot_features(head), f.iloc[:k])
 
