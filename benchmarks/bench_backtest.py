@@ -8,12 +8,15 @@ the demo market (3 pairs, all days). Goals: LiquiditySweep at most 1.3x SampleSt
 the drawdown governor's 10% cap trips in June and holds, so LiquiditySweep trades ~170 times
 and then idles; `LiquiditySweep, trading all span` re-arms the cap a day after each trip
 (`backtest_rearm_hours`, as the real-data test does: ~840 trades), which shows what its
-per-candle callbacks cost while trades are open.
+per-candle callbacks cost while trades are open. Each run's CPU time (the freqtrade process's
+user + system) is printed beside its wall time: on this shared 2-core machine other work
+stretches wall times by 2x and more between runs, CPU time much less.
 """
 
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import subprocess
 import sys
@@ -28,13 +31,17 @@ GOAL = 1.3  # LiquiditySweep / SampleStrategy wall time
 
 
 def _backtest(strategy: str, strategy_path: Path, datadir: Path, overlay: Path, ud: Path,
-              extra: tuple[Path, ...] = ()) -> float:  # fmt: skip
+              extra: tuple[Path, ...] = ()) -> tuple[float, float]:  # fmt: skip
+    """(wall, CPU) seconds of one `freqtrade backtesting` run."""
     configs = [a for c in extra for a in ("-c", str(c))]
     cmd = [FREQTRADE, "backtesting", "-c", str(REPO / "config.json"), *configs, "-c", str(overlay),
            "--userdir", str(ud), "--datadir", str(datadir), "--strategy", strategy,
            "--strategy-path", str(strategy_path), "--pairs", *PAIRS, "--cache", "none",
            "--export", "none"]  # fmt: skip
-    return timed_run(cmd, f"{strategy} backtest")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = timed_run(cmd, f"{strategy} backtest")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def timed_run(cmd: list[str], what: str) -> float:
@@ -69,6 +76,7 @@ def main(datadir: Path = REPO / "user_data/data/demo", repeats: int = 2) -> dict
         ud = tmp / "ud"
         ud.mkdir()
         times: dict[str, float] = {}
+        cpu: dict[str, float] = {}
         for _ in range(repeats):  # best of N, alternating, so all see the same machine state
             for name, path, extra in (
                 ("SampleStrategy", tmp / "strats", ()),
@@ -78,28 +86,32 @@ def main(datadir: Path = REPO / "user_data/data/demo", repeats: int = 2) -> dict
                  (REPO / "config.execution.json",)),
             ):  # fmt: skip
                 strategy = name.split("+")[0].split(",")[0]
-                t = _backtest(strategy, path, datadir, overlay, ud, extra)
+                t, c = _backtest(strategy, path, datadir, overlay, ud, extra)
                 times[name] = min(times.get(name, float("inf")), t)
-    return _report(times, repeats)
+                cpu[name] = min(cpu.get(name, float("inf")), c)
+    return _report(times, cpu, repeats)
 
 
-def _report(times: dict[str, float], repeats: int) -> dict:
-    base = times["SampleStrategy"]
+def _report(times: dict[str, float], cpu: dict[str, float], repeats: int) -> dict:
+    base, base_cpu = times["SampleStrategy"], cpu["SampleStrategy"]
     ratio, trading = (
         times["LiquiditySweep"] / base,
         times["LiquiditySweep, trading all span"] / base,
     )
-    print(f"backtest wall time (best of {repeats}), demo market, {len(PAIRS)} pairs:")
-    print(f"  SampleStrategy (baseline): {base:7.2f} s")
+    print(f"backtest wall time (best of {repeats}; CPU time beside it), demo market, "
+          f"{len(PAIRS)} pairs:")  # fmt: skip
+    print(f"  {'SampleStrategy (baseline):':33s}{base:7.2f} s  (CPU {base_cpu:6.2f} s)")
     for name, r in (("LiquiditySweep", ratio), ("LiquiditySweep, trading all span", trading)):
         verdict = "OK" if r <= GOAL else "ABOVE GOAL"
-        print(f"  {name + ':':33s}{times[name]:7.2f} s  ratio {r:.2f}x (goal <= {GOAL}x) {verdict}")
+        print(f"  {name + ':':33s}{times[name]:7.2f} s  (CPU {cpu[name]:6.2f} s)  ratio {r:.2f}x "
+              f"(goal <= {GOAL}x) {verdict}; CPU ratio {cpu[name] / base_cpu:.2f}x")  # fmt: skip
     added = times["LiquiditySweep+execution"] / times["LiquiditySweep"] - 1
     print(
         f"  LiquiditySweep + config.execution.json: {times['LiquiditySweep+execution']:7.2f} s, "
         f"{added:+.1%} (goal < 5%) {'OK' if added < 0.05 else 'ABOVE GOAL'}"
     )
-    return {"times": times, "ratio": ratio, "ratio_trading": trading, "execution_added": added}
+    return {"times": times, "cpu": cpu, "ratio": ratio, "ratio_trading": trading,
+            "execution_added": added}  # fmt: skip
 
 
 if __name__ == "__main__":

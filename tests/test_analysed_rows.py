@@ -3,6 +3,9 @@ and type for type, as `get_analyzed_dataframe` slices in backtests, at every sli
 
 from __future__ import annotations
 
+import pickle
+
+import cloudpickle
 import numpy as np
 import pandas as pd
 import pytest
@@ -67,6 +70,8 @@ def test_a_new_analysed_frame_is_read_afresh():
     assert rows.row(PAIR, ("close",)) == {"close": 49.0}
     dp._set_cached_df(PAIR, "5m", _frame(100, shift=0.5), CandleType.FUTURES)  # next epoch
     assert rows.row(PAIR, ("close",)) == {"close": 49.5}
+    copy = pickle.loads(cloudpickle.dumps(rows))  # a hyperopt worker's copy, without the arrays
+    assert copy._columns == {} and copy.row(PAIR, ("close",)) == {"close": 49.5}
     dp.clear_cache()
     assert rows.row(PAIR, ("close",)) is None
 

@@ -33,6 +33,10 @@ class BacktestRows:
         # pair -> (the frame, {column: its values})
         self._columns: dict[str, tuple[pd.DataFrame, dict[str, Any]]] = {}
 
+    def __getstate__(self) -> dict:
+        # hyperopt cloudpickles the strategy to its workers: the columns are rebuilt there
+        return {**self.__dict__, "_columns": {}}
+
     def row(self, pair: str, fields: tuple[str, ...]) -> dict | None:
         """`fields` (those the frame has) of the pair's last analysed row, as `df.iat` gives
         them; None without a frame, slice index or row (an empty slice)."""
