@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import ccxt
@@ -49,29 +48,10 @@ from perpflow.data.record_ccxt import (
     same_second_iso8601,
     store_times,
 )
+from perpflow.data.record_stats import RecordStats
 
 logger = logging.getLogger(__name__)
 STALE_SECONDS = 10.0  # a perpetual's book that has not changed for this long: its feed froze
-
-
-@dataclass
-class RecordStats:
-    """What a recorder run did: snapshots sampled, diff levels and trades stored, re-syncs,
-    reconnects, gaps recorded (`stale`: of them, frozen feeds), part files written, failed
-    write attempts and rows that could not be written (per record kind)."""
-
-    snapshots: int = 0
-    diffs: int = 0
-    trades: int = 0
-    resyncs: int = 0
-    reconnects: int = 0
-    gaps: int = 0
-    stale: int = 0
-    files: int = 0
-    write_failures: int = 0
-    unwritten: dict[str, int] = field(default_factory=dict)
-    lag_ms: list[float] = field(default_factory=list)
-    liquidations: int = 0
 
 
 class BookRecorder:
@@ -275,7 +255,7 @@ class BookRecorder:
                 px, sz = (top[i][0], top[i][1]) if i < len(top) else (np.nan, np.nan)
                 row[f"{side}_px_{i}"], row[f"{side}_sz_{i}"] = px, sz
         self._snaps.append(row)
-        self.stats.lag_ms.append(now - row["ts_event"])
+        self.stats.note_lag(now - row["ts_event"])
         self.stats.snapshots += 1
         # on the cadence's grid, so sampling at the first message after each due time does not
         # drift; slots missed while the loop was busy are skipped, not made up in a burst
@@ -295,9 +275,8 @@ class BookRecorder:
         if self._diffs:
             buffers, self._diffs = self._diffs, {}
             for sym, received in buffers.items():
-                w.add(
-                    "book_diffs", diff_rows(sym, received).assign(exchange=ex), time_col="ts_recv"
-                )
+                w.add("book_diffs", diff_rows(sym, received).assign(exchange=ex), time_col="ts_recv",
+                      messages=len(received))  # fmt: skip
         if self._trades:
             trades, self._trades = self._trades, []
             t = pd.DataFrame(trades, columns=["symbol", "ts_event", "ts_recv", "id", "side", "price",
@@ -309,6 +288,7 @@ class BookRecorder:
             g["ts_event"], g["ts_recv"] = g["start_ms"], g["end_ms"]
             w.add("book_gaps", store_times(g))
             self.stats.gaps += len(gaps)
+            self.stats.gaps_by.update(f"{x['reason']}/{x['stream']}" for x in gaps)
 
     def flush(self, *, force: bool = False) -> int:
         """Queue the buffers and write what the store will take (after a failed write, only
@@ -320,10 +300,9 @@ class BookRecorder:
             self.durable_until_ms = staged_ms
         self.stats.files += files
         self.stats.diffs = self.writer.stored["book_diffs"]
+        self.stats.diff_messages = self.writer.messages["book_diffs"]
         self.stats.trades = self.writer.stored["trades"]
         self.stats.write_failures = self.writer.failures
-        if len(self.stats.lag_ms) > 100_000:  # keep the lag sample bounded
-            self.stats.lag_ms = self.stats.lag_ms[-10_000:]
         return files
 
     async def _final_flush(self) -> None:
