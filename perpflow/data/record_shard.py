@@ -75,8 +75,10 @@ class StatusFile:
         they came from (`messages`: a diff message is several rows), book snapshots taken and due
         (one per symbol and cadence since start), book lag p50/p99 of the last 1,000 snapshots
         and the run's lag histogram (`record_stats.LAG_EDGES_MS`), gaps queued by
-        "reason/stream", `durable_until_ms`, the gaps it has open, `stopped` at a clean exit."""
-        lag = rec.stats.lag_ms[-1000:]
+        "reason/stream", `durable_until_ms`, the gaps it has open, `stopped` at a clean exit.
+        Called from the recorder's flush thread too: what the event loop changes meanwhile is
+        copied first, each in one step (atomic under the GIL)."""
+        lag, open_gaps = rec.stats.lag_ms[-1000:], list(rec._gap_since.items())
         now = int(time.time() * 1000)
         due = len(rec.symbols) * max(now - self.started_ms, 0) / (rec.cadence * 1000)
         body = {
@@ -87,11 +89,11 @@ class StatusFile:
             "snapshots": rec.stats.snapshots, "snapshots_due": int(due),
             "lag_p50_ms": float(np.percentile(lag, 50)) if lag else None,
             "lag_p99_ms": float(np.percentile(lag, 99)) if lag else None,
-            "lag_hist": rec.stats.lag_hist, "gaps_by": dict(rec.stats.gaps_by),
+            "lag_hist": list(rec.stats.lag_hist), "gaps_by": dict(rec.stats.gaps_by),
             "gaps": rec.stats.gaps, "resyncs": rec.stats.resyncs, "reconnects": rec.stats.reconnects,
             "write_failures": rec.stats.write_failures,
             "open_gaps": [{"symbol": rec._ids[s], "stream": st, "start_ms": start, "reason": why}
-                          for (s, st), (start, why) in rec._gap_since.items()],
+                          for (s, st), (start, why) in open_gaps],
             "stopped": stopped,
         }  # fmt: skip
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")

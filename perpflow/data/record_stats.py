@@ -11,6 +11,7 @@ restarts and give p50/p99 over a whole run (`hist_quantile`) without keeping eve
 from __future__ import annotations
 
 import bisect
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -62,3 +63,11 @@ class RecordStats:
         self.lag_hist[max(bisect.bisect_right(LAG_EDGES_MS, ms) - 1, 0)] += 1
         if len(self.lag_ms) > 10 * LAG_KEPT:
             del self.lag_ms[:-LAG_KEPT]
+
+    def line(self, elapsed: float) -> str:
+        """A progress line over `elapsed` seconds (book lag p50 of the last 1,000 snapshots)."""
+        lag = statistics.median(self.lag_ms[-1000:]) if self.lag_ms else float("nan")
+        return (f"book: {self.snapshots} snapshots ({self.snapshots / elapsed:.1f}/s), {self.diffs} diff "
+                f"levels stored ({self.diffs / elapsed:.0f}/s), {self.trades} trades, lag p50 {lag:.0f} ms, "
+                f"resyncs {self.resyncs}, reconnects {self.reconnects}, gaps {self.gaps} ({self.stale} "
+                f"stale feed), files {self.files}, failed writes {self.write_failures}")  # fmt: skip
