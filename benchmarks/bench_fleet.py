@@ -2,12 +2,20 @@
 
 The local exchange floods `<symbol>@depth` diffs and their aggTrades for `BENCH_FLEET_SYMBOLS`
 (default 52) synthetic perpetuals (contract specs cloned from BTCUSDT into the venue's markets
-file); the fleet runs `BENCH_FLEET_PROCS` shards (default 2) with a 1 s flush (`BENCH_FLEET_FLUSH`) and 1 s snapshots
-for `BENCH_FLEET_SECONDS` (default 1800). One drill: shard 1 is killed with SIGKILL at mid-run.
-Reported: each shard's RSS every 30 s (the memory curve: start, each minute, peak `VmHWM`), the
-supervisor's RSS, messages/s stored (diff messages + trades, from the store), book lag p50/p99,
-and the gap records by reason: goal (issue 19) memory flat and no gaps but the drill's
-`recorder down` gaps of shard 1's symbols. Not run by the tests (`make bench` or directly).
+file) at `10 x BENCH_FLEET_SPEED` diffs/s each (default 20); the fleet runs `BENCH_FLEET_PROCS`
+shards (default 2) with a `BENCH_FLEET_FLUSH` s flush (default 5) and 1 s snapshots for
+`BENCH_FLEET_SECONDS` (default 1800). One drill: shard 1 is killed with SIGKILL at mid-run.
+
+Everything is read while it runs from /proc (RSS of the supervisor and each shard every 10 s)
+and the fleet's status files (`fleet.json`, `shard-<i>.json`: counters each shard rewrites after
+every flush, `perpflow.data.record_shard.StatusFile`), never by reading the store back: a status
+line every 60 s (elapsed, RSS, messages stored and their rate over the last minute, book lag
+p50/p99 over the last minute, snapshots written of due, gaps), and at the end the memory curve
+(RSS at 1, 5, 10, ..., 30 min per process and its slope in MB per 10 min over the second half),
+gaps against the drill's, lag p50/p99 over the run and snapshots written against due. Goal
+(issue 19): memory flat, no gaps but the drill's, >= the offered rate stored, lag p99 < 1 s.
+A killed shard's counters are its last status file (what it had on disk); its restart counts
+from zero, so per-process figures are summed. Not run by the tests (`make bench` or directly).
 """
 
 from __future__ import annotations
@@ -20,10 +28,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE_EVERY = 30.0
+RSS_EVERY, STATUS_EVERY = 10.0, 60.0
+MARKS_MIN = (1, 5, 10, 15, 20, 25, 30)
+WARMUP_S = 120.0  # a process's first minutes (books syncing, caches filling) are not its slope
 
 
 def _rss_mb(pid: int, field: str = "VmRSS") -> float:
@@ -52,60 +65,165 @@ def _markets(datadir: Path, n: int) -> list[str]:
     return ids
 
 
-def _fleet_json(status_dir: Path) -> dict:
+def _json(path: Path) -> dict | None:
     try:
-        return json.loads((status_dir / "fleet.json").read_text())
+        return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
-        return {"shards": []}
+        return None
 
 
-def _soak(cmd: list[str], status_dir: Path, seconds: float, log: Path) -> dict:
-    """Run the fleet `seconds`, sampling RSS every 30 s and killing shard 1 at mid-run."""
-    curve: dict[str, list[tuple[float, float]]] = {}  # "shard@pid" -> (t, MB)
-    peaks: dict[str, float] = {}
+class Watch:
+    """The soak's view of the fleet: the last status of every shard process (by pid), RSS
+    samples per process slot ("supervisor", "1/2", ...) and the totals at each status line."""
+
+    def __init__(self, status_dir: Path, procs: int, sup_pid: int):
+        self.dir, self.procs, self.sup_pid = status_dir, procs, sup_pid
+        self.last: dict[int, dict] = {}  # shard pid -> its last status
+        self.rss: dict[str, list[tuple[float, int, float]]] = {}  # slot -> (t, pid, MB)
+        self.peak: dict[int, float] = {}
+        self.lines: list[tuple[float, dict]] = []  # (t, totals) at each status line
+
+    def poll(self) -> None:
+        for i in range(1, self.procs + 1):
+            st = _json(self.dir / f"shard-{i}.json")
+            if st and st.get("pid"):
+                self.last[st["pid"]] = st
+
+    def pids(self) -> dict[str, int]:
+        """slot -> pid of the processes alive now."""
+        out = {"supervisor": self.sup_pid}
+        for s in (_json(self.dir / "fleet.json") or {}).get("shards", []):
+            if s.get("alive") and s.get("pid"):
+                out[s["shard"]] = s["pid"]
+        return out
+
+    def sample_rss(self, t: float) -> dict[str, float]:
+        now = {}
+        for slot, pid in self.pids().items():
+            mb = _rss_mb(pid)
+            if mb == mb:
+                self.rss.setdefault(slot, []).append((t, pid, mb))
+                self.peak[pid] = max(self.peak.get(pid, 0.0), _rss_mb(pid, "VmHWM"))
+                now[slot] = mb
+        return now
+
+    def totals(self) -> dict:
+        """Counters summed over every shard process seen (a dead one: its last status)."""
+        tot = {"diffs": 0, "trades": 0, "snapshots": 0, "due": 0, "write_failures": 0,
+               "lag_hist": None, "gaps_by": Counter()}  # fmt: skip
+        for st in self.last.values():
+            msgs = st.get("messages", {})
+            tot["diffs"] += msgs.get("book_diffs", 0)
+            tot["trades"] += msgs.get("trades", 0)
+            tot["snapshots"] += st.get("snapshots", 0)
+            tot["due"] += st.get("snapshots_due", 0)
+            tot["write_failures"] += st.get("write_failures", 0)
+            tot["gaps_by"].update(st.get("gaps_by", {}))
+            h = np.asarray(st.get("lag_hist") or [], dtype="int64")
+            if len(h):
+                tot["lag_hist"] = h if tot["lag_hist"] is None else tot["lag_hist"] + h
+        fleet = _json(self.dir / "fleet.json") or {}
+        closed = sum(s.get("gaps_closed", 0) for s in fleet.get("shards", []))
+        if closed:
+            tot["gaps_by"]["closed by the supervisor (dead shard's open gaps)"] += closed
+        tot["restarts"] = fleet.get("restarts", 0)
+        return tot
+
+
+def _q(hist, q: float) -> float | None:
+    from perpflow.data.record_stats import hist_quantile
+
+    return None if hist is None else hist_quantile(list(hist), q)
+
+
+def _s(ms: float | None) -> str:
+    return "-" if ms is None else f"{ms / 1000:.2f}"
+
+
+def _status_line(w: Watch, t: float, rss: dict[str, float]) -> None:
+    tot = w.totals()
+    prev_t, prev = w.lines[-1] if w.lines else (0.0, None)
+    msgs = tot["diffs"] + tot["trades"]
+    rate = (msgs - (prev["diffs"] + prev["trades"] if prev else 0)) / max(t - prev_t, 1e-9)
+    h = tot["lag_hist"]
+    if prev is not None and prev["lag_hist"] is not None and h is not None:
+        h = h - prev["lag_hist"]
+    mem = ", ".join(f"{k} {v:.0f}" for k, v in rss.items())
+    gaps = sum(tot["gaps_by"].values())
+    print(f"  [{t / 60:5.1f} min] RSS MB: {mem}; stored {msgs:,} messages ({rate:,.0f}/s this minute); "
+          f"lag p50 {_s(_q(h, 0.5))} s, p99 {_s(_q(h, 0.99))} s (this minute); snapshots "
+          f"{tot['snapshots']:,} of {tot['due']:,} due; gaps {gaps}; restarts {tot['restarts']}", flush=True)  # fmt: skip
+    w.lines.append((t, tot))
+
+
+def _soak(cmd: list[str], status_dir: Path, procs: int, seconds: float, log: Path, feed) -> dict:
+    """Run the fleet `seconds`, watching it, and kill shard 1 with SIGKILL at mid-run; what the
+    venue's `feed` had sent when the fleet was told to stop."""
     with log.open("w") as fh:
         sup = subprocess.Popen(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
-        t0, killed, next_sample = time.monotonic(), None, 0.0
+        w = Watch(status_dir, procs, sup.pid)
+        t0, drill = time.monotonic(), None
+        next_rss, next_line = 0.0, STATUS_EVERY
         while (t := time.monotonic() - t0) < seconds:
-            shards = _fleet_json(status_dir)["shards"]
-            if t >= next_sample:
-                curve.setdefault("supervisor", []).append((t, _rss_mb(sup.pid)))
-                for s in shards:
-                    if s["pid"] and s["alive"]:
-                        key = f"{s['shard']}@{s['pid']}"
-                        curve.setdefault(key, []).append((t, _rss_mb(s["pid"])))
-                        peaks[key] = max(peaks.get(key, 0.0), _rss_mb(s["pid"], "VmHWM"))
-                next_sample += SAMPLE_EVERY
-            if killed is None and t >= seconds / 2 and shards and shards[0]["alive"]:
-                os.kill(shards[0]["pid"], signal.SIGKILL)
-                killed = time.time()
+            w.poll()
+            if t >= next_rss:
+                rss = w.sample_rss(t)
+                next_rss += RSS_EVERY
+            if t >= next_line:
+                _status_line(w, t, rss)
+                next_line += STATUS_EVERY
+            pid = w.pids().get(f"1/{procs}")
+            if drill is None and t >= seconds / 2 and pid:
+                w.poll()
+                os.kill(pid, signal.SIGKILL)
+                drill = (t, pid, (_json(status_dir / "shard-1.json") or {}).get("symbols", []))
+                time.sleep(0.2)
+                w.poll()  # the killed process's last status: what it had on disk
                 print(
-                    f"  drill: shard 1/N (pid {shards[0]['pid']}) killed with SIGKILL at {t:.0f} s"
+                    f"  drill: shard 1/{procs} (pid {pid}) killed with SIGKILL at {t:.0f} s",
+                    flush=True,
                 )
             time.sleep(1.0)
+        _status_line(w, time.monotonic() - t0, w.sample_rss(time.monotonic() - t0))
+        offered = {"diffs": feed.sent, "trades": feed.trade_id}
         sup.send_signal(signal.SIGINT)
-        code = sup.wait(timeout=180)
-    return {"curve": curve, "peaks": peaks, "killed": killed, "code": code, "t0": t0}
+        code = sup.wait(timeout=300)
+    w.poll()  # the shards' statuses at their clean exit
+    return {"watch": w, "drill": drill, "code": code, "offered": offered, "totals": w.totals()}
 
 
-def _print_curve(curve: dict, peaks: dict) -> None:
-    for key, pts in curve.items():
-        if not pts:
-            continue
-        minutes = [
-            f"{mb:.0f}" for t, mb in pts if round(t) % 60 < SAMPLE_EVERY / 2 or t == pts[0][0]
-        ]
-        mbs = [mb for _, mb in pts]
-        peak = peaks.get(key, max(mbs))
-        print(f"  {key:>16}: start {mbs[0]:.0f} MB, per minute {' '.join(minutes)} MB, last {mbs[-1]:.0f}, "
-              f"peak {peak:.0f} MB; growth after the first minute "
-              f"{(mbs[-1] - mbs[min(2, len(mbs) - 1)]):+.0f} MB")  # fmt: skip
+def _slope(pts: list[tuple[float, int, float]], half: float) -> tuple[float, int] | None:
+    """MB per 10 min (least squares) of the slot's last process over the run's second half,
+    leaving out that process's first `WARMUP_S`; with the number of samples."""
+    if not pts:
+        return None
+    pid = pts[-1][1]
+    born = min(t for t, p, _ in pts if p == pid)
+    xs = [(t, mb) for t, p, mb in pts if p == pid and t >= max(half, born + WARMUP_S)]
+    if len(xs) < 3:
+        return None
+    t, mb = np.array(xs).T
+    return float(np.polyfit(t, mb, 1)[0] * 600), len(xs)
+
+
+def _print_memory(w: Watch, seconds: float) -> None:
+    marks = [m for m in MARKS_MIN if m * 60 <= seconds + 1]
+    print(f"  memory (RSS MB at {', '.join(f'{m}' for m in marks)} min; * = a restarted process):")
+    for slot, pts in w.rss.items():
+        first_pid, cells = pts[0][1], []
+        for m in marks:
+            at = [x for x in pts if x[0] <= m * 60 + RSS_EVERY / 2]
+            cells.append(
+                "-" if not at else f"{at[-1][2]:.0f}{'*' if at[-1][1] != first_pid else ''}"
+            )
+        slope = _slope(pts, seconds / 2)
+        peak = max(w.peak.get(p, 0.0) for _, p, _ in pts)
+        sl = "n/a" if slope is None else f"{slope[0]:+.1f} MB/10 min ({slope[1]} samples)"
+        print(f"    {slot:>10}: {' '.join(cells)}; last {pts[-1][2]:.0f}, peak {peak:.0f}; "
+              f"slope over the second half {sl}")  # fmt: skip
 
 
 def main(seconds: float | None = None) -> dict:
-    import pandas as pd
-
-    from perpflow.data.store import read_events
     from perpflow.venue.depth import DepthFeed, synthetic_stream
     from perpflow.venue.server import VenueServer
 
@@ -113,8 +231,7 @@ def main(seconds: float | None = None) -> dict:
     n_sym = int(os.environ.get("BENCH_FLEET_SYMBOLS", 52))
     procs = int(os.environ.get("BENCH_FLEET_PROCS", 2))
     speed = float(os.environ.get("BENCH_FLEET_SPEED", 2.0))  # 10 x speed diffs/s per symbol
-    # each flush writes one part per symbol and kind: 52 symbols at 1 s is ~156 files/s
-    flush = os.environ.get("BENCH_FLEET_FLUSH", "1")
+    flush = os.environ.get("BENCH_FLEET_FLUSH", "5")
     with tempfile.TemporaryDirectory() as tmp:
         datadir = Path(tmp) / "venue"  # no candles: only the markets file and the depth feed
         (datadir / "futures").mkdir(parents=True)
@@ -127,34 +244,44 @@ def main(seconds: float | None = None) -> dict:
                    *(f"{s[:-4]}/USDT:USDT" for s in ids), "--venue-url", venue.url, "--store", str(store),
                    "--status-dir", str(status_dir), "--flush-seconds", flush, "--cadence", "1",
                    "--status-every", "30"]  # fmt: skip
-            print(
-                f"fleet soak: {n_sym} symbols x {10 * speed:.0f} diffs/s offered, {procs} shards, {seconds:.0f} s"
-            )
-            run = _soak(cmd, status_dir, seconds, Path(tmp) / "fleet.log")
+            print(f"fleet soak: {n_sym} symbols x {10 * speed:.0f} diffs/s offered, {procs} shards, flush "
+                  f"{flush} s, {seconds:.0f} s; machine load (1/5/15 min) {os.getloadavg()}", flush=True)  # fmt: skip
+            run = _soak(cmd, status_dir, procs, seconds, Path(tmp) / "fleet.log", feed)
+            for book in feed.books.values():  # the flood ends before the venue stops
+                book.source, book.pending = iter(()), None
         if run["code"] != 0:
             raise SystemExit(
                 f"fleet exited {run['code']}:\n{(Path(tmp) / 'fleet.log').read_text()[-3000:]}"
             )
-        diffs = read_events(store, "book_diffs")[["symbol", "u", "ts_recv"]]
-        trades = read_events(store, "trades")[["ts_recv"]]
-        book = read_events(store, "book")[["ts_recv", "ts_event"]]
-        gaps = read_events(store, "book_gaps") if (store / "book_gaps").exists() else pd.DataFrame()
-        final = _fleet_json(status_dir)
-    messages = diffs.groupby(["symbol", "u"]).ngroups + len(trades)
-    span = (diffs["ts_recv"].max() - diffs["ts_recv"].min()).total_seconds()
-    lag = (book["ts_recv"] - book["ts_event"]).dt.total_seconds()
-    by_reason = gaps.groupby(["reason", "stream"]).size().to_dict() if len(gaps) else {}
-    drill = gaps[gaps["reason"] == "recorder down"] if len(gaps) else gaps
-    other = len(gaps) - len(drill)
-    print(f"  stored {messages:,} messages ({messages / max(span, 1e-9):,.0f}/s over {span:.0f} s), "
-          f"{len(book):,} snapshots; book lag p50 {lag.median():.2f} s, p99 {lag.quantile(0.99):.2f} s")  # fmt: skip
-    print(f"  gaps by (reason, stream): {by_reason or 'none'}; "
-          f"{drill['symbol'].nunique() if len(drill) else 0} symbols with the drill's 'recorder down' gaps; "
-          f"other gaps: {other} ({'OK' if other == 0 else 'NOT ONLY THE DRILL'})")  # fmt: skip
-    print(f"  restarts: {final.get('restarts')}; memory (RSS every {SAMPLE_EVERY:.0f} s):")
-    _print_curve(run["curve"], run["peaks"])
-    return {"messages_per_s": messages / max(span, 1e-9), "gaps": by_reason, "other_gaps": other,
-            "curve": run["curve"], "peaks": run["peaks"], "restarts": final.get("restarts")}  # fmt: skip
+    return _report(run, seconds, n_sym)
+
+
+def _report(run: dict, seconds: float, n_sym: int) -> dict:
+    w, drill, offered, tot = run["watch"], run["drill"], run["offered"], run["totals"]
+    msgs = tot["diffs"] + tot["trades"]
+    p50, p99 = _q(tot["lag_hist"], 0.5), _q(tot["lag_hist"], 0.99)
+    drill_syms = len(drill[2]) if drill else 0
+    by = dict(tot["gaps_by"])
+    down = sum(n for k, n in by.items() if k.startswith("recorder down/"))
+    closed = sum(n for k, n in by.items() if k.startswith("closed by"))
+    other = sum(by.values()) - down - closed
+    print(f"  end (load {os.getloadavg()[0]:.2f}): stored {tot['diffs']:,} diff messages of {offered['diffs']:,} "
+          f"offered ({tot['diffs'] / max(offered['diffs'], 1):.1%}) and {tot['trades']:,} trades of "
+          f"{offered['trades']:,} ({tot['trades'] / max(offered['trades'], 1):.1%}): {msgs / seconds:,.0f} "
+          f"messages/s; failed writes {tot['write_failures']}")  # fmt: skip
+    print(f"  book lag over the run p50 {_s(p50)} s, p99 {_s(p99)} s (goal p99 < 1 s: "
+          f"{'OK' if p99 is not None and p99 < 1000 else 'NOT MET'}); snapshots {tot['snapshots']:,} of "
+          f"{tot['due']:,} due ({tot['snapshots'] / max(tot['due'], 1):.0%})")  # fmt: skip
+    print(f"  gaps by reason/stream: {by or 'none'}; drill: {drill_syms} symbols x 3 streams = "
+          f"{3 * drill_syms} 'recorder down' expected, {down} recorded; other gaps: {other} "
+          f"({'OK' if other == 0 else 'NOT ONLY THE DRILL'}); restarts {tot['restarts']}")  # fmt: skip
+    _print_memory(w, seconds)
+    slopes = {k: _slope(v, seconds / 2) for k, v in w.rss.items()}
+    return {"messages_per_s": msgs / seconds, "diffs": tot["diffs"], "trades": tot["trades"],
+            "offered": offered, "lag_p50_ms": p50, "lag_p99_ms": p99, "snapshots": tot["snapshots"],
+            "snapshots_due": tot["due"], "gaps": by, "other_gaps": other, "restarts": tot["restarts"],
+            "slopes_mb_per_10min": {k: v[0] if v else None for k, v in slopes.items()},
+            "rss": w.rss, "n_symbols": n_sym}  # fmt: skip
 
 
 if __name__ == "__main__":

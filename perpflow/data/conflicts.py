@@ -29,9 +29,18 @@ def _u64(s: pd.Series) -> np.ndarray:
     )
 
 
+def _str_hash(s: pd.Series) -> np.ndarray:
+    """pandas' C siphash of each string of `s`, each distinct one hashed once (a batch holds a
+    few symbols); object columns element by element (factorizing turns None into NaN)."""
+    if pd.api.types.is_object_dtype(s.dtype):
+        return pd.util.hash_array(np.asarray(s, dtype=object), categorize=False)
+    codes, uniq = pd.factorize(s, use_na_sentinel=False)
+    return pd.util.hash_array(np.asarray(uniq, dtype=object), categorize=False)[codes]
+
+
 def _combine(df: pd.DataFrame, cols: list[str]) -> np.ndarray:
     """One uint64 per row from `cols`: numbers and times by their bits (a weighted XOR over the
-    columns, then pandas' hash to spread it), strings by pandas' C siphash of object arrays."""
+    columns, then pandas' hash to spread it), strings by pandas' C siphash of each distinct one."""
     dtypes = df.dtypes
     numeric = [
         c
@@ -48,9 +57,7 @@ def _combine(df: pd.DataFrame, cols: list[str]) -> np.ndarray:
             h = pd.util.hash_array(np.bitwise_xor.reduce(block * _P[: block.shape[1]], axis=1))
         for c in cols:
             if c not in numeric:
-                h = (h * _MIX) ^ pd.util.hash_array(
-                    np.asarray(df[c], dtype=object), categorize=False
-                )
+                h = (h * _MIX) ^ _str_hash(df[c])
     return h
 
 

@@ -61,6 +61,7 @@ class _Batch:
     kind: str
     frame: pd.DataFrame
     time_col: str
+    messages: int  # the source messages its rows came from (a diff message is several rows)
 
 
 class DurableWriter:
@@ -75,16 +76,21 @@ class DurableWriter:
         self.max_pending_rows = max_pending_rows
         self.pending: deque[_Batch] = deque()
         self.stored: Counter[str] = Counter()  # rows written, per kind
+        self.messages: Counter[str] = Counter()  # source messages of the rows written, per kind
         self.unwritten: Counter[str] = Counter()  # rows given up, per kind
         self.failures = 0  # failed write attempts
         self._delay, self._next_try = retry_min, 0.0
         self._failing_since: float | None = None
         self._last_alarm = float("-inf")
 
-    def add(self, kind: str, frame: pd.DataFrame, time_col: str = "ts_event") -> None:
-        """Queue `frame` (records of `kind`, partitioned by `time_col`) to be written."""
+    def add(self, kind: str, frame: pd.DataFrame, time_col: str = "ts_event",
+            messages: int | None = None) -> None:  # fmt: skip
+        """Queue `frame` (records of `kind`, partitioned by `time_col`, made from `messages`
+        source messages: default one per row) to be written."""
         if len(frame):
-            self.pending.append(_Batch(kind, frame, time_col))
+            self.pending.append(
+                _Batch(kind, frame, time_col, len(frame) if messages is None else messages)
+            )
             self._bound()
 
     def waiting(self) -> Counter[str]:
@@ -110,6 +116,7 @@ class DurableWriter:
                 return files
             self.pending.popleft()
             self.stored[b.kind] += len(b.frame)
+            self.messages[b.kind] += b.messages
         if self._failing_since is not None:
             logger.warning("%s: store writable again after %.1f s; every waiting batch written",
                            self.root, now - self._failing_since)  # fmt: skip

@@ -18,14 +18,15 @@ Binance's `pu` chain). The recorder adds what a research store needs:
   next). No book is sampled inside a gap; gaps still open at exit are closed and written.
 A book's `ts_event` is the exchange time of its last applied change, never the sampling time,
 so a reader measures a book's age from it (`perpflow.strategy.book_signals`).
-Writes are atomic (temp file, then rename) every `flush_seconds`: `kill -9` loses at most one
-flush interval, never leaves a half-written part; SIGTERM and Ctrl-C flush first. The store is
-checked writable at start; each batch stays in memory until written (`data.durable`: a full
-disk is retried with back-off and logged as an error; what could not be written is counted in
-`RecordStats.unwritten` and logged at exit).
-Speed (by hand; ccxt.pro has no switch for it): Binance's plain events skip ccxt's dispatcher,
-datetime formatting is cached per second, and under load books are sampled as their diffs
-arrive (`data.record_ccxt`, `benchmarks/bench_recorder.py`: 24,000 messages/s sustained).
+Writes are atomic (temp file, then rename) every `flush_seconds`, made in a worker thread while
+the loop goes on receiving (`data.record_batches`: a batch per kind over every symbol, books last);
+`kill -9` loses at most the flush in flight and one interval, never leaves a half-written part;
+SIGTERM and Ctrl-C flush first. The store is checked writable at start; each batch stays in memory
+until written (`data.durable`: a full disk is retried with back-off and logged as an error; what
+could not be written is counted in `RecordStats.unwritten` and logged at exit).
+Speed (by hand; ccxt.pro has no switch for it): Binance's plain events skip ccxt's dispatcher and
+its aggTrades are kept raw (rows made at flush time), datetimes are formatted once per second, and
+under load books are sampled as their diffs arrive (`data.record_ccxt`; `benchmarks/bench_recorder.py`).
 """
 
 from __future__ import annotations
@@ -33,45 +34,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from collections import deque
 from pathlib import Path
 
 import ccxt
 import numpy as np
-import pandas as pd
 
 from perpflow.data.durable import DurableWriter, check_writable
+from perpflow.data.record_batches import Buffers, queue_batches
 from perpflow.data.record_ccxt import (
     Reconnects,
     bybit_diff,
-    diff_rows,
     fast_dispatch,
     same_second_iso8601,
-    store_times,
+    tap_agg_trades,
 )
+from perpflow.data.record_stats import RecordStats
+from perpflow.data.store import stored_until
 
 logger = logging.getLogger(__name__)
 STALE_SECONDS = 10.0  # a perpetual's book that has not changed for this long: its feed froze
-
-
-@dataclass
-class RecordStats:
-    """What a recorder run did: snapshots sampled, diff levels and trades stored, re-syncs,
-    reconnects, gaps recorded (`stale`: of them, frozen feeds), part files written, failed
-    write attempts and rows that could not be written (per record kind)."""
-
-    snapshots: int = 0
-    diffs: int = 0
-    trades: int = 0
-    resyncs: int = 0
-    reconnects: int = 0
-    gaps: int = 0
-    stale: int = 0
-    files: int = 0
-    write_failures: int = 0
-    unwritten: dict[str, int] = field(default_factory=dict)
-    lag_ms: list[float] = field(default_factory=list)
-    liquidations: int = 0
+SEEN_TRADES = 5_000  # per symbol: trade ids kept to drop those ccxt hands over again
+TRADES_WAKE = 0.2  # s: a tapped trade stream's watcher (liveness only) wakes at most this often
 
 
 class BookRecorder:
@@ -101,14 +85,12 @@ class BookRecorder:
         # data is missing from (a `recorder down` gap per stream until it is trustworthy again)
         self.status_file, self.outage_since = status_file, outage_since
         self.durable_until_ms: int | None = None  # all received before this is on disk
-        self._gaps: list[dict] = []  # closed gaps not yet queued for the store
+        self.buf = Buffers()  # snapshots, raw diffs and trades, closed gaps: until flushed
+        self._flushing: asyncio.Future | None = None  # a flush running in a worker thread
         # unified symbol -> local ms of its book's last change (a diff; on venues whose diffs are
         # not tapped, a new exchange time or id on ccxt's book), and the (time, id) last seen
         self._last_change: dict[str, float] = {}
         self._book_seen: dict[str, tuple] = {}
-        self._snaps: list[dict] = []
-        self._diffs: dict[str, list[tuple[float, dict]]] = {}  # exchange symbol -> (recv ms, msg)
-        self._trades: list[tuple] = []
         self._gap_since: dict[tuple[str, str], tuple[int, str]] = {}  # (symbol, stream)
         self._ids = {s: exchange.market(s)["id"] for s in symbols}
         self._next_sample: dict[str, float] = {}  # unified symbol -> ms its next snapshot is due
@@ -134,16 +116,13 @@ class BookRecorder:
             if isinstance(message, dict) and message.get("e") == "depthUpdate":
                 now = time.time() * 1000
                 sym = message["s"]
-                buf = self._diffs.get(sym)
-                if buf is None:
-                    buf = self._diffs[sym] = []
-                buf.append((now, message))
+                self.buf.diffs.append((now, message))
                 prev = last_u.get(sym)
                 if prev is not None and message.get("pu") != prev[0]:  # diffs missed in between
-                    self._gaps.append({"symbol": sym, "start_ms": int(prev[1]), "end_ms": int(now),
+                    self.buf.gaps.append({"symbol": sym, "start_ms": int(prev[1]), "end_ms": int(now),
                                        "reason": "diff chain", "stream": "diffs"})  # fmt: skip
                     # snapshots sampled since then lacked the missed update: drop those not yet written
-                    self._snaps = [r for r in self._snaps
+                    self.buf.snaps = [r for r in self.buf.snaps
                                    if r["symbol"] != sym or r["ts_recv"] <= prev[1]]  # fmt: skip
                 last_u[sym] = (message["u"], now)
                 result = original(client, raw)
@@ -158,6 +137,8 @@ class BookRecorder:
 
         self.ex.handle_order_book = tap
         if self.exchange_id == "binance":
+            if self.record_trades:
+                tap_agg_trades(self.ex, self.buf.aggs, self._by_id)
             fast_dispatch(self.ex)
 
     def _gap_open(self, symbol: str, reason: str, stream: str = "book",
@@ -170,9 +151,22 @@ class BookRecorder:
             start, reason = self._gap_since.pop((symbol, stream))
             gap = {"symbol": self._ids[symbol], "start_ms": start,
                    "end_ms": max(start, int(time.time() * 1000)), "reason": reason, "stream": stream}  # fmt: skip
-            self._gaps.append(gap)
+            self.buf.gaps.append(gap)
             logger.warning("%s: %s gap of %.1f s (%s), %s", symbol, stream,
                            (gap["end_ms"] - start) / 1000, reason, how)  # fmt: skip
+
+    def _outage_start(self, sym: str, stream: str) -> int:
+        """Where a restarted recorder's `recorder down` gap of `stream` starts: `outage_since`, or
+        past the parts its killed predecessor wrote after it (a kill mid-flush leaves some of that
+        flush's parts on disk): past the stream's own, and past the book's (a flush writes its
+        books last: a stored book means the other streams are stored up to it, and no stored
+        book falls in any of the gaps)."""
+        since, kind = int(self.outage_since), {"diffs": "book_diffs"}.get(stream, stream)
+        ends = (
+            stored_until(self.root, k, self.exchange_id, self._ids[sym], since)
+            for k in {kind, "book"}
+        )
+        return max([since, *(e for e in ends if e is not None)])
 
     def _check_stale(self, now_ms: float) -> None:
         """Open a `stale feed` gap for each book unchanged for `stale_seconds` while no other
@@ -209,9 +203,7 @@ class BookRecorder:
             except ccxt.NetworkError as exc:  # unheard since its last diff (a drop is seen late)
                 self.stats.reconnects += 1
                 last = self._last_change.get(symbol)
-                self._gap_open(
-                    symbol, "connection", start_ms=None if last is None else int(last) + 1
-                )
+                self._gap_open(symbol, "connection", start_ms=None if last is None else int(last) + 1)  # fmt: skip
                 logger.info("%s: connection lost (%s); retry in %.1f s", symbol, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
@@ -220,8 +212,9 @@ class BookRecorder:
         """Every public trade of `symbol` (Binance: the aggTrade stream), kept once each. A drop
         is a `connection` gap of stream `trades`, also when ccxt.pro reconnected without raising
         (`record_ccxt.Reconnects`): from the last batch heard until the next."""
-        params = {"name": "aggTrade"} if self.exchange_id == "binance" else {}
-        backoff, seen, replaced = 0.1, set(), Reconnects(self.ex)
+        tapped = self.exchange_id == "binance"  # its trades are kept raw (`tap_agg_trades`)
+        params, backoff, seen, order = {"name": "aggTrade"} if tapped else {}, 0.1, set(), deque()
+        replaced = Reconnects(self.ex)
         heard = time.time() * 1000
         while not stop.is_set():
             try:
@@ -232,14 +225,17 @@ class BookRecorder:
                 self._gap_close(symbol, "trades")
                 backoff = 0.1
                 recv = heard = time.time() * 1000
-                for t in trades:
+                for t in trades:  # ids only need to cover a reconnect's overlap (ccxt's cache)
                     if t["id"] in seen:
                         continue
                     seen.add(t["id"])
-                    self._trades.append((self._ids[symbol], t["timestamp"], recv, str(t["id"]), t["side"],
+                    order.append(t["id"])
+                    if len(order) > SEEN_TRADES:
+                        seen.discard(order.popleft())
+                    self.buf.trades.append((self._ids[symbol], t["timestamp"], recv, str(t["id"]), t["side"],
                                          float(t["price"]), float(t["amount"])))  # fmt: skip
-                if len(seen) > 100_000:  # ids only need to cover a reconnect's overlap
-                    seen = set(list(seen)[-10_000:])
+                if tapped:  # alive is all this says: wake at most every TRADES_WAKE seconds
+                    await asyncio.sleep(TRADES_WAKE)
             except ccxt.NetworkError as exc:  # unheard since the last trades (a drop is seen late)
                 self.stats.reconnects += 1
                 self._gap_open(symbol, "connection", "trades", start_ms=int(heard) + 1)
@@ -257,9 +253,12 @@ class BookRecorder:
                    if not due_only or now >= self._next_sample.get(sym, 0.0))  # fmt: skip
 
     def _sample_one(self, sym: str, now: float) -> bool:
-        """Append the top levels of `sym`'s book if it is synced; True if one was taken."""
-        ob = self.ex.orderbooks.get(sym)
-        if ob is None or (sym, "book") in self._gap_since or not ob["bids"] or not ob["asks"]:
+        """Append the top levels of `sym`'s book if it is synced (after a restart: once none of
+        its streams is still down, so no book falls in a `recorder down` gap); True if taken."""
+        ob, gaps = self.ex.orderbooks.get(sym), self._gap_since
+        held = self.outage_since is not None and any(
+            gaps.get((sym, s), (0, ""))[1] == "recorder down" for s in ("diffs", "trades"))  # fmt: skip
+        if held or ob is None or (sym, "book") in gaps or not ob["bids"] or not ob["asks"]:
             return False
         nonce = ob.get("nonce")  # Binance: the last applied update id; ccxt leaves Bybit's unset
         if nonce is None and self.exchange_id == "binance":  # not synced to a snapshot yet
@@ -274,8 +273,8 @@ class BookRecorder:
             for i in range(self.levels):
                 px, sz = (top[i][0], top[i][1]) if i < len(top) else (np.nan, np.nan)
                 row[f"{side}_px_{i}"], row[f"{side}_sz_{i}"] = px, sz
-        self._snaps.append(row)
-        self.stats.lag_ms.append(now - row["ts_event"])
+        self.buf.snaps.append(row)
+        self.stats.note_lag(now - row["ts_event"])
         self.stats.snapshots += 1
         # on the cadence's grid, so sampling at the first message after each due time does not
         # drift; slots missed while the loop was busy are skipped, not made up in a burst
@@ -285,63 +284,63 @@ class BookRecorder:
         return True
 
     # --- storage ---------------------------------------------------------------------------
-    def _stage(self) -> None:
-        """Move the buffered snapshots, diffs, trades and closed gaps into store batches queued
-        on the writer (which keeps each until it is written)."""
-        w, ex = self.writer, self.exchange_id
-        if self._snaps:
-            snaps, self._snaps = self._snaps, []
-            w.add("book", store_times(pd.DataFrame(snaps)), time_col="ts_recv")
-        if self._diffs:
-            buffers, self._diffs = self._diffs, {}
-            for sym, received in buffers.items():
-                w.add(
-                    "book_diffs", diff_rows(sym, received).assign(exchange=ex), time_col="ts_recv"
-                )
-        if self._trades:
-            trades, self._trades = self._trades, []
-            t = pd.DataFrame(trades, columns=["symbol", "ts_event", "ts_recv", "id", "side", "price",
-                                              "amount"]).assign(exchange=ex)  # fmt: skip
-            w.add("trades", store_times(t), time_col="ts_recv")
-        if self._gaps:
-            gaps, self._gaps = self._gaps, []
-            g = pd.DataFrame(gaps).assign(exchange=ex)
-            g["ts_event"], g["ts_recv"] = g["start_ms"], g["end_ms"]
-            w.add("book_gaps", store_times(g))
-            self.stats.gaps += len(gaps)
+    def _take(self) -> tuple[Buffers, int]:
+        """The buffers gathered so far (their gaps counted) and the ms they were taken at. On the
+        event loop, which appends to them."""
+        taken = self.buf.take()
+        self.stats.gaps += len(taken.gaps)
+        self.stats.gaps_by.update(f"{g['reason']}/{g['stream']}" for g in taken.gaps)
+        return taken, int(time.time() * 1000)
 
-    def flush(self, *, force: bool = False) -> int:
-        """Queue the buffers and write what the store will take (after a failed write, only
-        once its back-off has passed, or `force`); returns the part files written."""
-        staged_ms = int(time.time() * 1000)
-        self._stage()
+    def _write(self, taken: Buffers, staged_ms: int, force: bool, report: bool = False) -> int:
+        """Queue `taken` as store batches on the writer (which keeps each until it is written),
+        write what the store will take and, with `report`, the status file right after (a kill
+        between the two leaves at most this flush on disk past `durable_until_ms`); the part
+        files written. Any thread."""
+        queue_batches(self.writer, self.exchange_id, taken)
         files = self.writer.write_due(force=force)
         if not self.writer.pending:
             self.durable_until_ms = staged_ms
+        if report and self.status_file is not None:
+            self.status_file.write(self, durable_until_ms=self.durable_until_ms)
+        return files
+
+    def _written(self, files: int) -> int:
         self.stats.files += files
         self.stats.diffs = self.writer.stored["book_diffs"]
+        self.stats.diff_messages = self.writer.messages["book_diffs"]
         self.stats.trades = self.writer.stored["trades"]
         self.stats.write_failures = self.writer.failures
-        if len(self.stats.lag_ms) > 100_000:  # keep the lag sample bounded
-            self.stats.lag_ms = self.stats.lag_ms[-10_000:]
         return files
+
+    def flush(self, *, force: bool = False) -> int:
+        """Queue the buffers and write what the store will take (after a failed write, only
+        once its back-off has passed, or `force`); returns the part files written. On the event
+        loop (at exit; `run` flushes off it)."""
+        taken, staged_ms = self._take()
+        return self._written(self._write(taken, staged_ms, force))
+
+    async def _flush_off_loop(self) -> int:
+        """`flush` and the status file, with the batches made and written in a worker thread:
+        the event loop goes on receiving meanwhile (parquet writes release the GIL; the pandas
+        work shares it)."""
+        taken, staged_ms = self._take()
+        write = asyncio.to_thread(self._write, taken, staged_ms, False, True)
+        self._flushing = asyncio.ensure_future(write)
+        files = await self._flushing
+        self._flushing = None
+        return self._written(files)
 
     async def _final_flush(self) -> None:
         """At exit: close the open gaps, write everything the store takes (a few tries), and
         count what it did not (`stats.unwritten`, logged)."""
+        if self._flushing is not None:  # cancelled while a flush thread ran: let it finish
+            await asyncio.gather(self._flushing, return_exceptions=True)
         for sym, stream in list(self._gap_since):
             self._gap_close(sym, stream, how="recording stopped")
         self.stats.unwritten = dict(await self.writer.finish(lambda: self.flush(force=True)))
         if self.status_file is not None:
             self.status_file.write(self, durable_until_ms=self.durable_until_ms, stopped=True)
-
-    def status(self, elapsed: float) -> str:
-        lag = np.percentile(self.stats.lag_ms[-1000:], 50) if self.stats.lag_ms else float("nan")
-        return (f"book: {self.stats.snapshots} snapshots ({self.stats.snapshots / elapsed:.1f}/s), "
-                f"{self.stats.diffs} diff levels stored "
-                f"({self.stats.diffs / elapsed:.0f}/s), {self.stats.trades} trades, lag p50 {lag:.0f} ms, "
-                f"resyncs {self.stats.resyncs}, reconnects {self.stats.reconnects}, gaps {self.stats.gaps} "
-                f"({self.stats.stale} stale feed), files {self.stats.files}, failed writes {self.stats.write_failures}")  # fmt: skip
 
     async def run(self, stop: asyncio.Event) -> RecordStats:
         """Record until `stop` is set; the last buffers are flushed before returning."""
@@ -354,7 +353,9 @@ class BookRecorder:
             self._last_change.setdefault(sym, start_ms)
             streams = ("book", "diffs", "trades") if self.record_trades else ("book", "diffs")
             for stream in streams if self.outage_since is not None else ():
-                self._gap_open(sym, "recorder down", stream, start_ms=int(self.outage_since))
+                self._gap_open(
+                    sym, "recorder down", stream, start_ms=self._outage_start(sym, stream)
+                )
         try:
             while not stop.is_set():
                 for w in watchers:
@@ -364,12 +365,10 @@ class BookRecorder:
                 self.sample(due_only=True)  # books that moved were sampled as their diffs came
                 now = time.monotonic()
                 if now - last_flush >= self.flush_seconds:
-                    self.flush()
+                    await self._flush_off_loop()
                     last_flush = now
-                    if self.status_file is not None:
-                        self.status_file.write(self, durable_until_ms=self.durable_until_ms)
                 if now - last_status >= self.status_every:
-                    logger.info(self.status(now - t0))
+                    logger.info(self.stats.line(now - t0))
                     last_status = now
                 soonest = min(
                     self._next_sample.values(), default=time.time() * 1000 + self.cadence * 1000
@@ -386,7 +385,7 @@ class BookRecorder:
                 w.cancel()
             await asyncio.gather(*watchers, return_exceptions=True)
             await self._final_flush()
-        logger.info(self.status(max(time.monotonic() - t0, 1e-9)))
+        logger.info(self.stats.line(max(time.monotonic() - t0, 1e-9)))
         return self.stats
 
 

@@ -1,5 +1,6 @@
 """What the recorder needs around ccxt.pro: rows built from what ccxt hands it (Binance-form diff
-messages, Bybit's deltas in that form, their rows per level, store timestamps), ccxt's
+messages, Bybit's deltas in that form, their rows per level, Binance's aggTrades tapped raw and
+their rows, store timestamps), ccxt's
 per-message datetime formatting cached per second, a direct dispatch of Binance's plain events,
 and market loading that waits for an exchange not yet reachable. The recorder's hot path."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from itertools import chain
 
 import ccxt
@@ -26,14 +28,16 @@ def bybit_diff(message: dict) -> dict:
             "pu": u - 1 if message.get("type") == "delta" else -1, "b": d.get("b", []), "a": d.get("a", [])}  # fmt: skip
 
 
-def diff_rows(symbol: str, received: list[tuple[float, dict]]) -> pd.DataFrame:
-    """One row per level of each diff message of `symbol`: symbol, ts_event (E), ts_recv, U, u,
-    pu, side, price, size. Flattened with C-level chains and one Arrow string-to-float cast per
-    side: this runs every flush on tens of thousands of messages."""
+def diff_rows(received: list[tuple[float, dict]]) -> pd.DataFrame:
+    """One row per level of each diff message (any mix of symbols, each its own `s`): symbol,
+    ts_event (E), ts_recv, U, u, pu, side, price, size, in receive order. Flattened with C-level
+    chains and one Arrow string-to-float cast per side: this runs every flush on tens of
+    thousands of messages."""
     import pyarrow as pa
 
     msgs = [m for _, m in received]
-    head = {"ts_event": pd.to_datetime(np.array([m["E"] for m in msgs], dtype="int64"), unit="ms", utc=True),
+    head = {"symbol": np.array([m["s"] for m in msgs], dtype=object),
+            "ts_event": pd.to_datetime(np.array([m["E"] for m in msgs], dtype="int64"), unit="ms", utc=True),
             "ts_recv": pd.to_datetime(np.array([t for t, _ in received]), unit="ms", utc=True),
             "U": np.array([m["U"] for m in msgs], dtype="int64"),
             "u": np.array([m["u"] for m in msgs], dtype="int64"),
@@ -46,13 +50,54 @@ def diff_rows(symbol: str, received: list[tuple[float, dict]]) -> pd.DataFrame:
             continue
         pq = pa.array(flat, type=pa.string()).cast(pa.float64()).to_numpy().reshape(-1, 2)
         rows = np.repeat(np.arange(len(msgs)), counts)
-        parts.append(pd.DataFrame({"symbol": symbol, **{c: v[rows] for c, v in head.items()}, "side": side,
+        parts.append(pd.DataFrame({**{c: v[rows] for c, v in head.items()}, "side": side,
                                    "price": pq[:, 0], "size": pq[:, 1]}))  # fmt: skip
     if not parts:  # messages that changed no level (an empty snapshot)
-        return pd.DataFrame(columns=["symbol", *head, "side", "price", "size"])
+        return pd.DataFrame(columns=[*head, "side", "price", "size"])
     return pd.concat(parts, ignore_index=True).sort_values(
         "ts_recv", kind="stable", ignore_index=True
     )
+
+
+def agg_trade_rows(received: list[tuple[float, dict]]) -> pd.DataFrame:
+    """Binance `aggTrade` messages as `trades` rows (symbol, ts_event, ts_recv in ms, id, side,
+    price, amount), read as ccxt's `binance.parse_trade` reads them: id `a`, time `T`, the taker
+    sold when the buyer was the maker (`m`), price `p`, amount `q`. Vectorised: ccxt's per-trade
+    parse (Precise string math) was a fifth of the recorder's CPU under a flood."""
+    import pyarrow as pa
+
+    msgs = [m for _, m in received]
+    num = pa.array([x for m in msgs for x in (m["p"], m["q"])], type=pa.string())
+    pq = num.cast(pa.float64()).to_numpy().reshape(-1, 2)
+    return pd.DataFrame({"symbol": [m["s"] for m in msgs],
+                         "ts_event": np.array([m["T"] for m in msgs], dtype="float64"),
+                         "ts_recv": np.array([t for t, _ in received], dtype="float64"),
+                         "id": [str(m["a"]) for m in msgs],
+                         "side": np.where(np.array([m["m"] for m in msgs], dtype=bool), "sell", "buy"),
+                         "price": pq[:, 0], "amount": pq[:, 1]})  # fmt: skip
+
+
+def tap_agg_trades(ex, sink: list, ids: dict) -> None:
+    """Keep Binance's `aggTrade` messages of the markets `ids` (exchange id -> unified symbol)
+    raw in `sink` as (receive ms, message), for `agg_trade_rows` at flush time, instead of
+    ccxt.pro parsing each into a trade: the `watch_trades` waiting for the symbol is still woken
+    (with an empty list: it only tells the recorder the stream is alive), and a dropped
+    connection still raises there. Other trade messages go to ccxt's own handler. Install before
+    `fast_dispatch`, which routes aggTrades to `ex.handle_trade`."""
+    from ccxt.async_support.base.ws.cache import ArrayCache
+
+    original, nothing = ex.handle_trade, ArrayCache()  # stays empty: `getLimit` returns 0
+
+    def handle_trade(client, message):
+        if type(message) is dict and message.get("e") == "aggTrade":
+            unified = ids.get(message.get("s"))
+            if unified is not None:
+                sink.append((time.time() * 1000, message))
+                client.resolve(nothing, "trade::" + unified)
+                return None
+        return original(client, message)
+
+    ex.handle_trade = handle_trade
 
 
 def store_times(df: pd.DataFrame) -> pd.DataFrame:
@@ -90,7 +135,9 @@ def fast_dispatch(ex) -> None:
     ccxt.pro's `binance.handle_message` unwraps and checks each message and builds a
     36-entry dispatch table before it picks a handler: about a fifth of the recorder's CPU
     under a flood. An unwrapped event (no `stream`, `data`, `event`, `id`, `status` or
-    `error` key) goes to the same handler ccxt would pick; anything else to ccxt's dispatcher."""
+    `error` key) goes to the same handler ccxt would pick; anything else to ccxt's dispatcher.
+    Each diff's levels go into ccxt's book sides as ccxt's `handle_deltas` puts them, minus its
+    per-value `safe_float` calls (Binance sends every level as two number strings)."""
     general = ex.handle_message
     by_event = {
         "depthUpdate": ex.handle_order_book,
@@ -107,6 +154,13 @@ def fast_dispatch(ex) -> None:
         return general(client, message)
 
     ex.handle_message = handle_message
+
+    def handle_deltas(bookside, deltas):  # ccxt's, without two safe_float calls per level
+        store = bookside.storeArray
+        for price, size in deltas:
+            store([float(price), float(size)])
+
+    ex.handle_deltas = handle_deltas
 
 
 class Reconnects:

@@ -13,7 +13,8 @@ gaps):
   gap per symbol and stream from that moment, closed only when that stream is trustworthy again
   (book synced, first trades heard): the hole is never papered over;
 - reports one status: a log line every `status_every` seconds and `<status_dir>/fleet.json`
-  (per shard: pid, alive, restarts, last exit, last flush, rows stored, book lag p50);
+  (per shard: pid, alive, restarts, last exit, last flush, rows and messages stored, snapshots
+  taken and due, book lag p50/p99, gaps, and its dead processes' open gaps the supervisor closed);
 - on SIGINT/SIGTERM (or after `duration`) sends SIGTERM to every shard (each flushes its buffers
   and closes its gaps), waits up to `stop_timeout`, and only then kills what is left.
 Shards run in their own sessions (a Ctrl-C reaches the supervisor alone, which stops them in
@@ -75,6 +76,7 @@ class ShardProcess:
     next_start: float = 0.0
     backoff: float = 1.0
     down_since_ms: int | None = None
+    gaps_closed: int = 0  # open gaps of its dead processes stored by the supervisor
 
     def status(self) -> dict | None:
         """The current process's status file, None before its first flush."""
@@ -142,7 +144,7 @@ class Fleet:
         durable = st.get("durable_until_ms") if st else None
         died_from = int(durable or s.down_since_ms or s.started_ms)
         if st:
-            self._close_gaps(st.get("open_gaps", []), died_from)
+            s.gaps_closed += self._close_gaps(st.get("open_gaps", []), died_from)
         s.down_since_ms, s.last_exit, s.proc = died_from, code, None
         up = time.monotonic() - s.started
         if up >= self.opts.backoff_max:
@@ -153,11 +155,12 @@ class Fleet:
                        s.shard, _exit_text(code), up, _iso(died_from), s.restarts, s.backoff)  # fmt: skip
         s.backoff = min(s.backoff * 2, self.opts.backoff_max)
 
-    def _close_gaps(self, gaps: list[dict], end_ms: int) -> None:
-        """Store the dead shard's open gaps as ending at `end_ms` (its own copies died with it)."""
+    def _close_gaps(self, gaps: list[dict], end_ms: int) -> int:
+        """Store the dead shard's open gaps as ending at `end_ms` (its own copies died with it);
+        how many were stored."""
         rows = [g for g in gaps if g["start_ms"] < end_ms]
         if not rows:
-            return
+            return 0
         import pandas as pd
 
         from perpflow.data.record_ccxt import store_times
@@ -169,6 +172,8 @@ class Fleet:
             write_events(self.opts.store, "book_gaps", store_times(df))
         except Exception:  # noqa: BLE001 - logged; the restart's own gap still covers what follows
             logger.exception("could not store the open gaps of a dead shard: %s", rows)
+            return 0
+        return len(rows)
 
     def _check_stall(self, s: ShardProcess) -> None:
         """SIGKILL a shard whose status has not moved for `stall_seconds` (hung, or never
@@ -208,8 +213,10 @@ class Fleet:
                            "last_exit": s.last_exit, "down_since_ms": s.down_since_ms,
                            "symbols": st.get("symbols"), "last_flush_ms": flush,
                            "flush_age_s": None if flush is None else (now_ms - flush) / 1000,
-                           "rows": st.get("rows", {}), "snapshots": st.get("snapshots", 0),
-                           "lag_p50_ms": st.get("lag_p50_ms"), "gaps": st.get("gaps", 0),
+                           "rows": st.get("rows", {}), "messages": st.get("messages", {}),
+                           "snapshots": st.get("snapshots", 0), "snapshots_due": st.get("snapshots_due", 0),
+                           "lag_p50_ms": st.get("lag_p50_ms"), "lag_p99_ms": st.get("lag_p99_ms"),
+                           "gaps": st.get("gaps", 0), "gaps_closed": s.gaps_closed,
                            "log": str(s.log_path)})  # fmt: skip
         body = {"updated_ms": now_ms, "procs": len(self.shards), "up": sum(x["alive"] for x in shards),
                 "restarts": sum(x["restarts"] for x in shards), "shards": shards}  # fmt: skip

@@ -71,19 +71,29 @@ class StatusFile:
         self.started_ms = int(time.time() * 1000)
 
     def write(self, rec, *, durable_until_ms: int | None, stopped: bool = False) -> None:
-        """Status of recorder `rec` (a `BookRecorder`): pid, rows stored per kind, book lag p50
-        (last 1,000 snapshots), `durable_until_ms`, the gaps it has open, `stopped` at a clean exit."""
-        lag = rec.stats.lag_ms[-1000:]
+        """Status of recorder `rec` (a `BookRecorder`): pid, rows stored per kind and the messages
+        they came from (`messages`: a diff message is several rows), book snapshots taken and due
+        (one per symbol and cadence since start), book lag p50/p99 of the last 1,000 snapshots
+        and the run's lag histogram (`record_stats.LAG_EDGES_MS`), gaps queued by
+        "reason/stream", `durable_until_ms`, the gaps it has open, `stopped` at a clean exit.
+        Called from the recorder's flush thread too: what the event loop changes meanwhile is
+        copied first, each in one step (atomic under the GIL)."""
+        lag, open_gaps = rec.stats.lag_ms[-1000:], list(rec._gap_since.items())
+        now = int(time.time() * 1000)
+        due = len(rec.symbols) * max(now - self.started_ms, 0) / (rec.cadence * 1000)
         body = {
             "pid": os.getpid(), "shard": None if self.shard is None else str(self.shard),
             "symbols": list(rec.symbols), "started_ms": self.started_ms,
-            "updated_ms": int(time.time() * 1000), "durable_until_ms": durable_until_ms,
-            "rows": dict(rec.writer.stored), "snapshots": rec.stats.snapshots,
+            "updated_ms": now, "durable_until_ms": durable_until_ms,
+            "rows": dict(rec.writer.stored), "messages": dict(rec.writer.messages),
+            "snapshots": rec.stats.snapshots, "snapshots_due": int(due),
             "lag_p50_ms": float(np.percentile(lag, 50)) if lag else None,
+            "lag_p99_ms": float(np.percentile(lag, 99)) if lag else None,
+            "lag_hist": list(rec.stats.lag_hist), "gaps_by": dict(rec.stats.gaps_by),
             "gaps": rec.stats.gaps, "resyncs": rec.stats.resyncs, "reconnects": rec.stats.reconnects,
             "write_failures": rec.stats.write_failures,
             "open_gaps": [{"symbol": rec._ids[s], "stream": st, "start_ms": start, "reason": why}
-                          for (s, st), (start, why) in rec._gap_since.items()],
+                          for (s, st), (start, why) in open_gaps],
             "stopped": stopped,
         }  # fmt: skip
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")

@@ -184,8 +184,9 @@ _ID = re.compile(ID_PATTERN)
 def _check(kind: str, col: Column, s: pd.Series) -> None:
     """Raise a `SchemaError` where `s` breaks `col`'s rule, choices or nullability."""
     if col.dtype == "str":
-        values = np.asarray(s, dtype=object)
+        values = s.array
         codes, uniq = pd.factorize(values, use_na_sentinel=False)  # few distinct ids: check those
+        uniq = np.asarray(uniq, dtype=object)
         rules = [("is missing", lambda v: not isinstance(v, str)) if not col.nullable else None,
                  ("is empty", lambda v: isinstance(v, str) and not v.strip()) if col.rule == "text" else None,
                  (f"must match {ID_PATTERN} (letters, digits, '.', '_', '-')",
@@ -199,7 +200,8 @@ def _check(kind: str, col: Column, s: pd.Series) -> None:
         return
     if col.dtype.startswith("datetime64"):
         if not col.nullable:
-            _fail(kind, col, "is missing", s.isna().to_numpy(), s.to_numpy())
+            # `s.array`, not `s.to_numpy()`: that boxes every time as a Timestamp object
+            _fail(kind, col, "is missing", s.isna().to_numpy(), s.array)
         return
     v = s.to_numpy(dtype="float64")
     missing = np.isnan(v)

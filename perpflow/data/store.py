@@ -1,7 +1,7 @@
 """perpflow's event store: plain partitioned parquet that DuckDB, Spark or Dask read in place.
 
 Layout: `<root>/<kind>/exchange=<ex>/symbol=<SYM>/date=<YYYY-MM-DD>/part-<lo>-<hi>-<rows>-<tag>.parquet`
-(`lo`/`hi`: ms bounds of the part's partition times; older parts are `part-<first ms>-<rows>`).
+(`lo`/`hi`: µs bounds of the part's partition times; older parts are `part-<first>-<rows>`).
 Every record kind is declared in `perpflow.data.schemas`; every write is validated against it and
 every read returns it. Writes are atomic (temp file, then rename) and never duplicate an event: a
 batch is compared with the stored parts its time span overlaps (`perpflow.data.conflicts`);
@@ -21,10 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from perpflow.data import conflicts, manifests, parts
 from perpflow.data.errors import ConflictError, SchemaError
 from perpflow.data.schemas import RecordSchema, schema_for
+from perpflow.data.store_groups import day_groups, time_bounds
 
 logger = logging.getLogger(__name__)
 BASE_COLUMNS = ("exchange", "symbol", "ts_event", "ts_recv")
@@ -44,6 +47,7 @@ class StoreResult:
 
 
 def _ms(t: pd.Series | pd.Timestamp, up: bool = False) -> int:
+    """The part-name bound of a time: in µs, despite the name (`Timestamp.value` is ns)."""
     us = pd.Timestamp(t).as_unit("us").value
     return -(-us // 1000) if up else us // 1000
 
@@ -95,14 +99,17 @@ def _span(folder: Path, time_col: str) -> tuple[int, int] | None:
     return None if cached[1] > cached[2] else (cached[1], cached[2])
 
 
-def _put(path: Path, df: pd.DataFrame, bounds: tuple[int, int]) -> None:
-    """Write `df` to `path` atomically and keep the folder's cached span current (when nothing
-    else changed the folder since it was cached)."""
+def _put(path: Path, df: pd.DataFrame | pa.Table, bounds: tuple[int, int]) -> None:
+    """Write `df` (a frame, or the same rows already in Arrow form) to `path` atomically and keep
+    the folder's cached span current (when nothing else changed the folder since it was cached)."""
     folder = path.parent
     cached = _SPANS.get(str(folder))
     current = cached is not None and folder.stat().st_mtime_ns == cached[0]
     tmp = folder / f".{path.name}.tmp"
-    df.to_parquet(tmp, index=False)
+    if isinstance(df, pa.Table):
+        pq.write_table(df, tmp)  # what `to_parquet(index=False)` writes, without its conversion
+    else:
+        df.to_parquet(tmp, index=False)
     os.replace(tmp, path)
     if current:
         empty = cached[1] > cached[2]
@@ -162,67 +169,35 @@ def store_events(root: Path, kind: str, df: pd.DataFrame, *, time_col: str | Non
         agg = batch.groupby(["exchange", "symbol"])[tc].agg(["min", "max"])
         spans = {k: (r["min"], r["max"]) for k, r in agg.iterrows()}
     plan = []
-    for (ex, sym, day), part in _day_groups(root, schema, batch, spans):
+    batch, groups = day_groups(root, schema, batch, spans)
+    for (ex, sym, day), part in groups:
         span = spans[(ex, sym)] if spans is not None else None
-        lo, hi = span if span is not None else (part[tc].min(), part[tc].max())
+        lo, hi = span if span is not None else time_bounds(part[tc])
         folder = _partition(root, schema, ex, sym, day)
         stored = _read_overlapping(folder, schema, _ms(max(lo, day)), _ms(hi, up=True))
         cmp = conflicts.compare(
             schema, part, conflicts.public(stored) if len(stored) else stored, span=span
         )
         cmp.stale = stored[stored.index.isin(_stale_index(schema, stored, cmp.stale))]
-        plan.append((folder, cmp))
-    messages = [c.message for _, c in plan if c.message]
+        plan.append((folder, cmp, part))
+    messages = [c.message for _, c, _ in plan if c.message]
     if messages and not replace:
-        n = sum(max(len(c.stale), 1) for _, c in plan if c.message)
+        n = sum(max(len(c.stale), 1) for _, c, _ in plan if c.message)
         raise ConflictError(f"{messages[0]} ({n} stored event(s) differ from the new data): pass "
                             "--replace to store the new version (the replaced events are kept in "
                             "a corrections audit record), or fix the input")  # fmt: skip
     if messages:
         result.replaced = _replace(root, schema, plan, source)
-    for folder, cmp in plan:
+    table = None  # the batch in Arrow form, converted once for all its parts (a recorder's flush)
+    for folder, cmp, part in plan:
         result.already += cmp.already
         if len(cmp.fresh):
-            result.written.append(_write_part(folder, schema, cmp.fresh))
+            whole = cmp.fresh is part  # nothing of it was stored: its rows are batch[a:b]
+            if whole and table is None:
+                table = pa.Table.from_pandas(conflicts.public(batch), preserve_index=False)
+            result.written.append(_write_part(folder, schema, cmp.fresh, table if whole else None))
             result.new += len(cmp.fresh)
     return result
-
-
-def _day_groups(root: Path, schema: RecordSchema, batch: pd.DataFrame, spans: dict | None) -> list:
-    """((exchange, symbol, day), rows) per partition of the batch, plus (with `spans`) every
-    stored day inside each exchange/symbol span, with no rows: stored events there must be
-    checked against a complete batch too."""
-    tc = schema.time_col
-    t = batch[tc].dt.tz_localize(None).to_numpy().astype("datetime64[D]")
-    ex, sym = (
-        pd.unique(np.asarray(batch["exchange"], dtype=object)),
-        pd.unique(np.asarray(batch["symbol"], dtype=object)),
-    )
-    if len(ex) == 1 and len(sym) == 1 and t.min() == t.max():  # the recorder's usual batch
-        groups = {(ex[0], sym[0], pd.Timestamp(t[0], tz="UTC")): batch}
-    else:  # numpy grouping: pandas' groupby costs milliseconds per flush here
-        ec, eu = pd.factorize(np.asarray(batch["exchange"], dtype=object))
-        sc, su = pd.factorize(np.asarray(batch["symbol"], dtype=object))
-        dc, du = pd.factorize(t)
-        code = (ec.astype("int64") * len(su) + sc) * len(du) + dc
-        order = np.argsort(code, kind="stable")
-        cuts = np.flatnonzero(np.diff(code[order])) + 1
-        groups = {}
-        for idx in np.split(order, cuts):
-            c = code[idx[0]]
-            k = (
-                eu[c // (len(su) * len(du))],
-                su[(c // len(du)) % len(su)],
-                pd.Timestamp(du[c % len(du)], tz="UTC"),
-            )
-            groups[k] = batch.take(idx)
-    for (ex, sym), (lo, hi) in (spans or {}).items():
-        folder = Path(root) / schema.kind / f"exchange={ex}" / f"symbol={sym}"
-        stored = sorted(p.name[5:] for p in folder.glob("date=*")) if folder.is_dir() else []
-        for day in (pd.Timestamp(d, tz="UTC") for d in stored):
-            if lo.floor("D") <= day <= hi.floor("D"):
-                groups.setdefault((ex, sym, day), batch.iloc[:0])
-    return sorted(groups.items(), key=lambda kv: kv[0])
 
 
 def _stale_index(schema: RecordSchema, stored: pd.DataFrame, stale: pd.DataFrame) -> pd.Index:
@@ -234,18 +209,27 @@ def _stale_index(schema: RecordSchema, stored: pd.DataFrame, stale: pd.DataFrame
     return stored.index[pd.Series(ident).isin(gone).to_numpy()]
 
 
-def _write_part(folder: Path, schema: RecordSchema, rows: pd.DataFrame) -> Path:
-    t = rows[schema.time_col].to_numpy()
+def _write_part(folder: Path, schema: RecordSchema, rows: pd.DataFrame,
+                table: pa.Table | None = None) -> Path:  # fmt: skip
+    """Write `rows` as one part in `folder`, sorted by the time column; `table`: the whole batch
+    in Arrow form, whose rows at `rows.index` are these (written from it, not converted again)."""
+    t = rows[schema.time_col].array.asi8  # not to_numpy(): that boxes each time as a Timestamp
     if not (t[1:] >= t[:-1]).all():
         rows = rows.take(np.argsort(t, kind="stable"))
     key = rows["_kh"].to_numpy() if "_kh" in rows.columns else conflicts.hashes(schema, rows)[0]
     tag = hashlib.blake2b(key.tobytes(), digest_size=4).hexdigest()
-    rows = rows[[c for c in rows.columns if not str(c).startswith("_")]]
     t = rows[schema.time_col]
     path = folder / f"part-{_ms(t.iloc[0])}-{_ms(t.iloc[-1], up=True)}-{len(rows)}-{tag}.parquet"
     folder.mkdir(parents=True, exist_ok=True)
     _span(folder, schema.time_col)  # cache the folder's span before the write updates it
-    _put(path, rows.reset_index(drop=True), _bounds(path, schema.time_col))
+    idx = rows.index.to_numpy()
+    if table is not None and len(idx) == idx[-1] - idx[0] + 1 and (np.diff(idx) == 1).all():
+        data = table.slice(idx[0], len(idx))  # a partition of a sorted batch: no copy
+    elif table is not None:
+        data = table.take(idx)
+    else:
+        data = conflicts.public(rows).reset_index(drop=True)
+    _put(path, data, _bounds(path, schema.time_col))
     return path
 
 
@@ -254,7 +238,7 @@ def _replace(root: Path, schema: RecordSchema, plan: list, source: str) -> int:
     when emptied); the new rows are written by the caller. Returns stored rows removed."""
     now = pd.Timestamp.now(tz="UTC")
     audit = []
-    for _, cmp in plan:
+    for _, cmp, _ in plan:
         if cmp.stale.empty:
             continue
         old = conflicts.public(cmp.stale)
@@ -276,7 +260,7 @@ def _replace(root: Path, schema: RecordSchema, plan: list, source: str) -> int:
         store_events(root, "corrections", frame)
     removed = 0
     with manifests.kind_lock(Path(root) / schema.kind, wait=True):  # not while a compaction runs
-        for folder, cmp in plan:
+        for folder, cmp, _ in plan:
             if cmp.stale.empty:
                 continue
             for part, rows in cmp.stale.groupby("_part"):
@@ -301,6 +285,19 @@ def _rewrite_without(path: Path, schema: RecordSchema, gone: pd.DataFrame) -> No
         path.unlink()
     else:
         _put(path, keep.reset_index(drop=True), _bounds(path, schema.time_col))
+
+
+def stored_until(root: Path, kind: str, exchange: str, symbol: str, since_ms: int) -> int | None:
+    """Where the stored `kind` events of one exchange/symbol stop: the latest part end (ms epoch,
+    rounded up, from the part names) in the day partitions from `since_ms`'s UTC day to today's;
+    None when no part ends after `since_ms`."""
+    schema = schema_for(kind)
+    first = pd.Timestamp(since_ms, unit="ms", tz="UTC").floor("D")
+    days = pd.date_range(first, max(first, pd.Timestamp.now(tz="UTC").floor("D")), freq="D")
+    folders = (_partition(root, schema, exchange, symbol, day) for day in days)
+    end = max((hi for f in folders for _, hi in _scan(f, schema.time_col).values()), default=None)
+    end = None if end is None else -(-end // 1000)  # names hold µs (see `_ms`)
+    return end if end is not None and end > since_ms else None
 
 
 def event_files(root: Path, kind: str, *, exchange: str | None = None,

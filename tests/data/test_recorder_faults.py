@@ -230,5 +230,5 @@ def test_a_diff_that_changes_no_level_makes_no_rows():
     from perpflow.data.record_ccxt import diff_rows
 
     empty = {"e": "depthUpdate", "E": 1, "s": MARKET, "U": 5, "u": 5, "pu": 4, "b": [], "a": []}
-    rows = diff_rows(MARKET, [(2.0, empty)])
+    rows = diff_rows([(2.0, empty)])
     assert rows.empty and {"ts_event", "ts_recv", "u", "side", "price", "size"} <= set(rows.columns)

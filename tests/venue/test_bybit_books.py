@@ -74,7 +74,7 @@ def test_bybit_books_recorded_through_ccxt_pro_equal_the_capture(tmp_path):
             if sym not in ("BTCUSDT", "ETHUSDT"):
                 continue
             assert rec.sample() >= 1  # a book is sampled once it has both sides
-            row = next(r for r in reversed(rec._snaps) if r["symbol"] == sym)
+            row = next(r for r in reversed(rec.buf.snaps) if r["symbol"] == sym)
             want = expected.loc[(sym, msg["ts"])]
             for side in ("bid", "ask"):
                 got = [row[f"{side}_px_{i}"] for i in range(20)]
