@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from itertools import chain
+from operator import itemgetter
 
 import ccxt
 import numpy as np
@@ -30,33 +31,31 @@ def bybit_diff(message: dict) -> dict:
 
 def diff_rows(received: list[tuple[float, dict]]) -> pd.DataFrame:
     """One row per level of each diff message (any mix of symbols, each its own `s`): symbol,
-    ts_event (E), ts_recv, U, u, pu, side, price, size, in receive order. Flattened with C-level
-    chains and one Arrow string-to-float cast per side: this runs every flush on tens of
-    thousands of messages."""
+    ts_event (E), ts_recv, U, u, pu, side, price, size, in receive order (a message's bids, then
+    its asks). Flattened with C-level chains, one Arrow string-to-float cast, and the per-message
+    columns repeated per row by index: this runs every flush on tens of thousands of messages."""
     import pyarrow as pa
 
-    msgs = [m for _, m in received]
-    head = {"symbol": np.array([m["s"] for m in msgs], dtype=object),
-            "ts_event": pd.to_datetime(np.array([m["E"] for m in msgs], dtype="int64"), unit="ms", utc=True),
-            "ts_recv": pd.to_datetime(np.array([t for t, _ in received]), unit="ms", utc=True),
-            "U": np.array([m["U"] for m in msgs], dtype="int64"),
-            "u": np.array([m["u"] for m in msgs], dtype="int64"),
-            "pu": np.array([m.get("pu", -1) for m in msgs], dtype="int64")}  # fmt: skip
-    parts = []
-    for side, key in (("bid", "b"), ("ask", "a")):
-        counts = [len(m[key]) for m in msgs]
-        flat = list(chain.from_iterable(chain.from_iterable(m[key] for m in msgs)))
-        if not flat:
-            continue
-        pq = pa.array(flat, type=pa.string()).cast(pa.float64()).to_numpy().reshape(-1, 2)
-        rows = np.repeat(np.arange(len(msgs)), counts)
-        parts.append(pd.DataFrame({**{c: v[rows] for c, v in head.items()}, "side": side,
-                                   "price": pq[:, 0], "size": pq[:, 1]}))  # fmt: skip
-    if not parts:  # messages that changed no level (an empty snapshot)
-        return pd.DataFrame(columns=[*head, "side", "price", "size"])
-    return pd.concat(parts, ignore_index=True).sort_values(
-        "ts_recv", kind="stable", ignore_index=True
-    )
+    msgs, k = [m for _, m in received], len(received)
+    nb = np.fromiter(map(len, map(itemgetter("b"), msgs)), "int64", k)
+    n = nb + np.fromiter(map(len, map(itemgetter("a"), msgs)), "int64", k)
+    cols = ["symbol", "ts_event", "ts_recv", "U", "u", "pu", "side", "price", "size"]
+    flat = list(chain.from_iterable(chain.from_iterable(chain(m["b"], m["a"]) for m in msgs)))
+    if not flat:  # messages that changed no level (an empty snapshot)
+        return pd.DataFrame(columns=cols)
+    pq = pa.array(flat, type=pa.string()).cast(pa.float64()).to_numpy().reshape(-1, 2)
+    rows = np.repeat(np.arange(k), n)
+    bid = np.arange(len(rows)) - np.repeat(np.cumsum(n) - n, n) < nb[rows]
+    ids = np.array(list(map(itemgetter("E", "U", "u"), msgs)), dtype="int64")[rows]
+    codes, symbols = pd.factorize(np.fromiter(map(itemgetter("s"), msgs), object, k))
+    return pd.DataFrame({
+        "symbol": pd.array(symbols, dtype="str").take(codes[rows]),
+        "ts_event": pd.to_datetime(ids[:, 0], unit="ms", utc=True),
+        "ts_recv": pd.to_datetime(np.fromiter(map(itemgetter(0), received), "float64", k), unit="ms", utc=True)[rows],
+        "U": ids[:, 1], "u": ids[:, 2],
+        "pu": np.array([m.get("pu", -1) for m in msgs], dtype="int64")[rows],
+        "side": pd.array(["ask", "bid"], dtype="str").take(bid.astype("int64")),
+        "price": pq[:, 0], "size": pq[:, 1]})  # fmt: skip
 
 
 def agg_trade_rows(received: list[tuple[float, dict]]) -> pd.DataFrame:
@@ -136,8 +135,9 @@ def fast_dispatch(ex) -> None:
     36-entry dispatch table before it picks a handler: about a fifth of the recorder's CPU
     under a flood. An unwrapped event (no `stream`, `data`, `event`, `id`, `status` or
     `error` key) goes to the same handler ccxt would pick; anything else to ccxt's dispatcher.
-    Each diff's levels go into ccxt's book sides as ccxt's `handle_deltas` puts them, minus its
-    per-value `safe_float` calls (Binance sends every level as two number strings)."""
+    Each diff goes into ccxt's book as ccxt's `handle_order_book_message` puts it, minus its
+    `safe_*` calls (Binance sends ids and times as integers, every level as two number strings).
+    """
     general = ex.handle_message
     by_event = {
         "depthUpdate": ex.handle_order_book,
@@ -160,7 +160,14 @@ def fast_dispatch(ex) -> None:
         for price, size in deltas:
             store([float(price), float(size)])
 
-    ex.handle_deltas = handle_deltas
+    def handle_order_book_message(client, message, orderbook):  # ccxt's, minus its safe_* calls
+        handle_deltas(orderbook["asks"], message.get("a") or [])
+        handle_deltas(orderbook["bids"], message.get("b") or [])
+        orderbook["nonce"], ts = message.get("u"), message.get("E")
+        orderbook["timestamp"], orderbook["datetime"] = ts, ex.iso8601(ts)
+        return orderbook
+
+    ex.handle_deltas, ex.handle_order_book_message = handle_deltas, handle_order_book_message
 
 
 class Reconnects:
