@@ -83,6 +83,17 @@ def test_a_retry_after_a_partial_write_stores_nothing_twice(tmp_path):
     assert len(got) == 7 and not got.duplicated().any()
 
 
+def test_the_messages_behind_the_rows_are_counted_once_written(tmp_path):
+    """A diff message is several rows: the writer counts the source messages of what it stored
+    (what a fleet's status reports), one per row unless told, and only once written."""
+    w = DurableWriter(tmp_path, write=Disk(fail=1), retry_min=0.0)
+    w.add("trades", _rows(6, "2026-01-01"), time_col="ts_recv", messages=2)
+    w.add("trades", _rows(3, "2026-01-02"), time_col="ts_recv")
+    assert w.write_due() == 0 and w.messages["trades"] == 0, "nothing written yet"
+    w.write_due()
+    assert w.stored["trades"] == 9 and w.messages["trades"] == 2 + 3
+
+
 def test_memory_is_bounded_and_what_is_given_up_is_counted(tmp_path, caplog):
     w = DurableWriter(tmp_path, write=Disk(fail=10**6), max_pending_rows=10)
     with caplog.at_level(logging.ERROR):

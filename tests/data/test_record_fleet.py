@@ -109,6 +109,18 @@ def test_fleet_restarts_a_killed_shard_records_its_gap_and_stops_cleanly(tmp_pat
     for i in (1, 2):  # both stopped through their own exit path (buffers flushed, gaps closed)
         st = json.loads((status_dir / f"shard-{i}.json").read_text())
         assert st["stopped"] and not st["open_gaps"], st
+        # the counters a soak reads instead of the store: every snapshot in the lag histogram,
+        # no more snapshots than due, diff messages (fewer than their rows) and trades stored
+        assert sum(st["lag_hist"]) == st["snapshots"] > 0
+        assert st["snapshots"] <= st["snapshots_due"] + len(st["symbols"])
+        assert 0 < st["messages"]["book_diffs"] < st["rows"]["book_diffs"]
+        assert st["messages"]["trades"] == st["rows"]["trades"] > 0
+    restarted = json.loads((status_dir / "shard-1.json").read_text())["gaps_by"]
+    assert {k: n for k, n in restarted.items() if k.startswith("recorder down")} == {
+        "recorder down/book": 1,
+        "recorder down/diffs": 1,
+        "recorder down/trades": 1,
+    }
     assert not subprocess.run(["pgrep", "-f", str(status_dir)], capture_output=True).stdout, (
         "no shard left"
     )

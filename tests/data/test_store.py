@@ -213,3 +213,63 @@ def test_appending_writes_never_list_the_partition_folder(tmp_path, monkeypatch)
     assert listed == []
     write_events(tmp_path, "book", _book(), time_col="ts_recv")  # overlaps: listed, already stored
     assert len(listed) == 1 and _rows_on_disk(tmp_path, "book") == 24
+
+
+def test_a_batch_of_many_symbols_and_days_is_written_as_a_part_per_partition(tmp_path):
+    """The recorder's flush is one batch over every symbol (and, around midnight, two days): the
+    store writes each partition's rows from one Arrow conversion of the batch, and reading back
+    gives the batch itself, in the declared dtypes."""
+    parts = [_liq(6, t0=t0, symbol=sym, price=p) for sym, p in (("BTCUSDT", 100.0), ("ETHUSDT", 10.0))
+             for t0 in (T0, T0.floor("D") + pd.Timedelta(days=1, minutes=1))]  # fmt: skip
+    batch = pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=3)  # shuffled
+    written = write_events(tmp_path, "liquidations", batch)
+    assert len(written) == 4 and {p.parent.parent.name for p in written} == {
+        "symbol=BTCUSDT",
+        "symbol=ETHUSDT",
+    }
+    got = read_events(tmp_path, "liquidations")
+    want = pd.concat(parts, ignore_index=True).sort_values(
+        ["ts_event", "symbol"], ignore_index=True
+    )
+    got = got.sort_values(["ts_event", "symbol"], ignore_index=True)
+    pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False)
+    assert str(got["ts_event"].dtype) == "datetime64[us, UTC]" and str(got["symbol"].dtype) == "str"
+    for part in written:  # each part holds its own symbol and day only, in time order
+        rows = pd.read_parquet(part)
+        assert rows["symbol"].nunique() == 1 and rows["ts_event"].dt.floor("D").nunique() == 1
+        assert rows["ts_event"].is_monotonic_increasing
+
+
+def test_stored_until_is_where_a_symbols_stored_events_stop(tmp_path):
+    """A restarted recorder starts its outage gap there: the end of the last part (ms, rounded
+    up) written after a given moment, None when nothing was written after it."""
+    from perpflow.data.store import stored_until
+
+    ms = int(T0.value // 1_000_000)
+    assert stored_until(tmp_path, "book", "binance", "BTCUSDT", ms) is None
+    book = _book(4)
+    book["ts_recv"] = book["ts_recv"] + pd.Timedelta(microseconds=1500)  # 09:36:03.0015 the last
+    write_events(tmp_path, "book", book, time_col="ts_recv")
+    assert stored_until(tmp_path, "book", "binance", "BTCUSDT", ms) == ms + 3002
+    assert stored_until(tmp_path, "book", "binance", "BTCUSDT", ms + 3002) is None
+    assert stored_until(tmp_path, "book", "binance", "ETHUSDT", ms) is None
+    yesterday = ms - 86_400_000  # the partitions from that day on are looked at
+    assert stored_until(tmp_path, "book", "binance", "BTCUSDT", yesterday) == ms + 3002
+
+
+def test_string_key_hashes_are_the_same_whatever_the_string_storage():
+    """Parts are named by a hash of their keys and batches are matched with stored rows by it:
+    hashing each distinct string once gives the values of hashing every row, for Arrow-backed
+    and object columns, with missing values."""
+    from perpflow.data import conflicts
+
+    values = ["BTCUSDT", "ETHUSDT", None, "BTCUSDT", "x"]
+    per_row = pd.util.hash_array(np.asarray(values, dtype=object), categorize=False)
+    for dtype in ("str", object, "string"):
+        s = pd.Series(values, dtype=dtype)
+        expected = (
+            per_row
+            if dtype is object
+            else pd.util.hash_array(np.asarray(s, dtype=object), categorize=False)
+        )
+        np.testing.assert_array_equal(conflicts._str_hash(s), expected)
