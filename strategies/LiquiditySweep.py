@@ -50,7 +50,9 @@ class LiquiditySweep(
     use_custom_stoploss = True
     trailing_stop = False
     process_only_new_candles = True
-    use_exit_signal = False
+    # True so Freqtrade calls custom_exit (the take profit and the funding exit): it only does
+    # when exit signals are on. populate_exit_trend sets no exit column, so no signal exits.
+    use_exit_signal = True
     # The longest feature warm-up (perpflow.strategy.warmup) of the shipped defaults; each
     # instance derives it from the active config in __init__, before Freqtrade copies it.
     startup_candle_count = startup_candles(warmup_needs(PerpflowConfig(), "5m"))
