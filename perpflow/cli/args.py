@@ -89,6 +89,14 @@ def files_of(args: argparse.Namespace) -> list[str]:
     return args.config or list(args.config_default or [])
 
 
+def scheduler(p: argparse.ArgumentParser) -> None:
+    """`--scheduler`: every backtest of a study as one Dask task (perpflow.validation.cluster)."""
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT|local",
+                   help="run each backtest as a Dask task: on the scheduler at tcp://HOST:PORT "
+                   "(`dask scheduler`; data, config and --out on a shared path) or on a local "
+                   "cluster of --workers processes (default: a local pool, no Dask)")  # fmt: skip
+
+
 def command(sub, name: str, func, help: str | None = None, **kwargs) -> Parser:
     """A sub-command parser running `func(args)`; errors name it by its full `prog`."""
     p = sub.add_parser(name, help=help, description=help, **kwargs)

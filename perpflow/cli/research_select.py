@@ -7,7 +7,7 @@ import argparse
 import math
 from pathlib import Path
 
-from perpflow.cli.args import command, group
+from perpflow.cli.args import command, group, scheduler
 
 DEFAULT_DATADIR = "../shared/data/binance"
 DEFAULT_OUT = "user_data/research/select"
@@ -30,7 +30,8 @@ def _plan(args: argparse.Namespace) -> int:
     out = Path(args.out or Path(DEFAULT_OUT) / Path(args.candidates).stem)
     sel = plan(Path(args.candidates), out=out, datadir=datadir, pairs=pairs,
                config=Path(args.config), workers=args.workers, development=args.development,
-               confirmation=args.confirmation, ledger=args.ledger)  # fmt: skip
+               confirmation=args.confirmation, ledger=args.ledger,
+               scheduler=args.scheduler)  # fmt: skip
     table = pd.DataFrame(sel["dev_results"])
     cols = ["id", "trades", "profit_pct", "max_drawdown", "sharpe", "daily_sharpe", "t_stat"]
     with pd.option_context("display.width", 160):
@@ -49,7 +50,8 @@ def _confirm(args: argparse.Namespace) -> int:
     from perpflow.research.select import confirm
 
     res = confirm(Path(args.selection), workers=1,
-                  datadir=Path(args.datadir) if args.datadir else None, ledger=args.ledger)  # fmt: skip
+                  datadir=Path(args.datadir) if args.datadir else None, ledger=args.ledger,
+                  scheduler=args.scheduler)  # fmt: skip
     print(f"confirmation {res['confirmation']} of {res['chosen']}: trades {res['trades']}, "
           f"profit {_fmt(100 * res['profit_pct'])}%, Sharpe (annualised) {_fmt(res['sharpe'])}, "
           f"max drawdown {_fmt(100 * res['max_drawdown'])}%")  # fmt: skip
@@ -78,6 +80,7 @@ def add(rsub) -> None:
     pl.add_argument("--pairs", nargs="+", default=None, help="default: every 5m futures pair there")
     pl.add_argument("--config", default="config.json")
     pl.add_argument("--workers", type=int, default=2, help="parallel backtests")
+    scheduler(pl)
     pl.add_argument("--development", default=None, help="FIRST..LAST dates (default: the file's, "
                     "else 2025-01-01..2025-09-30)")  # fmt: skip
     pl.add_argument("--confirmation", default=None, help="FIRST..LAST dates (default: the file's, "
@@ -88,3 +91,4 @@ def add(rsub) -> None:
     co.add_argument("--selection", required=True, help="selection.json written by plan")
     co.add_argument("--datadir", default=None, help="default: the one the plan used")
     co.add_argument("--ledger", default=None, help="default: the plan's ledger")
+    scheduler(co)

@@ -15,6 +15,7 @@ from perpflow.cli.args import (
     files_of,
     group,
     positive,
+    scheduler,
     timerange,
     utc_time,
 )
@@ -163,16 +164,9 @@ def _study(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="config.json")
     p.add_argument("--out", required=True, help="study folder (resumable)")
     p.add_argument("--workers", type=int, default=2, help="parallel backtests")
-    _scheduler(p)
+    scheduler(p)
     p.add_argument("--ledger", default=None,
                    help="trial ledger (default <out>/../trials.jsonl): every variant is counted")  # fmt: skip
-
-
-def _scheduler(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT|local",
-                   help="run each backtest as a Dask task: on the scheduler at tcp://HOST:PORT "
-                   "(`dask scheduler`; data, config and --out on a shared path) or on a local "
-                   "cluster of --workers processes (default: a local pool, no Dask)")  # fmt: skip
 
 
 def _register_studies(vsub) -> None:
@@ -218,7 +212,7 @@ def _register_studies(vsub) -> None:
     ve.add_argument("--config", default="config.json")
     ve.add_argument("--out", required=True)
     ve.add_argument("--workers", type=int, default=2)
-    _scheduler(ve)
+    scheduler(ve)
 
 
 def register(sub) -> None:

@@ -48,11 +48,13 @@ def _config_content(config: Path) -> dict:
 
 def evaluate(variants: list[Variant], span: Span, *, study_dir: Path, datadir: Path,
              pairs: list[str], config: Path, workers: int, progress: bool,
-             ) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+             scheduler: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """Backtest `variants` on `span`; (summary per variant, daily returns: days x variants).
-    A failed backtest is refused with its error (it runs again on the next call)."""
+    A failed backtest is refused with its error (it runs again on the next call). `scheduler`:
+    one Dask task per variant (`run_study`), else a local pool of `workers`."""
     results = run_study(variants, study_dir=study_dir, datadir=datadir, pairs=pairs,
-                        workers=workers, progress=progress, config=config)  # fmt: skip
+                        workers=workers, progress=progress, config=config,
+                        scheduler=scheduler)  # fmt: skip
     failed = results[results["returncode"] != 0]
     if len(failed):
         why = str(failed.iloc[0].get("error") or "").strip().splitlines()[-1:] or ["no output"]
@@ -90,7 +92,7 @@ def _pbo_dict(pbo: overfit.PBO | None) -> dict | None:
 def plan(candidates: Path, *, out: Path, datadir: Path, pairs: list[str], config: Path,
          workers: int = 2, progress: bool = True, development: str | None = None,
          confirmation: str | None = None, ledger: Path | None = None,
-         strategy: str = "LiquiditySweep") -> dict:  # fmt: skip
+         strategy: str = "LiquiditySweep", scheduler: str | None = None) -> dict:  # fmt: skip
     """Evaluate every candidate on development, choose by the declared criterion, record the
     trials and freeze `<out>/selection.json`; returns the frozen selection."""
     p: Plan = load_plan(candidates, development=development, confirmation=confirmation)
@@ -104,7 +106,8 @@ def plan(candidates: Path, *, out: Path, datadir: Path, pairs: list[str], config
     variants = [Variant(r, p.development.timerange, c["overlay"])
                 for r, c in zip(runs, p.candidates, strict=True)]  # fmt: skip
     table, rets = evaluate(variants, p.development, study_dir=out / "dev", datadir=datadir,
-                           pairs=pairs, config=config, workers=workers, progress=progress)  # fmt: skip
+                           pairs=pairs, config=config, workers=workers, progress=progress,
+                           scheduler=scheduler)  # fmt: skip
     table["id"] = table["id"].map(runs)
     rets = rets.rename(columns=runs)[[c["id"] for c in p.candidates]]
     table = table.set_index("id").loc[rets.columns].reset_index()
@@ -154,7 +157,8 @@ def load_selection(path: Path) -> dict:
 
 
 def confirm(selection_file: Path, *, workers: int = 1, progress: bool = True,
-            datadir: Path | None = None, ledger: Path | None = None) -> dict:  # fmt: skip
+            datadir: Path | None = None, ledger: Path | None = None,
+            scheduler: str | None = None) -> dict:  # fmt: skip
     """Evaluate the frozen choice once on the confirmation span; returns and writes
     `<selection dir>/confirmation.json` with its result, DSR, PBO and MinTRL."""
     sel = load_selection(selection_file)
@@ -172,7 +176,7 @@ def confirm(selection_file: Path, *, workers: int = 1, progress: bool = True,
     table, rets = evaluate([Variant(vid, conf.timerange, chosen["overlay"])], conf,
                            study_dir=here / "confirm", datadir=Path(datadir or sel["datadir"]),
                            pairs=sel["pairs"], config=config, workers=workers,
-                           progress=progress)  # fmt: skip
+                           progress=progress, scheduler=scheduler)  # fmt: skip
     row = table.iloc[0]
     led.record([Trial(CONFIRM_STUDY, chosen["id"], chosen["config_hash"], conf.timerange,
                       int(row["n_obs"]), float(row["daily_sharpe"]),

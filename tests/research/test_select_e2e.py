@@ -1,6 +1,7 @@
 """`perpflow research select plan` + `confirm` end to end on the SYNTHETIC demo market: real
-`freqtrade backtesting` runs, the frozen selection, the ledger's trial counts (a re-run does not
-count, a changed choice on the same confirmation span does)."""
+`freqtrade backtesting` runs (the first plan's on a Dask LocalCluster), the frozen selection,
+the ledger's trial counts (a re-run does not count, a changed choice on the same confirmation
+span does)."""
 
 from __future__ import annotations
 
@@ -21,17 +22,20 @@ CANDS = {"name": "e2e", "criterion": {"metric": "sharpe", "min_trades": 3},
                         {"id": "trail-1.5", "overlay": {"perpflow": {"risk": {"trail_atr": 1.5}}}}]}  # fmt: skip
 
 
-def _plan(tmp_path, small_demo, doc, name):  # noqa: F811
+def _plan(tmp_path, small_demo, doc, name, *extra):  # noqa: F811
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(doc))
     run_cli(["research", "select", "plan", "--candidates", str(path), "--out", str(tmp_path / "sel"),
              "--datadir", str(small_demo), "--pairs", "BTC/USDT:USDT", "--config",
-             str(REPO / "config.json")])  # fmt: skip
+             str(REPO / "config.json"), *extra])  # fmt: skip
     return tmp_path / "sel" / "selection.json"
 
 
 def test_plan_freezes_and_confirm_counts_every_trial(tmp_path, small_demo, capsys):  # noqa: F811
-    path = _plan(tmp_path, small_demo, CANDS, "cands")
+    # the candidates run as Dask tasks (a LocalCluster; `--scheduler tcp://...` for a cluster)
+    path = _plan(tmp_path, small_demo, CANDS, "cands", "--scheduler", "local", "--workers", "2")
+    runs = sorted((tmp_path / "sel" / "dev" / "variants").iterdir())
+    assert len(runs) == 2 and all((r / "venue.json").exists() for r in runs)  # one exchange each
     frozen = json.loads(path.read_text())
     sel = select.load_selection(path)
     assert frozen["sha256"] == select.sha256_of(sel)
