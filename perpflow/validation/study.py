@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from perpflow.validation.code_hash import trading_code_hash
 from perpflow.venue.ftguard import EXIT_CONFIG_ERROR, config_error
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def run_variant(variant: Variant, *, study_dir: Path, datadir: Path, venue_overl
               "--strategy", strategy, "--pairs", *pairs, "--enable-protections"]  # fmt: skip
     if variant.fee is not None:
         common += ["--fee", str(variant.fee)]
-    result = {**asdict(variant)}
+    result = {**asdict(variant), "code": trading_code_hash()}
     if variant.hyperopt:
         # a private copy of the strategy: hyperopt writes its parameter file next to it
         strategy_path = vdir / "strategies"
@@ -111,7 +112,8 @@ def run_variant(variant: Variant, *, study_dir: Path, datadir: Path, venue_overl
 
 def stored_result(variant: Variant, study_dir: Path) -> dict | None:
     """The finished result of `variant` from `<study>/variants/<id>/result.json`, or None if it
-    has none, failed (it runs again, e.g. after a fix) or was stored for other settings."""
+    has none, failed (it runs again, e.g. after a fix) or was stored for other settings or
+    other trading code (`trading_code_hash`)."""
     done = Path(study_dir) / "variants" / variant.id / "result.json"
     if not done.exists():
         return None
@@ -119,6 +121,10 @@ def stored_result(variant: Variant, study_dir: Path) -> dict | None:
     same = all(stored.get(k) == v for k, v in json.loads(json.dumps(asdict(variant))).items())
     if not same:
         logger.warning("variant %s changed since its stored result: running it again", variant.id)
+    elif stored.get("code") != trading_code_hash():
+        logger.warning("variant %s: the trading code changed since its stored result: running "
+                       "it again", variant.id)  # fmt: skip
+        same = False
     return stored if stored.get("returncode") == 0 and same else None
 
 

@@ -5,7 +5,8 @@ One JSON line per trial in `<results root>/trials.jsonl` (by default the parent 
 folder): study family, variant id, config hash, span (timerange), n_obs (days), daily Sharpe
 (per day, not annualised), timestamp, and free `meta`. A trial is identified by (study, config
 hash, span): recording a finished variant again (a resumed or re-run study) adds nothing, so it
-never counts twice; a changed configuration on the same span is a new trial. Lines are appended
+never counts twice; a changed configuration, or changed trading code, on the same span is a new
+trial. Lines are appended
 under an exclusive `flock`, never rewritten.
 """
 
@@ -50,12 +51,15 @@ def sha256_of(obj) -> str:
 
 def config_hash(*, config: dict | None = None, overlay: dict | None = None, pairs=(),
                 strategy: str = "", fee: float | None = None, hyperopt: dict | None = None,
-                extra: dict | None = None) -> str:  # fmt: skip
+                extra: dict | None = None, code: str | None = None) -> str:  # fmt: skip
     """Hash of what defines a variant's behaviour: the base config's content, the overlay, the
-    pairs (sorted), strategy, fee, hyperopt settings and any `extra` study settings."""
+    pairs (sorted), strategy, fee, hyperopt settings, any `extra` study settings and the trading
+    code (`code`, default `trading_code_hash()`: a strategy fix is a new trial)."""
+    from perpflow.validation.code_hash import trading_code_hash
+
     return sha256_of({"config": config or {}, "overlay": overlay or {}, "pairs": sorted(pairs),
                       "strategy": strategy, "fee": fee, "hyperopt": hyperopt or {},
-                      "extra": extra or {}})  # fmt: skip
+                      "extra": extra or {}, "code": code or trading_code_hash()})  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -63,3 +63,7 @@ def test_failed_variant_is_rerun_finished_one_is_not(tmp_path, monkeypatch):
     assert run_variant(changed, **kw)["returncode"] == 0
     assert len(calls) == 3
     assert run_variant(changed, **kw)["returncode"] == 0 and len(calls) == 3
+    # the same variant after a change to the trading code (a strategy fix): run again
+    monkeypatch.setattr(study, "trading_code_hash", lambda: "f" * 64)
+    assert run_variant(changed, **kw)["returncode"] == 0 and len(calls) == 4
+    assert run_variant(changed, **kw)["returncode"] == 0 and len(calls) == 4
