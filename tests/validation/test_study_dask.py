@@ -1,11 +1,16 @@
-"""Studies on Dask (issue 19): a LocalCluster runs the same real `freqtrade backtesting` variants
-as the local pool with the same results, resumes without rerunning finished variants, and a
-missing Dask, a bad address or an unreachable scheduler is a clear UserError."""
+"""Studies on Dask (issue 19): a cluster deployed as docs/running.md deploys one (`dask
+scheduler` and a `dask worker` process, over TCP) runs the same real `freqtrade backtesting`
+variants as the local pool with the same results, resumes without rerunning finished variants,
+and a missing Dask, a bad address or an unreachable scheduler is a clear UserError. The
+LocalCluster path (`--scheduler local`) runs in tests/research/test_select_e2e.py."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -19,12 +24,43 @@ PAIRS = ["BTC/USDT:USDT"]
 VARIANTS = [Variant("v0", "20260520-20260527"), Variant("v1", "20260520-20260527", fee=0.002)]
 
 
+@pytest.fixture
+def tcp_cluster(tmp_path):
+    """`dask scheduler` on a free port and one `dask worker` process (2 threads) joined to it
+    over TCP, as on separate nodes; yields the scheduler's address."""
+    dask = Path(sys.executable).parent / "dask"
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    logs = [open(tmp_path / f"{name}.log", "w") for name in ("scheduler", "worker")]  # noqa: SIM115
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port",
+                               address.rsplit(":", 1)[1], "--no-dashboard"],
+                              stdout=logs[0], stderr=subprocess.STDOUT)]  # fmt: skip
+    time.sleep(1.0)
+    procs.append(subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "2",
+                                   "--no-dashboard", "--local-directory", str(tmp_path / "dw")],
+                                  stdout=logs[1], stderr=subprocess.STDOUT))  # fmt: skip
+    try:
+        import distributed
+
+        with distributed.Client(address, timeout=60) as client:  # a loaded host starts slowly
+            client.wait_for_workers(1, timeout=120)
+        yield address
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        for log in logs:
+            log.close()
+
+
 @pytest.mark.integration
-def test_local_cluster_matches_the_local_pool_and_resumes(small_demo, tmp_path):
+def test_a_tcp_cluster_matches_the_local_pool_and_resumes(small_demo, tmp_path, tcp_cluster):
     pool = run_study(VARIANTS, study_dir=tmp_path / "pool", datadir=small_demo, pairs=PAIRS,
                      workers=2, progress=False)  # fmt: skip
     dask = run_study(VARIANTS, study_dir=tmp_path / "dask", datadir=small_demo, pairs=PAIRS,
-                     workers=2, progress=False, scheduler="local")  # fmt: skip
+                     workers=2, progress=False, scheduler=tcp_cluster)  # fmt: skip
     assert (dask["returncode"] == 0).all() and dask["trades"].sum() > 0
     pd.testing.assert_frame_equal(dask, pool)
     for v in VARIANTS:
@@ -37,7 +73,7 @@ def test_local_cluster_matches_the_local_pool_and_resumes(small_demo, tmp_path):
     # resume: finished variants are read back, not rerun (neither in the parent nor in a task)
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "dask").glob("variants/*/result.json")}
     again = run_study(VARIANTS, study_dir=tmp_path / "dask", datadir=small_demo, pairs=PAIRS,
-                      workers=2, progress=False, scheduler="local")  # fmt: skip
+                      workers=2, progress=False, scheduler=tcp_cluster)  # fmt: skip
     pd.testing.assert_frame_equal(again, dask)
     stored = cluster.variant_task(VARIANTS[0], study_dir=tmp_path / "dask", datadir=small_demo,
                                   pairs=PAIRS, config=None, export="trades")  # fmt: skip
