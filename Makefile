@@ -63,7 +63,7 @@ lint: setup
 
 bench: setup demo-data
 	$(BIN)/python -m compileall -q perpflow strategies freqaimodels
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH)
 
 # The local exchange on http://127.0.0.1:8999 serving the demo market (Ctrl-C to stop);
 # writes config.local.json so any `freqtrade ... -c config.json -c config.local.json` uses it.

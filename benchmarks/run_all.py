@@ -1,4 +1,7 @@
-"""Run every benchmark and print its figures (never asserted in tests)."""
+"""Run every benchmark and print its figures (never asserted in tests).
+
+`python benchmarks/run_all.py [NAME ...]` (or `make bench BENCH="orderbook study"`) runs only the
+named steps of `STEPS`, e.g. the goals' benchmarks again on a quiet machine."""
 
 from __future__ import annotations
 
@@ -40,10 +43,19 @@ STEPS = (  # (name in the results, title, benchmark module, keyword arguments)
 )  # fmt: skip
 
 
-def main() -> dict:
-    """Run every step; a failing benchmark is reported and the others still run."""
+def main(only: list[str] | None = None) -> dict:
+    """Run every step (or those named in `only`); a failing benchmark is reported and the others
+    still run."""
+    names = [s[0] for s in STEPS]
+    unknown = sorted(set(only or ()) - set(names))
+    if unknown:
+        raise SystemExit(
+            f"unknown benchmark(s) {', '.join(unknown)}: choose from {', '.join(names)}"
+        )
     results: dict = {}
     for name, title, module, kwargs in STEPS:
+        if only and name not in only:
+            continue
         print(title)
         try:
             results[name] = module.main(**kwargs)
@@ -55,4 +67,4 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:] or None)
