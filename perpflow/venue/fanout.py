@@ -143,3 +143,15 @@ async def close_all(outboxes, *, code: int, message: bytes, timeout: float = 2.0
 
     await asyncio.gather(*(close(box) for box in outboxes))
     return len(outboxes)
+
+
+async def accept(ws, request) -> bool:
+    """Finish `ws`'s handshake for `request`; False when the client left during it (a recorder
+    cut for falling behind reconnects, and may drop that attempt too): logged, not a server
+    error. The handler then returns `ws` unprepared and aiohttp closes the connection."""
+    try:
+        await ws.prepare(request)
+    except ConnectionResetError:  # aiohttp's ClientConnectionResetError is one
+        logger.info("websocket client %s left during the handshake", request.remote)
+        return False
+    return True

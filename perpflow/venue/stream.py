@@ -26,7 +26,7 @@ import orjson
 import pandas as pd
 from aiohttp import WSMsgType, web
 
-from perpflow.venue.fanout import Outbox, SendLimits, close_all
+from perpflow.venue.fanout import Outbox, SendLimits, accept, close_all
 from perpflow.venue.wsrequests import MAX_STREAMS, WsRequestError, parse_request, stream_name
 
 logger = logging.getLogger(__name__)
@@ -122,7 +122,8 @@ class StreamHub:
     # --- connections -------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=None, compress=False)  # as Binance: uncompressed
-        await ws.prepare(request)
+        if not await accept(ws, request):
+            return ws
         path_stream = request.path.rsplit("/ws/", 1)[-1] if "/ws/" in request.path else ""
         first = stream_name(path_stream)
         self.sockets[ws] = {first} if first else set()

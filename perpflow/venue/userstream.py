@@ -17,7 +17,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from perpflow.venue.errors import BinanceError
-from perpflow.venue.fanout import Outbox, SendLimits, close_all
+from perpflow.venue.fanout import Outbox, SendLimits, accept, close_all
 from perpflow.venue.wsrequests import WsRequestError, parse_request
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,8 @@ class UserStreams:
 
     async def handle(self, request: web.Request, lk: str) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=None, compress=False)
-        await ws.prepare(request)
+        if not await accept(ws, request):
+            return ws
         api_key = self.keys.get(lk)
         if api_key is None:
             await ws.send_json({"error": {"code": -1125, "msg": "This listenKey does not exist."}})

@@ -138,3 +138,26 @@ def test_subscription_requests_get_binance_error_frames(datadir):
     assert got[12] == {"result": None, "id": 12}
     assert got[13] == {"result": ["!forceorder@arr", "btcusdt@depth"], "id": 13}
     assert got[14] == {"result": False, "id": 14} and alive == [{"result": [], "id": 1}]
+
+
+def test_a_client_gone_during_the_handshake_is_logged_not_a_server_error(datadir, monkeypatch,
+                                                                          caplog):  # fmt: skip
+    """A recorder cut for falling behind reconnects and may drop that attempt: the exchange logs
+    it in one line (it used to print aiohttp's 'Error handling request' traceback)."""
+    real = aiohttp.web.WebSocketResponse.prepare
+    gone: list = []  # the first connection's response: its transport is closing
+
+    async def leaving(self, request):
+        if not gone or gone[0] is self:
+            gone[:] = [self]
+            raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+        return await real(self, request)
+
+    monkeypatch.setattr(aiohttp.web.WebSocketResponse, "prepare", leaving)
+    with VenueServer(datadir) as server, caplog.at_level("INFO"):
+        # aiohttp's client retries a dropped GET once, on a new connection that is served
+        answer = asyncio.run(_exchange(server.ws_url, [{"method": "LIST_SUBSCRIPTIONS", "id": 1}]))
+        assert server.hub.connections == 1, "the dropped attempt was never registered"
+    assert len(gone) == 1 and answer == [{"result": [], "id": 1}]
+    assert "left during the handshake" in caplog.text
+    assert "Error handling request" not in caplog.text
