@@ -31,6 +31,8 @@ def _fanout(r: dict) -> float:
 GOALS = (
     Goal("LiquiditySweep backtest vs SampleStrategy (issue 19)",
          lambda r: r["backtest"]["ratio"], 1.3, "max", "x"),
+    Goal("the same, trading all span (governor re-armed daily)",
+         lambda r: r["backtest"]["ratio_trading"], 1.3, "max", "x"),
     Goal("execution policy's added backtest time (issue 17)",
          lambda r: 100 * r["backtest"]["execution_added"], 5.0, "max", "%"),
     Goal("all book snapshot features, one core (issue 19)",
