@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from freqtrade.enums import ExitType, TradingMode
 from freqtrade.persistence import LocalTrade
-
 from freqtrade.resolvers import StrategyResolver
 
 from perpflow.strategy.risk_callbacks import INITIAL_STOP_KEY, STOP_KEY
