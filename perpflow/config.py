@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from perpflow.config_base import _Frozen
+from perpflow.config_base import _Frozen, key_path
 from perpflow.config_execution import ChildOrdersConfig, ExecutionConfig
 from perpflow.config_security import check_secrets
 from perpflow.errors import PerpflowConfigError
@@ -373,17 +373,6 @@ class PerpflowConfig(_Frozen):
     )
 
 
-def _key_part(key: object) -> str:
-    """One step of an error's key path: `.name`, `[3]` for a list index, or `['odd key']`
-    (repr) for a key with blanks, dots or unprintable characters, so the path reads as one."""
-    if isinstance(key, int):
-        return f"[{key}]"
-    text = str(key)
-    if text and text.isprintable() and not any(c in text for c in ". :"):
-        return "." + text
-    return f"[{text!r}]"
-
-
 def load_perpflow_config(config: dict[str, Any]) -> PerpflowConfig:
     """Validate `config["perpflow"]` (missing section = all defaults) and return the frozen model."""
     section = config.get("perpflow", {})
@@ -394,7 +383,7 @@ def load_perpflow_config(config: dict[str, Any]) -> PerpflowConfig:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            path = "perpflow" + "".join(_key_part(p) for p in err["loc"])
+            path = key_path("perpflow", err["loc"])
             got = repr(err.get("input"))
             got = got if len(got) <= 80 else got[:77] + "..."
             lines.append(f"{path}: {err['msg']} (got {got})")
