@@ -207,3 +207,16 @@ def test_the_live_panel_shows_the_state_at_each_candle_close(db):
     assert frame["pf_drawdown"].isna().tolist() == [True, False, False]
     assert frame["pf_drawdown"].iloc[2] == pytest.approx(0.05)
     assert frame["pf_risk_scale"].iloc[1] == 1.0
+
+
+def test_a_first_sample_after_the_last_close_is_the_state_it_was_acted_on_with(db):
+    """The bot's first loop can come after the close of the candle it then analyses (a candle
+    not yet served at the minute's turn): that candle shows the state, older ones nothing."""
+    strat = _bot()
+    _loop(strat, NOW + timedelta(minutes=1), 10_000.0)  # sample at NOW+1m; last close NOW
+    candles = pd.Series(pd.to_datetime([NOW - timedelta(minutes=10), NOW - timedelta(minutes=5)]),
+                        name="date")  # fmt: skip
+    frame = strat.risk_frame(candles)
+    assert frame["pf_drawdown"].isna().tolist() == [True, False]
+    assert frame["pf_drawdown"].iloc[1] == 0.0 and frame["pf_risk_scale"].iloc[1] == 1.0
+    assert strat.risk_frame(candles).equals(frame)  # kept: the next analysis shows the same

@@ -10,6 +10,7 @@ import math
 from datetime import datetime, timedelta
 
 import pandas as pd
+from freqtrade.constants import CANCEL_REASON
 
 from perpflow.execution import policy
 from perpflow.strategy.execution_state import ParentPlan
@@ -34,7 +35,7 @@ class ChildOrdersMixin:
             return None
         try:
             plan = self._trade_plan(trade)
-            if plan is None or trade.has_open_orders:
+            if plan is None or trade.has_open_orders or _force_exit_asked(trade):
                 return None
             split = self._exit_split(trade)
             if split is not None:
@@ -206,3 +207,10 @@ class ChildOrdersMixin:
         parent = getattr(super(), "order_filled", None)
         if parent is not None:
             parent(pair, trade, order, current_time, **kwargs)
+
+
+def _force_exit_asked(trade) -> bool:
+    """True once an order of `trade` was cancelled by a force exit (`/forceexit` cancels a
+    resting child first and only exits on the next request): the parent is no longer worked,
+    so that next request finds no new child to cancel again."""
+    return any(o.ft_cancel_reason == CANCEL_REASON["FORCE_EXIT"] for o in trade.orders)
