@@ -236,19 +236,16 @@ class GovernorMixin:
         close = pd.DataFrame({"close_time": dates + pd.Timedelta(self.timeframe)})
         if not hist:
             return close.assign(pf_drawdown=float("nan"), pf_risk_scale=float("nan"))
+        first = min(hist)
+        last = close["close_time"].iloc[-1] if len(close) else None
+        if last is not None and last < first <= last + pd.Timedelta(self.timeframe):
+            # the bot's first sample came after the close of the candle it now acts on: that
+            # candle's state is the state it was acted on with (kept, so it never repaints)
+            hist[last.to_pydatetime()] = hist[first]
         keys = sorted(hist)
         samples = pd.DataFrame({"t": pd.to_datetime(keys, utc=True).astype("datetime64[ns, UTC]"),
                                 "pf_drawdown": [hist[k][0] for k in keys],
                                 "pf_risk_scale": [hist[k][1] for k in keys]})  # fmt: skip
-        last = close["close_time"].iloc[-1] if len(close) else None
-        if (
-            last is not None
-            and samples["t"].iloc[0] > last
-            and keys[0] - last <= pd.Timedelta(self.timeframe)
-        ):  # the bot's first sample came after the close of the candle it now acts on: that
-            # candle's state is the state it was acted on with (kept, so it never repaints)
-            hist.setdefault(last.to_pydatetime(), hist[keys[0]])
-            return self.risk_frame(dates)
         merged = pd.merge_asof(close.reset_index(), samples, left_on="close_time", right_on="t",
                                direction="backward")  # fmt: skip
         return merged.set_index("index")[["pf_drawdown", "pf_risk_scale"]]

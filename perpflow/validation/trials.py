@@ -6,8 +6,7 @@ folder): study family, variant id, config hash, span (timerange), n_obs (days), 
 (per day, not annualised), timestamp, and free `meta`. A trial is identified by (study, config
 hash, span): recording a finished variant again (a resumed or re-run study) adds nothing, so it
 never counts twice; a changed configuration, or changed trading code, on the same span is a new
-trial. Lines are appended
-under an exclusive `flock`, never rewritten.
+trial. Lines are appended under an exclusive `flock`, never rewritten.
 """
 
 from __future__ import annotations
@@ -23,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
+from perpflow.validation.code_hash import trading_code_hash
 
 logger = logging.getLogger(__name__)
 LEDGER_NAME = "trials.jsonl"
@@ -55,8 +56,6 @@ def config_hash(*, config: dict | None = None, overlay: dict | None = None, pair
     """Hash of what defines a variant's behaviour: the base config's content, the overlay, the
     pairs (sorted), strategy, fee, hyperopt settings, any `extra` study settings and the trading
     code (`code`, default `trading_code_hash()`: a strategy fix is a new trial)."""
-    from perpflow.validation.code_hash import trading_code_hash
-
     return sha256_of({"config": config or {}, "overlay": overlay or {}, "pairs": sorted(pairs),
                       "strategy": strategy, "fee": fee, "hyperopt": hyperopt or {},
                       "extra": extra or {}, "code": code or trading_code_hash()})  # fmt: skip
