@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -88,3 +89,47 @@ def test_asof_empty_series_gives_nan_columns():
         max_staleness=pd.Timedelta("1h"),
     )  # fmt: skip
     assert list(out.columns) == ["v", "available_at"] and out["v"].isna().all()
+
+
+def _merge_asof_reference(candles, series, timeframe, available_after, max_staleness):
+    """The `pd.merge_asof` join `asof_to_candles` replaced, for the parity test below."""
+    close = (candles + timeframe).astype("datetime64[ns, UTC]")
+    right = series.assign(
+        available_at=(series["date"] + available_after).astype("datetime64[ns, UTC]")
+    )
+    right = right.drop(columns="date").sort_values("available_at", kind="stable")
+    merged = pd.merge_asof(pd.DataFrame({"close_time": close.array}), right, left_on="close_time",
+                           right_on="available_at", direction="backward")  # fmt: skip
+    stale = (merged["close_time"] - merged["available_at"]) > max_staleness
+    return merged[["v", "w", "available_at"]].mask(stale, axis=0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_asof_equals_merge_asof_on_random_series(seed):
+    rng = np.random.default_rng(seed)
+    candles = pd.Series(pd.date_range("2025-01-01", periods=500, freq="5min", tz="UTC"))
+    stamps = pd.Timestamp("2024-12-31 20:00", tz="UTC") + pd.to_timedelta(
+        np.unique(rng.integers(0, 48 * 3600, 120)), unit="s"
+    )
+    hole = (stamps > pd.Timestamp("2025-01-01 06:00", tz="UTC")) & (
+        stamps < pd.Timestamp("2025-01-01 18:00", tz="UTC")
+    )  # candles in the hole see a stale value
+    stamps = stamps[~hole]
+    series = pd.DataFrame({"date": stamps, "v": rng.normal(size=len(stamps)),
+                           "w": np.where(rng.random(len(stamps)) < 0.2, np.nan, 1.0)})  # fmt: skip
+    series = series.sample(frac=1.0, random_state=seed)  # any order in, sorted by knowable time
+    args = (pd.Timedelta("5min"), pd.Timedelta(minutes=int(rng.integers(0, 90))),
+            pd.Timedelta(minutes=int(rng.integers(10, 240))))  # fmt: skip
+    out = asof_to_candles(candles, series, timeframe=args[0], available_after=args[1],
+                          max_staleness=args[2])  # fmt: skip
+    ref = _merge_asof_reference(candles, series, *args)
+    pd.testing.assert_frame_equal(out.reset_index(drop=True), ref, check_dtype=False)
+    assert out["v"].notna().any() and out["v"].isna().any()  # both cases were exercised
+
+
+def test_asof_refuses_a_missing_stamp():
+    candles = pd.Series(pd.date_range("2025-01-01", periods=3, freq="1h", tz="UTC"))
+    series = pd.DataFrame({"date": pd.to_datetime(["2025-01-01", None], utc=True), "v": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="missing timestamps"):
+        asof_to_candles(candles, series, timeframe=pd.Timedelta("1h"),
+                        available_after=pd.Timedelta(0), max_staleness=pd.Timedelta("1h"))  # fmt: skip
