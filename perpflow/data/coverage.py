@@ -62,36 +62,62 @@ def coverage_spans(events: pd.DataFrame, *, time_col: str = "ts_event",
                         ).reset_index(drop=True)  # fmt: skip
 
 
-def _records(root: Path, stream: str, exchange: str | None, symbol: str | None) -> pd.DataFrame:
+def _files(root: Path, stream: str, exchange: str | None,
+           symbol: str | None) -> tuple[list[Path], list[Path]]:  # fmt: skip
+    """The coverage files of `symbol` and the all-market ones, and the older all-market files
+    kept directly under `exchange=<ex>/` (before per-symbol coverage)."""
     base = Path(root) / f"{stream}_coverage" / f"exchange={exchange or '*'}"
     wanted = [ALL_SYMBOLS] if symbol is None else sorted({ALL_SYMBOLS, symbol})
-    files = [
-        f
-        for s in wanted
-        for f in sorted(base.parent.glob(f"{base.name}/symbol={s}/stretch-*.parquet"))
-    ]
-    old = sorted(
-        base.parent.glob(f"{base.name}/stretch-*.parquet")
-    )  # before per-symbol coverage: ALL
-    frames = [pd.read_parquet(f) for f in files] + [
-        pd.read_parquet(f).assign(symbol=ALL_SYMBOLS) for f in old
-    ]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    files = [f for s in wanted
+             for f in sorted(base.parent.glob(f"{base.name}/symbol={s}/stretch-*.parquet"))]  # fmt: skip
+    return files, sorted(base.parent.glob(f"{base.name}/stretch-*.parquet"))
+
+
+# (root, stream, exchange, symbol) -> (what its files were when read, the spans read from them)
+_READ: dict[tuple, tuple[tuple, np.ndarray]] = {}
 
 
 def read_coverage(root: Path, stream: str, exchange: str | None = None,
                   symbol: str | None = None) -> np.ndarray:  # fmt: skip
     """Merged [start, end] ms intervals when the `stream` of `exchange` was captured for `symbol`
     (its own records and the all-market ones; only the all-market ones when `symbol` is None),
-    minus recorded gaps. Written by hand: a few hundred intervals, no library needed."""
-    from perpflow.data.store import read_events  # store re-exports this module
+    minus recorded gaps (read-only array). Read again only when a coverage or gap file changed
+    (path, inode, mtime, size) since the last call with the same arguments: a live bot asks every
+    candle. Written by hand: a few hundred intervals, no library needed."""
+    from perpflow.data import manifests
+    from perpflow.data.store import event_files  # store re-exports this module
 
-    cov = _records(root, stream, exchange, symbol)
-    if cov.empty:
+    key = (str(root), stream, exchange, symbol)
+
+    def read() -> np.ndarray:
+        files, old = _files(root, stream, exchange, symbol)
+        gap_files = event_files(root, f"{stream}_gaps", exchange=exchange)
+        seen = tuple((str(f), st.st_ino, st.st_mtime_ns, st.st_size)
+                     for f in (*files, *old, *gap_files) for st in (f.stat(),))  # fmt: skip
+        hit = _READ.get(key)
+        if hit is None or hit[0] != seen:
+            spans = _spans(files, old, gap_files, f"{stream}_gaps", symbol)
+            spans.setflags(write=False)
+            hit = _READ[key] = (seen, spans)
+        return hit[1]
+
+    return manifests.retry_missing(read, f"{root}/{stream}_coverage")
+
+
+def _spans(files: list[Path], old: list[Path], gap_files: list[Path], gap_kind: str,
+           symbol: str | None) -> np.ndarray:  # fmt: skip
+    """`read_coverage`'s intervals from the files it listed."""
+    from perpflow.data.store import read_parts
+
+    frames = [pd.read_parquet(f) for f in files]
+    frames += [pd.read_parquet(f).assign(symbol=ALL_SYMBOLS) for f in old]
+    if not frames:
         return np.empty((0, 2), dtype="int64")
+    cov = pd.concat(frames, ignore_index=True)
     spans = _merge(_ms(cov["coverage_start"]), _ms(cov["coverage_end"]))
-    gaps = read_events(root, f"{stream}_gaps", exchange=exchange)
-    gaps = gaps[gaps["symbol"].isin([ALL_SYMBOLS, symbol or ALL_SYMBOLS])]
+    gaps = read_parts(gap_files, kind=gap_kind) if gap_files else pd.DataFrame()
+    if len(gaps):
+        gaps = gaps[gaps["symbol"].isin([ALL_SYMBOLS, symbol or ALL_SYMBOLS])]
     if gaps.empty:
         return spans
     end = gaps["gap_end"] if "gap_end" in gaps.columns else gaps["ts_recv"]

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from perpflow.data.schemas import ALL_SYMBOLS
 from perpflow.data.store import read_events, write_events
 
 T0 = pd.Timestamp("2025-10-22 09:36", tz="UTC")
@@ -181,6 +182,24 @@ def test_coverage_is_per_symbol_and_older_records_count_for_every_symbol(tmp_pat
     assert len(read_coverage(tmp_path, "liquidation", "binance", "SOLUSDT")) == 1, (
         "not another symbol's"
     )
+
+
+def test_coverage_is_read_again_only_when_its_files_changed(tmp_path):
+    from perpflow.data.coverage import read_coverage, write_coverage
+
+    h = pd.Timedelta("1h")
+    write_coverage(tmp_path, "liquidation", "binance", T0, T0 + h, symbol="BTCUSDT")
+    first = read_coverage(tmp_path, "liquidation", "binance", "BTCUSDT")
+    assert read_coverage(tmp_path, "liquidation", "binance", "BTCUSDT") is first  # unchanged
+    with pytest.raises(ValueError):
+        first[0, 1] = 0  # shared between calls: read-only
+    write_coverage(tmp_path, "liquidation", "binance", T0, T0 + 2 * h, symbol="BTCUSDT")  # extended
+    longer = read_coverage(tmp_path, "liquidation", "binance", "BTCUSDT")
+    assert longer[0, 1] - first[0, 1] == 3_600_000
+    write_events(tmp_path, "liquidation_gaps", pd.DataFrame({
+        "exchange": ["binance"], "symbol": [ALL_SYMBOLS], "ts_event": [T0 + 0.5 * h],
+        "ts_recv": [T0 + 0.6 * h], "gap_end": [T0 + 0.6 * h]}))  # fmt: skip
+    assert len(read_coverage(tmp_path, "liquidation", "binance", "BTCUSDT")) == 2  # a new gap part
 
 
 def test_float_millisecond_clock_times_are_stored_at_microseconds(tmp_path):
