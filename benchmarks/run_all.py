@@ -16,6 +16,7 @@ import bench_execution  # noqa: E402
 import bench_fanout  # noqa: E402
 import bench_features  # noqa: E402
 import bench_freqai  # noqa: E402
+import bench_live  # noqa: E402
 import bench_matching  # noqa: E402
 import bench_orderbook  # noqa: E402
 import bench_recorder  # noqa: E402
@@ -35,6 +36,7 @@ STEPS = (  # (name in the results, title, benchmark module, keyword arguments)
     ("matching", "== venue matching engine and private API ==", bench_matching, {}),
     ("backtest", "== LiquiditySweep vs SampleStrategy backtest ==", bench_backtest, {}),
     ("warmup", "== dry-run start with the derived warm-up ==", bench_warmup, {}),
+    ("live", "== one live analysis per pair and candle vs SampleStrategy ==", bench_live, {}),
     ("study", "== validation study fan-out ==", bench_study, {}),
     ("freqai", "== FreqAI: LiquiditySweepAI vs Freqtrade's LightGBMClassifier example ==", bench_freqai, {}),
     ("events", "== event study over 6 pairs x 13.5 months of real 5m candles ==", bench_events, {}),
