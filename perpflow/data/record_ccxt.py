@@ -14,9 +14,13 @@ from operator import itemgetter
 
 import ccxt
 import numpy as np
+import orjson
 import pandas as pd
 
+from perpflow.data.record_book import staged_order_book
+
 logger = logging.getLogger(__name__)
+_WRAPPED = frozenset(("stream", "data", "event", "id", "status", "error"))  # not a plain event
 
 
 def bybit_diff(message: dict) -> dict:
@@ -76,13 +80,38 @@ def agg_trade_rows(received: list[tuple[float, dict]]) -> pd.DataFrame:
                          "price": pq[:, 0], "amount": pq[:, 1]})  # fmt: skip
 
 
-def tap_agg_trades(ex, sink: list, ids: dict) -> None:
+class Messages:
+    """Raw messages kept as received until a flush: receive times (ms epoch) and JSON texts in
+    two plain lists (strings and floats: nothing for the garbage collector to walk, unlike
+    parsed messages held for a second). `take()` hands them over and starts empty lists (the
+    object stays the same: the taps hold it)."""
+
+    __slots__ = ("times", "texts")
+
+    def __init__(self, times: list[float] | None = None, texts: list[str] | None = None):
+        self.times, self.texts = times or [], texts or []
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def add(self, received_ms: float, message: dict) -> None:
+        """Keep a message ccxt handed over parsed (re-encoded as JSON text)."""
+        self.times.append(received_ms)
+        self.texts.append(orjson.dumps(message).decode())
+
+    def take(self) -> Messages:
+        out = Messages(self.times, self.texts)
+        self.times, self.texts = [], []
+        return out
+
+
+def tap_agg_trades(ex, sink: Messages, ids: dict) -> dict:
     """Keep Binance's `aggTrade` messages of the markets `ids` (exchange id -> unified symbol)
-    raw in `sink` as (receive ms, message), for `agg_trade_rows` at flush time, instead of
-    ccxt.pro parsing each into a trade: the `watch_trades` waiting for the symbol is still woken
-    (with an empty list: it only tells the recorder the stream is alive), and a dropped
-    connection still raises there. Other trade messages go to ccxt's own handler. Install before
-    `fast_dispatch`, which routes aggTrades to `ex.handle_trade`."""
+    raw in `sink`, for `record_arrow.trade_table` at flush time, instead of ccxt.pro parsing each
+    into a trade: the `watch_trades` waiting for the symbol is still woken (with an empty list:
+    it only tells the recorder the stream is alive), and a dropped connection still raises there.
+    Other trade messages go to ccxt's own handler. Returns the `tap_wire` handler of plain
+    aggTrade texts; install before `fast_dispatch`, which routes aggTrades to `ex.handle_trade`."""
     from ccxt.async_support.base.ws.cache import ArrayCache
 
     original, nothing = ex.handle_trade, ArrayCache()  # stays empty: `getLimit` returns 0
@@ -91,12 +120,121 @@ def tap_agg_trades(ex, sink: list, ids: dict) -> None:
         if type(message) is dict and message.get("e") == "aggTrade":
             unified = ids.get(message.get("s"))
             if unified is not None:
-                sink.append((time.time() * 1000, message))
+                sink.add(time.time() * 1000, message)
                 client.resolve(nothing, "trade::" + unified)
                 return None
         return original(client, message)
 
+    def on_text(client, text, message):
+        unified = ids.get(message.get("s"))
+        if unified is None:
+            return original(client, message)
+        sink.times.append(time.time() * 1000)
+        sink.texts.append(text)
+        client.resolve(nothing, "trade::" + unified)
+        return None
+
     ex.handle_trade = handle_trade
+    return {"aggTrade": on_text}
+
+
+def tap_wire(ex, handlers: dict) -> None:
+    """Hand plain JSON events straight from each websocket client to `handlers` (event type `e`
+    -> `handler(client, text, message)`), with the text as received as well as parsed.
+
+    ccxt.pro's `Client.handle_message` stamps `last_message_at` and, for a text frame,
+    `handle_text_or_binary_message` parses it (orjson) and passes it to the exchange's
+    `handle_message`. Every client the exchange makes from now on (`Exchange.client`) does the
+    same in one step, except that an unwrapped event (no `stream`, `data`, `event`, `id`,
+    `status` or `error` key) of a type in `handlers` goes to its handler with the text, so the
+    recorder keeps the text instead of the parsed message (see `Messages`). Other frames
+    (binary, ping, close, non-JSON text) and verbose clients go through ccxt's own methods."""
+    from aiohttp import WSMsgType
+
+    make, text_frame = ex.client, WSMsgType.TEXT
+
+    def client(url):
+        c = make(url)
+        if getattr(c, "_perpflow_wire", None) is None:
+            c._perpflow_wire = general = c.handle_message
+
+            def handle_message(frame, c=c, general=general):
+                data = frame.data
+                if (
+                    frame.type != text_frame
+                    or type(data) is not str
+                    or data[:1] != "{"
+                    or c.verbose
+                ):
+                    return general(frame)
+                c.last_message_at = time.time_ns() // 1_000_000
+                message = orjson.loads(data)
+                if type(message) is dict:
+                    handler = handlers.get(message.get("e"))
+                    if handler is not None and _WRAPPED.isdisjoint(message):
+                        return handler(c, data, message)
+                return c.on_message_callback(c, message)
+
+            c.handle_message = handle_message
+        return c
+
+    ex.client = client
+
+
+def lean_diffs(ex) -> None:
+    """Binance USDT-M diff messages through ccxt.pro's `binance.handle_order_book` (4.5.90)
+    logic without its per-message overhead (`safe_*` calls, the url test, a market lookup per
+    message: a tenth of the recorder's CPU under a flood): an unknown book is ignored, a book
+    not yet synced buffers the message (ccxt replays it after the REST snapshot), a message
+    older than the book is dropped, one continuing it (`U` <= nonce or `pu` == nonce) is
+    applied and resolves the watch, and a broken chain raises ccxt's `ChecksumError` into the
+    watch after dropping the book and its subscription, so `watch_order_book` re-syncs. Spot
+    streams, messages without integer `U`, `u` and `pu` and every other case go to ccxt's
+    method (`tests/data/test_recorder_speed.py` holds the two to the same outcomes)."""
+    general, spot_urls = ex.handle_order_book, {}
+
+    def futures(client) -> bool:
+        url = client.url
+        if url not in spot_urls:
+            spot_urls[url] = bool(ex.is_spot_url(client))
+        return not spot_urls[url]
+
+    def handle_order_book(client, message):
+        U, u, pu = message.get("U"), message.get("u"), message.get("pu")  # noqa: N806
+        if not (type(U) is type(u) is type(pu) is int and futures(client)):
+            return general(client, message)
+        symbol = ex.safe_market(message.get("s"), None, None, "swap")["symbol"]
+        orderbook = ex.orderbooks.get(symbol)
+        if orderbook is None:  # before the subscription set it up: ccxt drops it too
+            return None
+        nonce = orderbook["nonce"]
+        if type(nonce) is not int:
+            return general(client, message)  # not synced yet (None: buffered) or unusual
+        if u < nonce:  # older than the book
+            return None
+        try:
+            if U <= nonce or pu == nonce:
+                ex.handle_order_book_message(client, message, orderbook)
+                if nonce <= orderbook["nonce"]:
+                    client.resolve(orderbook, "orderbook::" + symbol)
+            elif ex.handle_option("watchOrderBook", "checksum", True) is True:
+                raise ccxt.ChecksumError(ex.id + " " + ex.orderbook_checksum_message(symbol))
+        except Exception as e:
+            _drop_book(ex, client, symbol, e)
+        return None
+
+    ex.handle_order_book = handle_order_book
+
+
+def _drop_book(ex, client, symbol: str, error: Exception) -> None:
+    """ccxt's answer to a book it cannot continue: drop it and its subscription and raise
+    `error` into the watch, which subscribes again (a fresh REST snapshot)."""
+    message_hash = "orderbook::" + symbol
+    if symbol in ex.orderbooks:
+        del ex.orderbooks[symbol]
+    if message_hash in client.subscriptions:
+        del client.subscriptions[message_hash]
+    client.reject(error, message_hash)
 
 
 def store_times(df: pd.DataFrame) -> pd.DataFrame:
@@ -136,7 +274,10 @@ def fast_dispatch(ex) -> None:
     under a flood. An unwrapped event (no `stream`, `data`, `event`, `id`, `status` or
     `error` key) goes to the same handler ccxt would pick; anything else to ccxt's dispatcher.
     Each diff goes into ccxt's book as ccxt's `handle_order_book_message` puts it, minus its
-    `safe_*` calls (Binance sends ids and times as integers, every level as two number strings).
+    `safe_*` calls (Binance sends ids and times as integers, every level as two number strings),
+    its levels staged on books made from now on (`record_book.staged_order_book`; a book made
+    before gets them one by one, as ccxt does), its `datetime` formatted once per exchange time;
+    and ccxt's per-message market lookup is cached (`cached_markets`).
     """
     general = ex.handle_message
     by_event = {
@@ -144,30 +285,64 @@ def fast_dispatch(ex) -> None:
         "aggTrade": ex.handle_trade,
         "trade": ex.handle_trade,
     }
-    wrapped = frozenset(("stream", "data", "event", "id", "status", "error"))
 
     def handle_message(client, message):
         if type(message) is dict:
             handler = by_event.get(message.get("e"))
-            if handler is not None and wrapped.isdisjoint(message):
+            if handler is not None and _WRAPPED.isdisjoint(message):
                 return handler(client, message)
         return general(client, message)
 
     ex.handle_message = handle_message
+    ex.order_book = staged_order_book  # diff levels staged, applied when read (`record_book`)
 
-    def handle_deltas(bookside, deltas):  # ccxt's, without two safe_float calls per level
-        store = bookside.storeArray
-        for price, size in deltas:
-            store([float(price), float(size)])
+    last = [None, None]  # the last exchange time formatted, and its text
 
-    def handle_order_book_message(client, message, orderbook):  # ccxt's, minus its safe_* calls
-        handle_deltas(orderbook["asks"], message.get("a") or [])
-        handle_deltas(orderbook["bids"], message.get("b") or [])
+    def handle_order_book_message(client, message, orderbook):  # ccxt's, levels staged
+        _stage(orderbook["asks"], message.get("a"))
+        _stage(orderbook["bids"], message.get("b"))
         orderbook["nonce"], ts = message.get("u"), message.get("E")
-        orderbook["timestamp"], orderbook["datetime"] = ts, ex.iso8601(ts)
+        if ts != last[0] or type(ts) is not int:
+            last[0], last[1] = ts, ex.iso8601(ts)
+        orderbook["timestamp"], orderbook["datetime"] = ts, last[1]
         return orderbook
 
-    ex.handle_deltas, ex.handle_order_book_message = handle_deltas, handle_order_book_message
+    ex.handle_order_book_message = handle_order_book_message
+    cached_markets(ex)
+
+
+def cached_markets(ex) -> None:
+    """ccxt's `safe_market(market_id, None, None, market_type)` (every handler's lookup of a
+    message's market, about a tenth of the recorder's CPU under a flood) answered from a dict
+    for ids in the exchange's markets; emptied when ccxt loads markets again (a new
+    `markets_by_id`). Other calls go to ccxt's method."""
+    original, cache, source = ex.safe_market, {}, [None]
+
+    def safe_market(marketId=None, market=None, delimiter=None, marketType=None):  # noqa: N803
+        if market is not None or delimiter is not None or type(marketId) is not str:
+            return original(marketId, market, delimiter, marketType)
+        by_id = ex.markets_by_id
+        if by_id is not source[0]:
+            cache.clear()
+            source[0] = by_id
+        hit = cache.get((marketId, marketType))
+        if hit is None:
+            hit = original(marketId, None, None, marketType)
+            if by_id is not None and marketId in by_id:
+                cache[(marketId, marketType)] = hit
+        return hit
+
+    ex.safe_market = safe_market
+
+
+def _stage(side, levels: list | None) -> None:
+    """A diff's levels onto a book side: staged (`record_book`), else stored one by one."""
+    stage = getattr(side, "stage", None)
+    if stage is not None:
+        stage(levels)
+        return
+    for price, size in levels or ():
+        side.storeArray([float(price), float(size)])
 
 
 class Reconnects:

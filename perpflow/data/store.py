@@ -136,9 +136,16 @@ def _read_overlapping(folder: Path, schema: RecordSchema, lo: int, hi: int) -> p
     return manifests.retry_missing(read, str(folder))
 
 
-def write_events(root: Path, kind: str, df: pd.DataFrame, *, time_col: str | None = None,
+def write_events(root: Path, kind: str, df: pd.DataFrame | pa.Table, *, time_col: str | None = None,
                  replace: bool = False, source: str = "") -> list[Path]:  # fmt: skip
-    """Validate and store `df` as `kind` records; returns the part files written (`store_events`)."""
+    """Validate and store `df` as `kind` records; returns the part files written (`store_events`;
+    an Arrow table in the store's columns: `store_arrow.store_table`)."""
+    if isinstance(df, pa.Table):
+        if not replace:
+            from perpflow.data.store_arrow import store_table
+
+            return store_table(root, kind, df, time_col=time_col).written
+        df = df.to_pandas()
     return store_events(root, kind, df, time_col=time_col, replace=replace, source=source).written
 
 
