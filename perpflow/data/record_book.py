@@ -36,13 +36,10 @@ class _Staged(OrderBookSide):
 
     def __init__(self, deltas=(), depth=None):
         self._pending: list = []
+        # stage(levels): queue a diff's `[price, size]` levels (numbers or number strings; size 0
+        # removes the price), applied when the side is next read; the list's own `extend`
+        self.stage = self._pending.extend
         super().__init__(deltas, depth)
-
-    def stage(self, levels: list | None) -> None:
-        """Stage a diff's `[price, size]` levels (numbers or number strings; size 0 removes the
-        price), applied when the side is next read."""
-        if levels:
-            self._pending += levels
 
     def settle(self) -> _Staged:
         """Apply the staged levels (each price once, its last size) to the sorted side."""
@@ -54,7 +51,7 @@ class _Staged(OrderBookSide):
                 last = {float(p): s for p, s in pending}
                 prices = list(last)
             sizes = list(map(float, last.values()))  # a bad number raises before any change
-            self._pending = []
+            pending.clear()
             keys, bids = self._index, self.side
             for price, size in zip(prices, sizes, strict=True):
                 key = -price if bids else price
@@ -77,7 +74,7 @@ class _Staged(OrderBookSide):
         return OrderBookSide.storeArray(self, delta)
 
     def clear(self) -> None:
-        self._pending = []
+        self._pending.clear()
         list.clear(self)
 
     def __getitem__(self, i):

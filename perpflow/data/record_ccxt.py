@@ -17,10 +17,11 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from perpflow.data.record_book import staged_order_book
+from perpflow.data.record_book import StagedAsks, StagedBids, staged_order_book
+from perpflow.data.record_wire import WRAPPED
 
 logger = logging.getLogger(__name__)
-_WRAPPED = frozenset(("stream", "data", "event", "id", "status", "error"))  # not a plain event
+BOOK_WAKE = 0.05  # s: a book's watch is woken at most this often by the diffs that move it
 
 
 def bybit_diff(message: dict) -> dict:
@@ -138,70 +139,26 @@ def tap_agg_trades(ex, sink: Messages, ids: dict) -> dict:
     return {"aggTrade": on_text}
 
 
-def tap_wire(ex, handlers: dict) -> None:
-    """Hand plain JSON events straight from each websocket client to `handlers` (event type `e`
-    -> `handler(client, text, message)`), with the text as received as well as parsed.
-
-    ccxt.pro's `Client.handle_message` stamps `last_message_at` and, for a text frame,
-    `handle_text_or_binary_message` parses it (orjson) and passes it to the exchange's
-    `handle_message`. Every client the exchange makes from now on (`Exchange.client`) does the
-    same in one step, except that an unwrapped event (no `stream`, `data`, `event`, `id`,
-    `status` or `error` key) of a type in `handlers` goes to its handler with the text, so the
-    recorder keeps the text instead of the parsed message (see `Messages`). Other frames
-    (binary, ping, close, non-JSON text) and verbose clients go through ccxt's own methods."""
-    from aiohttp import WSMsgType
-
-    make, text_frame = ex.client, WSMsgType.TEXT
-
-    def client(url):
-        c = make(url)
-        if getattr(c, "_perpflow_wire", None) is None:
-            c._perpflow_wire = general = c.handle_message
-
-            def handle_message(frame, c=c, general=general):
-                data = frame.data
-                if (
-                    frame.type != text_frame
-                    or type(data) is not str
-                    or data[:1] != "{"
-                    or c.verbose
-                ):
-                    return general(frame)
-                c.last_message_at = time.time_ns() // 1_000_000
-                message = orjson.loads(data)
-                if type(message) is dict:
-                    handler = handlers.get(message.get("e"))
-                    if handler is not None and _WRAPPED.isdisjoint(message):
-                        return handler(c, data, message)
-                return c.on_message_callback(c, message)
-
-            c.handle_message = handle_message
-        return c
-
-    ex.client = client
-
-
 def lean_diffs(ex) -> None:
     """Binance USDT-M diff messages through ccxt.pro's `binance.handle_order_book` (4.5.90)
     logic without its per-message overhead (`safe_*` calls, the url test, a market lookup per
     message: a tenth of the recorder's CPU under a flood): an unknown book is ignored, a book
     not yet synced buffers the message (ccxt replays it after the REST snapshot), a message
     older than the book is dropped, one continuing it (`U` <= nonce or `pu` == nonce) is
-    applied and resolves the watch, and a broken chain raises ccxt's `ChecksumError` into the
+    applied and resolves the watch (at most every `BOOK_WAKE` seconds per book: the recorder's
+    watch only learns that the book is live; waking it per diff, and ccxt's `limit()` on each
+    return, cost more than the diffs themselves), and a broken chain raises ccxt's `ChecksumError` into the
     watch after dropping the book and its subscription, so `watch_order_book` re-syncs. Spot
     streams, messages without integer `U`, `u` and `pu` and every other case go to ccxt's
     method (`tests/data/test_recorder_speed.py` holds the two to the same outcomes)."""
-    general, spot_urls = ex.handle_order_book, {}
-
-    def futures(client) -> bool:
-        url = client.url
-        if url not in spot_urls:
-            spot_urls[url] = bool(ex.is_spot_url(client))
-        return not spot_urls[url]
+    general, futures, woken = ex.handle_order_book, {}, {}  # futures: url -> not a spot url
 
     def handle_order_book(client, message):
         U, u, pu = message.get("U"), message.get("u"), message.get("pu")  # noqa: N806
-        if not (type(U) is type(u) is type(pu) is int and futures(client)):
+        url = client.url
+        if url not in futures:
+            futures[url] = not ex.is_spot_url(client)
+        if not (type(U) is type(u) is type(pu) is int and futures[url]):
             return general(client, message)
         symbol = ex.safe_market(message.get("s"), None, None, "swap")["symbol"]
         orderbook = ex.orderbooks.get(symbol)
@@ -215,7 +172,9 @@ def lean_diffs(ex) -> None:
         try:
             if U <= nonce or pu == nonce:
                 ex.handle_order_book_message(client, message, orderbook)
-                if nonce <= orderbook["nonce"]:
+                now = time.monotonic()
+                if nonce <= orderbook["nonce"] and now >= woken.get(symbol, 0.0):
+                    woken[symbol] = now + BOOK_WAKE
                     client.resolve(orderbook, "orderbook::" + symbol)
             elif ex.handle_option("watchOrderBook", "checksum", True) is True:
                 raise ccxt.ChecksumError(ex.id + " " + ex.orderbook_checksum_message(symbol))
@@ -289,7 +248,7 @@ def fast_dispatch(ex) -> None:
     def handle_message(client, message):
         if type(message) is dict:
             handler = by_event.get(message.get("e"))
-            if handler is not None and _WRAPPED.isdisjoint(message):
+            if handler is not None and WRAPPED.isdisjoint(message):
                 return handler(client, message)
         return general(client, message)
 
@@ -299,8 +258,13 @@ def fast_dispatch(ex) -> None:
     last = [None, None]  # the last exchange time formatted, and its text
 
     def handle_order_book_message(client, message, orderbook):  # ccxt's, levels staged
-        _stage(orderbook["asks"], message.get("a"))
-        _stage(orderbook["bids"], message.get("b"))
+        asks, bids = orderbook["asks"], orderbook["bids"]
+        if type(asks) is StagedAsks and type(bids) is StagedBids:
+            asks.stage(message.get("a") or ())
+            bids.stage(message.get("b") or ())
+        else:
+            _store(asks, message.get("a"))
+            _store(bids, message.get("b"))
         orderbook["nonce"], ts = message.get("u"), message.get("E")
         if ts != last[0] or type(ts) is not int:
             last[0], last[1] = ts, ex.iso8601(ts)
@@ -335,12 +299,8 @@ def cached_markets(ex) -> None:
     ex.safe_market = safe_market
 
 
-def _stage(side, levels: list | None) -> None:
-    """A diff's levels onto a book side: staged (`record_book`), else stored one by one."""
-    stage = getattr(side, "stage", None)
-    if stage is not None:
-        stage(levels)
-        return
+def _store(side, levels: list | None) -> None:
+    """A diff's levels onto a book side that is not staged (`record_book`), one by one."""
     for price, size in levels or ():
         side.storeArray([float(price), float(size)])
 

@@ -3,7 +3,7 @@ text, `record_ccxt.Messages`) before ccxt applies it, its `pu` chain is checked 
 `diff chain` gap of stream `diffs`, and the snapshots sampled since the last good message are
 dropped), and a book whose cadence has come round is sampled right after the diff that moved
 it (a flood keeps ccxt's receive loop busy and the recorder's timer late). On Binance the plain
-diff and aggTrade texts come straight from the socket (`record_ccxt.tap_wire`); wrapped ones
+diff and aggTrade texts come straight from the socket (`record_wire.tap_wire`); wrapped ones
 and Bybit's deltas (in Binance's form, `record_ccxt.bybit_diff`) through ccxt's dispatcher.
 
 What is raised while sampling inside ccxt's receive loop would stop that loop without a word;
@@ -21,8 +21,8 @@ from perpflow.data.record_ccxt import (
     fast_dispatch,
     lean_diffs,
     tap_agg_trades,
-    tap_wire,
 )
+from perpflow.data.record_wire import tap_wire
 
 
 def tap_diffs(rec) -> None:
@@ -35,7 +35,7 @@ def tap_diffs(rec) -> None:
     last_u: dict[str, tuple[int, float]] = {}  # exchange symbol -> (last u, received ms)
     bybit = rec.exchange_id == "bybit"
 
-    def diff(client, message, raw, text):
+    def diff(client, text, message, raw=None):
         # one append per message; exploded into rows at flush time (the hot path stays short)
         now = time.time() * 1000
         sym, buf = message["s"], rec.buf
@@ -48,7 +48,7 @@ def tap_diffs(rec) -> None:
             # snapshots sampled since then lacked the missed update: drop those not yet written
             buf.snaps = [r for r in buf.snaps if r["symbol"] != sym or r["ts_recv"] <= prev[1]]
         last_u[sym] = (message["u"], now)
-        result = original(client, raw)
+        result = original(client, message if raw is None else raw)
         unified = rec._by_id.get(sym)
         if unified is not None:
             rec._last_change[unified] = now
@@ -64,12 +64,12 @@ def tap_diffs(rec) -> None:
         if bybit and isinstance(message, dict) and "data" in message:
             message = bybit_diff(message)
         if isinstance(message, dict) and message.get("e") == "depthUpdate":
-            return diff(client, message, raw, orjson.dumps(message).decode())
+            return diff(client, orjson.dumps(message).decode(), message, raw)
         return original(client, raw)
 
     ex.handle_order_book = tap
     if rec.exchange_id == "binance":
-        wire = {"depthUpdate": lambda client, text, message: diff(client, message, message, text)}
+        wire = {"depthUpdate": diff}
         if rec.record_trades:
             wire.update(tap_agg_trades(ex, rec.buf.aggs, rec._by_id))
         fast_dispatch(ex)

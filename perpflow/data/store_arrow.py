@@ -170,14 +170,16 @@ def _fingerprint(table: pa.Table, cols: list[str], codes: dict, rows: np.ndarray
 
 
 def _shared(key: np.ndarray) -> np.ndarray:
-    """Positions of the fingerprints in `key` that occur twice or more (sorted)."""
+    """Positions of the fingerprints in `key` that occur twice or more (ascending)."""
     s = np.sort(key)
-    twice = s[1:] == s[:-1]
-    if not twice.any():
+    if not (s[1:] == s[:-1]).any():  # the usual batch: one sort, nothing shared
         return np.zeros(0, dtype="int64")
-    shared = np.unique(s[1:][twice])
-    at = np.minimum(np.searchsorted(shared, key), len(shared) - 1)
-    return np.flatnonzero(shared[at] == key)
+    order = np.argsort(key)
+    twice = key[order][1:] == key[order][:-1]
+    mark = np.zeros(len(key), dtype=bool)
+    mark[1:] |= twice
+    mark[:-1] |= twice
+    return np.sort(order[mark])
 
 
 def _repeats(schema: RecordSchema, table: pa.Table, key: np.ndarray, codes: dict
