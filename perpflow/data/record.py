@@ -24,9 +24,14 @@ the loop goes on receiving (`data.record_batches`: a batch per kind over every s
 SIGTERM and Ctrl-C flush first. The store is checked writable at start; each batch stays in memory
 until written (`data.durable`: a full disk is retried with back-off and logged as an error; what
 could not be written is counted in `RecordStats.unwritten` and logged at exit).
-Speed (by hand; ccxt.pro has no switch for it): Binance's plain events skip ccxt's dispatcher and
-its aggTrades are kept raw (rows made at flush time), datetimes are formatted once per second, and
-under load books are sampled as their diffs arrive (`data.record_ccxt`; `benchmarks/bench_recorder.py`).
+Speed (by hand; ccxt.pro has no switch for it; `benchmarks/bench_recorder.py`): Binance's plain
+events go from the socket to the capture in one step (`data.record_wire`), diff and aggTrade
+messages are kept as the JSON text received (nothing for the garbage collector to walk) and made
+into Arrow rows at flush time (`data.record_arrow`), written through the store's Arrow path
+(`data.store_arrow`: the same guarantees, checked vectorised); ccxt's diff handling runs without
+its per-message overhead (`record_ccxt.lean_diffs`, `fast_dispatch`) on books whose levels are
+staged and applied when read (`data.record_book`); under load books are sampled as their diffs
+arrive (`data.record_tap`).
 """
 
 from __future__ import annotations

@@ -178,7 +178,8 @@ def trade_table(aggs: Messages, parsed: list[tuple], exchange: str) -> pa.Table:
 
 def book_table(snaps: list[dict]) -> pa.Table:
     """`book` rows of the recorder's snapshots (dicts: exchange, symbol, ts_event and ts_recv in
-    ms, nonce, `bid_px_0`, `bid_sz_0`, ... for as many levels as the first holds)."""
+    ms, nonce, `bid_px_0`, `bid_sz_0`, ... for as many levels as the first holds); NaN (a
+    shallower book, no nonce) is stored as null, as `Table.from_pandas` stores it."""
     levels = sum(1 for c in snaps[0] if str(c).startswith("bid_px_"))
     cols = level_columns(levels)
     block = np.array([[r[c] for c in cols] for r in snaps], dtype="float64").reshape(len(snaps), -1)
@@ -186,8 +187,6 @@ def book_table(snaps: list[dict]) -> pa.Table:
             pa.array([r["symbol"] for r in snaps], pa.large_string()),
             store_time(np.array([r["ts_event"] for r in snaps], dtype="float64")),
             store_time(np.array([r["ts_recv"] for r in snaps], dtype="float64")),
-            pa.array(np.array([r["nonce"] for r in snaps], dtype="float64"))]  # fmt: skip
-    schema = arrow_schema("book", levels)
-    return pa.Table.from_arrays(
-        head + [pa.array(block[:, i]) for i in range(len(cols))], schema=schema
-    )
+            pa.array(np.array([r["nonce"] for r in snaps], dtype="float64"), from_pandas=True)]  # fmt: skip
+    wide = [pa.array(block[:, i], from_pandas=True) for i in range(len(cols))]
+    return pa.Table.from_arrays(head + wide, schema=arrow_schema("book", levels))

@@ -37,8 +37,8 @@ def bybit_diff(message: dict) -> dict:
 def diff_rows(received: list[tuple[float, dict]]) -> pd.DataFrame:
     """One row per level of each diff message (any mix of symbols, each its own `s`): symbol,
     ts_event (E), ts_recv, U, u, pu, side, price, size, in receive order (a message's bids, then
-    its asks). Flattened with C-level chains, one Arrow string-to-float cast, and the per-message
-    columns repeated per row by index: this runs every flush on tens of thousands of messages."""
+    its asks). The pandas reference `record_arrow.diff_table` (what the recorder writes) is
+    tested against (`tests/data/test_recorder_speed.py`)."""
     import pyarrow as pa
 
     msgs, k = [m for _, m in received], len(received)
@@ -66,8 +66,8 @@ def diff_rows(received: list[tuple[float, dict]]) -> pd.DataFrame:
 def agg_trade_rows(received: list[tuple[float, dict]]) -> pd.DataFrame:
     """Binance `aggTrade` messages as `trades` rows (symbol, ts_event, ts_recv in ms, id, side,
     price, amount), read as ccxt's `binance.parse_trade` reads them: id `a`, time `T`, the taker
-    sold when the buyer was the maker (`m`), price `p`, amount `q`. Vectorised: ccxt's per-trade
-    parse (Precise string math) was a fifth of the recorder's CPU under a flood."""
+    sold when the buyer was the maker (`m`), price `p`, amount `q`. The pandas reference
+    `record_arrow.trade_table` (what the recorder writes) is tested against."""
     import pyarrow as pa
 
     msgs = [m for _, m in received]

@@ -7,7 +7,9 @@ every read returns it. Writes are atomic (temp file, then rename) and never dupl
 batch is compared with the stored parts its time span overlaps (`perpflow.data.conflicts`);
 events already stored are not written again, and a batch that contradicts stored events is
 refused with a `ConflictError` naming the first differing event, or, with `replace=True`,
-replaces them after writing a `corrections` audit record holding both versions.
+replaces them after writing a `corrections` audit record holding both versions. An Arrow table
+in the store's columns (the recorder's batches) takes `perpflow.data.store_arrow`'s path: the
+same guarantees, checked without pandas.
 """
 
 from __future__ import annotations
