@@ -1,14 +1,17 @@
-"""The recorder's `book_diffs` and `trades` batches as Arrow tables, made from the raw messages.
+"""The recorder's `book_diffs`, `trades` and `book` batches as Arrow tables, made from the raw
+messages and the sampled books.
 
 A flush holds tens of thousands of diff messages (a row per level) and aggTrades, kept as the
-JSON text received (`record_ccxt.Messages`). pyarrow's JSON reader parses them in C++ (the
-event loop's thread keeps the GIL meanwhile), the rows are laid out with NumPy (a message's
-bids, then its asks, messages in receive order) and the columns are the store's (types and
-pandas metadata of what `Table.from_pandas` made of the declared frame, `arrow_schema`): the
-same rows and values `record_ccxt.diff_rows` / `agg_trade_rows` (the pandas reference, kept for
-tests) gave, in the store's form. Times are converted as the store converts them (pandas, per
-message). A message that is not what the recorder expects (a missing id or time, a level that
-is not two numbers) raises a `SchemaError` naming the field and the message's position.
+JSON text received (`record_ccxt.Messages`). pyarrow's JSON reader parses them in C++ (without
+the GIL: the event loop goes on receiving meanwhile), the rows are laid out with NumPy (a
+message's bids, then its asks; each symbol's messages in receive order, one symbol after the
+other: the store's partitions) and the columns are the store's (types and pandas metadata of
+what `Table.from_pandas` made of the declared frame, `arrow_schema`). The store holds the same
+part files the pandas reference (`record_ccxt.diff_rows` / `agg_trade_rows`, snapshot dicts
+through `store.store_events`) wrote (`tests/data/test_recorder_speed.py`). Times are converted
+as the store converts them (pandas, per message). A message that is not what the recorder
+expects (a missing id or time, a level that is not two numbers) raises a `SchemaError` naming
+the field; the store's Arrow path checks every rule of the schema (`store_arrow`).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from perpflow.data.record_book import StagedAsks, StagedBids, staged_order_book
 from perpflow.data.record_wire import WRAPPED
 
 logger = logging.getLogger(__name__)
-BOOK_WAKE = 0.05  # s: a book's watch is woken at most this often by the diffs that move it
+BOOK_WAKE = 0.25  # s: a book's watch is woken at most this often by the diffs that move it
 
 
 def bybit_diff(message: dict) -> dict:

@@ -1,8 +1,10 @@
 """The store's write path for Arrow batches (`store.write_events` given a `pa.Table`): the
-recorder's `book_diffs` and `trades` flushes, built from the raw messages (`record_arrow`).
+recorder's `book_diffs`, `trades` and `book` flushes, built from the raw messages and sampled
+books (`record_arrow`); no `replace` or `complete` (those take `store_events`).
 
-The guarantees are `store.store_events`' own, checked in ways that cost little on what such a
-batch is (tens of thousands of rows over a few symbols, times after anything stored):
+The guarantees are `store.store_events`' own. It takes nothing about a batch on trust; what
+the recorder's batches are (each message received once, so no event twice; tens of thousands
+of rows over a few symbols; times after anything stored) only makes each check cheap:
 - Schema: the table has the kind's store columns and Arrow types (`record_arrow.arrow_schema`),
   and every rule of the declared schema holds, checked vectorised (nulls, NaN, ids, choices,
   positive and finite numbers); a breach raises the `SchemaError` `RecordSchema.validate`
@@ -20,7 +22,8 @@ batch is (tens of thousands of rows over a few symbols, times after anything sto
   stored (the recorder's every flush: `store._span` answers from the part names, without
   reading a file) is written directly.
 - Atomic writes and part names as `store._write_part`'s (bounds, row count, a tag), the rows in
-  time order; the tag is a digest of the rows' values, so a retry names a part the same way.
+  time order; the tag is a digest of the rows' key fingerprints, so a retry of the same batch
+  names a part the same way.
 """
 
 from __future__ import annotations
