@@ -1,8 +1,9 @@
 """The recorder's `book_diffs`, `trades` and `book` batches as Arrow tables, made from the raw
 messages and the sampled books.
 
-A flush holds tens of thousands of diff messages (a row per level) and aggTrades, kept as the
-JSON text received (`record_ccxt.Messages`). pyarrow's JSON reader parses them in C++ (without
+A flush holds tens of thousands of diff messages (a row per level), kept as the JSON text
+received (`record_ccxt.Messages`), and aggTrades, kept as columns of the fields a trade is read
+from (`record_ccxt.AggTrades`). pyarrow's JSON reader parses the diffs in C++ (without
 the GIL: the event loop goes on receiving meanwhile), the rows are laid out with NumPy (a
 message's bids, then its asks; each symbol's messages in receive order, one symbol after the
 other: the store's partitions) and the columns are the store's (types and pandas metadata of
@@ -26,12 +27,13 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from perpflow.data.errors import SchemaError
-from perpflow.data.record_ccxt import Messages
+from perpflow.data.record_ccxt import AggTrades, Messages
 from perpflow.data.schemas import TIME, level_columns, schema_for
 
 _LEVELS = pa.list_(pa.list_(pa.string()))
 DIFF_FIELDS = pa.schema([("s", pa.string()), ("E", pa.int64()), ("U", pa.int64()),
                          ("u", pa.int64()), ("pu", pa.int64()), ("b", _LEVELS), ("a", _LEVELS)])  # fmt: skip
+# an aggTrade's fields, as the recorder keeps them (`record_ccxt.AggTrades`)
 AGG_FIELDS = pa.schema([("s", pa.string()), ("T", pa.int64()), ("a", pa.int64()),
                         ("p", pa.string()), ("q", pa.string()), ("m", pa.bool_())])  # fmt: skip
 
@@ -145,7 +147,21 @@ def diff_table(messages: Messages, exchange: str) -> pa.Table:
     return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
 
 
-def trade_table(aggs: Messages, parsed: list[tuple], exchange: str) -> pa.Table:
+def _column(kind: str, name: str, values: list, typ: pa.DataType) -> pa.Array:
+    """A message field of every message as an Arrow array of `typ`, or a `SchemaError` naming
+    the field (a value of another type, or missing)."""
+    try:
+        arr = pa.array(values, typ)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
+        raise SchemaError(f"{kind} records: message field {name!r} is not {typ} ({exc})") from None
+    if arr.null_count:
+        i = int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0])
+        raise SchemaError(f"{kind} records: message field {name!r} is missing in "
+                          f"{arr.null_count} message(s), first at position {i}")  # fmt: skip
+    return arr
+
+
+def trade_table(aggs: AggTrades, parsed: list[tuple], exchange: str) -> pa.Table:
     """`trades` rows: the trades ccxt parsed (`record_batches.TRADE_COLUMNS` tuples), then the
     aggTrade messages read as ccxt's `binance.parse_trade` reads them: id `a`, time `T`, the taker
     sold when the buyer was the maker (`m`), price `p`, amount `q`."""
@@ -158,21 +174,21 @@ def trade_table(aggs: Messages, parsed: list[tuple], exchange: str) -> pa.Table:
                       pa.array(side, pa.large_string()), pa.array(price, pa.float64()),
                       pa.array(amount, pa.float64())])  # fmt: skip
     if len(aggs):
-        t = parse(aggs, AGG_FIELDS, kind)
-        _required(kind, t, tuple(AGG_FIELDS.names))
+        col = {
+            n: _column(kind, n, getattr(aggs, n), t)
+            for n, t in zip(AGG_FIELDS.names, AGG_FIELDS.types, strict=True)
+        }
         try:
-            pq = [t[c].combine_chunks().cast(pa.float64()) for c in ("p", "q")]
+            pq = [col[c].cast(pa.float64()) for c in ("p", "q")]
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise SchemaError(
                 f"{kind} records: a price or amount is not a number ({exc})"
             ) from None
-        side = pa.array(["buy", "sell"], pa.large_string()).take(
-            t["m"].combine_chunks().cast(pa.int8())
-        )
-        parts.append([t["s"].combine_chunks().cast(pa.large_string()),
-                      store_time(t["T"].to_numpy().astype("float64")),
+        side = pa.array(["buy", "sell"], pa.large_string()).take(col["m"].cast(pa.int8()))
+        parts.append([col["s"].cast(pa.large_string()),
+                      store_time(col["T"].to_numpy().astype("float64")),
                       store_time(np.asarray(aggs.times, dtype="float64")),
-                      t["a"].combine_chunks().cast(pa.large_string()), side, *pq])  # fmt: skip
+                      col["a"].cast(pa.large_string()), side, *pq])  # fmt: skip
     n = sum(len(p[0]) for p in parts)
     cols = [pa.repeat(pa.scalar(exchange, pa.large_string()), n)]
     cols += [pa.concat_arrays([p[i] for p in parts]) for i in range(7)]

@@ -16,20 +16,20 @@ import pandas as pd
 
 from perpflow.data.durable import DurableWriter
 from perpflow.data.record_arrow import book_table, diff_table, trade_table
-from perpflow.data.record_ccxt import Messages, store_times
+from perpflow.data.record_ccxt import AggTrades, Messages, store_times
 
 TRADE_COLUMNS = ["symbol", "ts_event", "ts_recv", "id", "side", "price", "amount"]
 
 
 @dataclass
 class Buffers:
-    """Since the last flush: book rows, diff messages and Binance aggTrade messages as received
-    (`Messages`: receive ms and JSON text; the objects stay the same, the taps hold them),
-    trade tuples (`TRADE_COLUMNS`), closed gap records."""
+    """Since the last flush: book rows, diff messages as received (`Messages`: receive ms and
+    JSON text), Binance aggTrade messages (`AggTrades`: their fields as columns; both objects
+    stay the same, the taps hold them), trade tuples (`TRADE_COLUMNS`), closed gap records."""
 
     snaps: list[dict] = field(default_factory=list)
     diffs: Messages = field(default_factory=Messages)
-    aggs: Messages = field(default_factory=Messages)
+    aggs: AggTrades = field(default_factory=AggTrades)
     trades: list[tuple] = field(default_factory=list)
     gaps: list[dict] = field(default_factory=list)
 

@@ -106,9 +106,42 @@ class Messages:
         return out
 
 
-def tap_agg_trades(ex, sink: Messages, ids: dict) -> dict:
+class AggTrades:
+    """Binance aggTrade messages kept as columns until a flush: receive times (ms epoch) and
+    the fields a trade is read from (`s`, `T`, `a`, `p`, `q`, `m`) as they came, in plain lists
+    (numbers, strings, booleans: nothing for the garbage collector to walk; a missing field or
+    a wrong type is refused at the flush, `record_arrow.trade_table`). `take()` hands them over
+    and starts empty lists (the object stays the same: the taps hold it)."""
+
+    __slots__ = ("times", "s", "T", "a", "p", "q", "m")
+
+    def __init__(self, *columns: list):
+        for name, col in zip(self.__slots__, columns or [[] for _ in self.__slots__], strict=True):
+            setattr(self, name, col)
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def add(self, received_ms: float, message: dict) -> None:
+        get = message.get
+        self.times.append(received_ms)
+        self.s.append(get("s"))
+        self.T.append(get("T"))
+        self.a.append(get("a"))
+        self.p.append(get("p"))
+        self.q.append(get("q"))
+        self.m.append(get("m"))
+
+    def take(self) -> AggTrades:
+        out = AggTrades(*(getattr(self, n) for n in self.__slots__))
+        for name in self.__slots__:
+            setattr(self, name, [])
+        return out
+
+
+def tap_agg_trades(ex, sink: AggTrades, ids: dict) -> dict:
     """Keep Binance's `aggTrade` messages of the markets `ids` (exchange id -> unified symbol)
-    raw in `sink`, for `record_arrow.trade_table` at flush time, instead of ccxt.pro parsing each
+    as columns in `sink`, for `record_arrow.trade_table` at flush time, instead of ccxt.pro parsing each
     into a trade: the `watch_trades` waiting for the symbol is still woken (with an empty list:
     it only tells the recorder the stream is alive), and a dropped connection still raises there.
     Other trade messages go to ccxt's own handler. Returns the `tap_wire` handler of plain
@@ -130,8 +163,7 @@ def tap_agg_trades(ex, sink: Messages, ids: dict) -> dict:
         unified = ids.get(message.get("s"))
         if unified is None:
             return original(client, message)
-        sink.times.append(time.time() * 1000)
-        sink.texts.append(text)
+        sink.add(time.time() * 1000, message)
         client.resolve(nothing, "trade::" + unified)
         return None
 

@@ -135,24 +135,29 @@ def _check(kind: str, col: Column, arr: pa.ChunkedArray) -> None:
 
 
 def _check_str(kind: str, col: Column, arr: pa.ChunkedArray, codes: tuple) -> None:
-    """`schemas._check`'s rules on a string column, each distinct value checked once."""
+    """`schemas._check`'s rules on a string column, on its distinct values (vectorised)."""
     rows, values = codes
-    rules = [("is missing", lambda v: v is None) if not col.nullable else None,
-             ("is empty", lambda v: v is not None and not v.strip()) if col.rule == "text" else None,
+    present = values.is_valid()
+    rules = [("is missing", values.is_null()) if not col.nullable else None,
+             ("is empty", pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0))
+             if col.rule == "text" else None,
              (f"must match {ID_PATTERN} (letters, digits, '.', '_', '-')",
-              lambda v: v is not None and _ID.fullmatch(v) is None) if col.rule == "id" else None,
-             (f"must be one of {list(col.choices)}", lambda v: v is not None and v not in col.choices)
+              pc.invert(pc.match_substring_regex(values, f"^(?:{ID_PATTERN})$")))
+             if col.rule == "id" else None,
+             (f"must be one of {list(col.choices)}",
+              pc.invert(pc.is_in(values, value_set=pa.array(col.choices, values.type))))
              if col.choices else None]  # fmt: skip
     for what, bad in filter(None, rules):
-        flags = np.array([bad(v) for v in values], dtype=bool)
+        flags = pc.and_(bad, present) if what != "is missing" else bad
+        flags = flags.fill_null(False).to_numpy(zero_copy_only=False)
         if flags.any():
             _fail(kind, col, what, flags[rows], arr.to_pylist())
 
 
-def _codes(arr: pa.ChunkedArray) -> tuple[np.ndarray, list]:
-    """(code per row, the distinct values in order of appearance, None last if any)."""
+def _codes(arr: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """(code per row, the distinct values in order of appearance, null among them if any)."""
     enc = pc.dictionary_encode(arr, null_encoding="encode").combine_chunks()
-    return enc.indices.to_numpy().astype("int64"), enc.dictionary.to_pylist()
+    return enc.indices.to_numpy().astype("int64"), enc.dictionary
 
 
 def _fingerprint(table: pa.Table, cols: list[str], codes: dict, rows: np.ndarray | None = None
@@ -220,6 +225,7 @@ def _partitions(schema: RecordSchema, table: pa.Table, codes: dict) -> list:
     t = table[schema.time_col].combine_chunks().cast(pa.int64()).to_numpy()
     day = t // _DAY_US
     (ec, eu), (sc, su) = codes["exchange"], codes["symbol"]
+    eu, su = eu.to_pylist(), su.to_pylist()  # a few values each
     d0 = int(day.min())
     code = (ec * len(su) + sc) * (int(day.max()) - d0 + 1) + (day - d0)
     grouped = bool((code[1:] >= code[:-1]).all())

@@ -37,6 +37,7 @@ from perpflow.data.record import BookRecorder
 from perpflow.data.record_arrow import book_table, diff_table, trade_table
 from perpflow.data.record_book import staged_order_book
 from perpflow.data.record_ccxt import (
+    AggTrades,
     Messages,
     agg_trade_rows,
     diff_rows,
@@ -76,16 +77,22 @@ def _exchange(markets) -> ccxt.pro.binance:
     return ex
 
 
-def _flood(ms: int = 300) -> tuple[Messages, Messages]:
-    """The venue's messages for two books over `ms` ms of a 600x flood, with receive times."""
+def _flood(ms: int = 300) -> tuple[Messages, AggTrades, list]:
+    """The venue's messages for two books over `ms` ms of a 600x flood, with receive times: the
+    diffs' texts, the aggTrades as the recorder keeps them and as (receive ms, message)."""
     feed = DepthFeed({"BTCUSDT": synthetic_stream(100_000.0, tick=0.1, seed=1),
                       "ETHUSDT": synthetic_stream(3_000.0, tick=0.01, seed=2)}, speed=600, ledger=0)  # fmt: skip
     feed.start(T0)
-    diffs, aggs = Messages(), Messages()
+    diffs, aggs, received = Messages(), AggTrades(), []
     for i, (_, text, _) in enumerate(m for t in range(0, ms, 5) for m in feed.pop_due(T0 + t)):
-        (diffs if '"depthUpdate"' in text else aggs).times.append(T0 + i * 0.0137 + 0.0004)
-        (diffs if '"depthUpdate"' in text else aggs).texts.append(text)
-    return diffs, aggs
+        t = T0 + i * 0.0137 + 0.0004
+        if '"depthUpdate"' in text:
+            diffs.times.append(t)
+            diffs.texts.append(text)
+        else:
+            aggs.add(t, orjson.loads(text))
+            received.append((t, orjson.loads(text)))
+    return diffs, aggs, received
 
 
 def _parsed(m: Messages) -> list[tuple[float, dict]]:
@@ -118,14 +125,12 @@ def _snapshots(n: int, levels: int = 5) -> list[dict]:
 
 
 def test_arrow_batches_store_the_parts_the_pandas_path_stored(tmp_path):
-    diffs, aggs = _flood()
+    diffs, aggs, received = _flood()
     old, new = tmp_path / "pandas", tmp_path / "arrow"
     rows = diff_rows(_parsed(diffs)).assign(exchange="binance")
     assert rows.duplicated().any(), "the flood repeats a level within a message: exercised"
     store_events(old, "book_diffs", rows)
-    store_events(
-        old, "trades", store_times(agg_trade_rows(_parsed(aggs)).assign(exchange="binance"))
-    )
+    store_events(old, "trades", store_times(agg_trade_rows(received).assign(exchange="binance")))
     snaps = _snapshots(40)
     store_events(old, "book", store_times(pd.DataFrame(snaps)))
     write_events(new, "book_diffs", diff_table(diffs, "binance"), time_col="ts_recv")
@@ -140,13 +145,20 @@ def test_arrow_batches_store_the_parts_the_pandas_path_stored(tmp_path):
 
 
 def test_trades_ccxt_parsed_and_tapped_go_in_one_batch(tmp_path):
-    _, aggs = _flood(60)
+    _, aggs, received = _flood(60)
     parsed = [("ETHUSDT", T0 + 1.0, T0 + 2.5, "t-1", "buy", 3000.5, 0.25)]
     table = trade_table(aggs, parsed, "binance")
     assert len(table) == len(aggs) + 1 and table["id"][0].as_py() == "t-1"
     write_events(tmp_path, "trades", table, time_col="ts_recv")
     got = read_events(tmp_path, "trades")
-    assert set(got["id"]) == {"t-1", *(str(orjson.loads(x)["a"]) for x in aggs.texts)}
+    assert set(got["id"]) == {"t-1", *(str(m["a"]) for _, m in received)}
+
+
+def _aggs(*messages: dict) -> AggTrades:
+    out = AggTrades()
+    for i, m in enumerate(messages):
+        out.add(T0 + 1.0 + i, m)
+    return out
 
 
 def _one(**change) -> Messages:
@@ -180,13 +192,13 @@ def test_an_arrow_batch_in_other_columns_or_types_is_refused(tmp_path):
         )
     with pytest.raises(SchemaError, match="are not the store's"):
         write_events(tmp_path, "book_diffs", table.drop_columns(["pu"]))
+    agg = {"e": "aggTrade", "s": "BTCUSDT", "T": T0, "a": 7, "p": "100", "q": "0", "m": True}
     with pytest.raises(SchemaError, match=r"column 'amount' .* > 0"):
-        agg = {"e": "aggTrade", "s": "BTCUSDT", "T": T0, "a": 7, "p": "100", "q": "0", "m": True}
-        write_events(
-            tmp_path,
-            "trades",
-            trade_table(Messages([T0 + 1.0], [orjson.dumps(agg).decode()]), [], "binance"),
-        )
+        write_events(tmp_path, "trades", trade_table(_aggs(agg), [], "binance"))
+    with pytest.raises(SchemaError, match=r"message field 'T' is missing in 1 message"):
+        trade_table(_aggs(agg | {"T": None}), [], "binance")
+    with pytest.raises(SchemaError, match=r"message field 'a' is not int64"):
+        trade_table(_aggs(agg | {"a": "x7"}), [], "binance")
     assert not list(tmp_path.rglob("*.parquet"))
 
 
@@ -195,16 +207,15 @@ def test_exact_repeats_are_stored_once_and_a_trade_twice_is_refused(tmp_path):
     assert store_table(tmp_path, "book_diffs", diff_table(twice, "binance")).repeated == 1
     assert sorted(read_events(tmp_path, "book_diffs")["size"]) == [0.0, 1.5, 2.0]
     agg = {"e": "aggTrade", "s": "BTCUSDT", "T": T0, "a": 7, "p": "100", "q": "1", "m": True}
-    same = Messages([T0 + 1.0, T0 + 2.0], [orjson.dumps(agg).decode()] * 2)
+    same = _aggs(agg, agg)  # received twice: one event
     assert store_table(tmp_path, "trades", trade_table(same, [], "binance")).repeated == 1
-    other = Messages([T0 + 3.0, T0 + 4.0], [orjson.dumps(agg | {"a": 8}).decode(),
-                                            orjson.dumps(agg | {"a": 8, "p": "101"}).decode()])  # fmt: skip
     with pytest.raises(SchemaError, match="2 different records in one batch"):
+        other = _aggs(agg | {"a": 8}, agg | {"a": 8, "p": "101"})
         store_table(tmp_path, "trades", trade_table(other, [], "binance"))
 
 
 def test_a_batch_retried_after_a_partly_failed_write_stores_each_event_once(tmp_path, monkeypatch):
-    diffs, _ = _flood(100)
+    diffs, _, _ = _flood(100)
     table = diff_table(diffs, "binance")
     put, calls = store._put, []
 
