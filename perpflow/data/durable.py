@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from perpflow.data.store import write_events
 
@@ -59,7 +60,7 @@ def check_writable(root: Path) -> Path:
 @dataclass(frozen=True)
 class _Batch:
     kind: str
-    frame: pd.DataFrame
+    frame: pd.DataFrame | pa.Table  # an Arrow table: the recorder's own batches (`store_arrow`)
     time_col: str
     messages: int  # the source messages its rows came from (a diff message is several rows)
 
@@ -83,10 +84,11 @@ class DurableWriter:
         self._failing_since: float | None = None
         self._last_alarm = float("-inf")
 
-    def add(self, kind: str, frame: pd.DataFrame, time_col: str = "ts_event",
+    def add(self, kind: str, frame: pd.DataFrame | pa.Table, time_col: str = "ts_event",
             messages: int | None = None) -> None:  # fmt: skip
-        """Queue `frame` (records of `kind`, partitioned by `time_col`, made from `messages`
-        source messages: default one per row) to be written."""
+        """Queue `frame` (records of `kind`, a frame or an Arrow table in the store's columns,
+        partitioned by `time_col`, made from `messages` source messages: default one per row)
+        to be written."""
         if len(frame):
             self.pending.append(
                 _Batch(kind, frame, time_col, len(frame) if messages is None else messages)

@@ -24,9 +24,14 @@ the loop goes on receiving (`data.record_batches`: a batch per kind over every s
 SIGTERM and Ctrl-C flush first. The store is checked writable at start; each batch stays in memory
 until written (`data.durable`: a full disk is retried with back-off and logged as an error; what
 could not be written is counted in `RecordStats.unwritten` and logged at exit).
-Speed (by hand; ccxt.pro has no switch for it): Binance's plain events skip ccxt's dispatcher and
-its aggTrades are kept raw (rows made at flush time), datetimes are formatted once per second, and
-under load books are sampled as their diffs arrive (`data.record_ccxt`; `benchmarks/bench_recorder.py`).
+Speed (by hand; ccxt.pro has no switch for it; `benchmarks/bench_recorder.py`): Binance's plain
+events go from the socket to the capture in one step (`data.record_wire`), diff and aggTrade
+messages are kept as the JSON text received (nothing for the garbage collector to walk) and made
+into Arrow rows at flush time (`data.record_arrow`), written through the store's Arrow path
+(`data.store_arrow`: the same guarantees, checked vectorised); ccxt's diff handling runs without
+its per-message overhead (`record_ccxt.lean_diffs`, `fast_dispatch`) on books whose levels are
+staged and applied when read (`data.record_book`); under load books are sampled as their diffs
+arrive (`data.record_tap`).
 """
 
 from __future__ import annotations
@@ -42,14 +47,9 @@ import numpy as np
 
 from perpflow.data.durable import DurableWriter, check_writable
 from perpflow.data.record_batches import Buffers, queue_batches
-from perpflow.data.record_ccxt import (
-    Reconnects,
-    bybit_diff,
-    fast_dispatch,
-    same_second_iso8601,
-    tap_agg_trades,
-)
+from perpflow.data.record_ccxt import Reconnects, same_second_iso8601
 from perpflow.data.record_stats import RecordStats
+from perpflow.data.record_tap import tap_diffs
 from perpflow.data.store import stored_until
 
 logger = logging.getLogger(__name__)
@@ -97,50 +97,10 @@ class BookRecorder:
         self._by_id = {v: k for k, v in self._ids.items()}
         # every exchange's handlers call it, per message
         exchange.iso8601 = same_second_iso8601(exchange.iso8601)
-        self._tap_diffs()
+        self.failed: BaseException | None = None  # an error in the receive path (`record_tap`)
+        tap_diffs(self)
 
     # --- capture ---------------------------------------------------------------------------
-    def _tap_diffs(self) -> None:
-        """Keep every raw diff message ccxt.pro handles (wraps this client's own handler)."""
-        original = self.ex.handle_order_book
-
-        last_u: dict[str, tuple[int, float]] = {}  # exchange symbol -> (last u, received ms)
-
-        bybit = self.exchange_id == "bybit"
-
-        def tap(client, message):
-            # one append per message; exploded into rows at flush time (the hot path stays short)
-            raw = message
-            if bybit and isinstance(message, dict) and "data" in message:
-                message = bybit_diff(message)
-            if isinstance(message, dict) and message.get("e") == "depthUpdate":
-                now = time.time() * 1000
-                sym = message["s"]
-                self.buf.diffs.append((now, message))
-                prev = last_u.get(sym)
-                if prev is not None and message.get("pu") != prev[0]:  # diffs missed in between
-                    self.buf.gaps.append({"symbol": sym, "start_ms": int(prev[1]), "end_ms": int(now),
-                                       "reason": "diff chain", "stream": "diffs"})  # fmt: skip
-                    # snapshots sampled since then lacked the missed update: drop those not yet written
-                    self.buf.snaps = [r for r in self.buf.snaps
-                                   if r["symbol"] != sym or r["ts_recv"] <= prev[1]]  # fmt: skip
-                last_u[sym] = (message["u"], now)
-                result = original(client, raw)
-                unified = self._by_id.get(sym)
-                if unified is not None:
-                    self._last_change[unified] = now
-                if unified is not None and now >= self._next_sample.get(unified, 0.0):
-                    # a flood keeps ccxt's receive loop busy and the timer late: sample here
-                    self._sample_one(unified, now)
-                return result
-            return original(client, raw)
-
-        self.ex.handle_order_book = tap
-        if self.exchange_id == "binance":
-            if self.record_trades:
-                tap_agg_trades(self.ex, self.buf.aggs, self._by_id)
-            fast_dispatch(self.ex)
-
     def _gap_open(self, symbol: str, reason: str, stream: str = "book",
                   start_ms: int | None = None) -> None:  # fmt: skip
         start = int(time.time() * 1000) if start_ms is None else start_ms
@@ -361,6 +321,8 @@ class BookRecorder:
                 for w in watchers:
                     if w.done() and w.exception() is not None:
                         raise w.exception()
+                if self.failed is not None:  # raised inside ccxt's receive loop: stop on it
+                    raise self.failed
                 self._check_stale(time.time() * 1000)
                 self.sample(due_only=True)  # books that moved were sampled as their diffs came
                 now = time.monotonic()

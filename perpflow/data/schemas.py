@@ -233,8 +233,21 @@ def _levels(kind: str, df: pd.DataFrame) -> pd.DataFrame:
     if n == 0 or any(found.get(f) != set(range(n)) for f in families):
         raise SchemaError(f"{kind} records need book levels bid_px_0..{max(n - 1, 0)}, bid_sz_*, ask_px_*, "
                           f"ask_sz_* for the same levels 0..n-1 (found {sorted(found.items())[:4]}...)")  # fmt: skip
-    cols = [f"{s}_{w}_{i}" for s in ("bid", "ask") for i in range(n) for w in ("px", "sz")]
+    cols = level_columns(n)
     block = df[cols].to_numpy(dtype="float64")  # per row: bid px, sz by level, then ask
+    check_levels(kind, block)
+    return pd.DataFrame(block, columns=cols)
+
+
+def level_columns(n: int) -> list[str]:
+    """The wide book columns of `n` levels in stored order: bid px, sz by level, then ask."""
+    return [f"{s}_{w}_{i}" for s in ("bid", "ask") for i in range(n) for w in ("px", "sz")]
+
+
+def check_levels(kind: str, block: np.ndarray) -> None:
+    """A `SchemaError` where a (rows, 4 n) block of book levels (`level_columns` order) has a
+    price <= 0, a size < 0, an infinite value or a level with only one of price and size."""
+    n = block.shape[1] // 4
     for k, side in enumerate(("bid", "ask")):
         px, sz = (
             block[:, 2 * n * k : 2 * n * (k + 1) : 2],
@@ -253,7 +266,6 @@ def _levels(kind: str, df: pd.DataFrame) -> pd.DataFrame:
                     f"(price {px[r, lvl]!r}, size {sz[r, lvl]!r}): prices > 0, sizes "
                     ">= 0, both NaN where the book is shallower"
                 )
-    return pd.DataFrame(block, columns=cols)
 
 
 def _c(name: str, dtype: str, unit: str, **kw) -> Column:

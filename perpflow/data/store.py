@@ -7,7 +7,9 @@ every read returns it. Writes are atomic (temp file, then rename) and never dupl
 batch is compared with the stored parts its time span overlaps (`perpflow.data.conflicts`);
 events already stored are not written again, and a batch that contradicts stored events is
 refused with a `ConflictError` naming the first differing event, or, with `replace=True`,
-replaces them after writing a `corrections` audit record holding both versions.
+replaces them after writing a `corrections` audit record holding both versions. An Arrow table
+in the store's columns (the recorder's batches) takes `perpflow.data.store_arrow`'s path: the
+same guarantees, checked without pandas.
 """
 
 from __future__ import annotations
@@ -136,9 +138,16 @@ def _read_overlapping(folder: Path, schema: RecordSchema, lo: int, hi: int) -> p
     return manifests.retry_missing(read, str(folder))
 
 
-def write_events(root: Path, kind: str, df: pd.DataFrame, *, time_col: str | None = None,
+def write_events(root: Path, kind: str, df: pd.DataFrame | pa.Table, *, time_col: str | None = None,
                  replace: bool = False, source: str = "") -> list[Path]:  # fmt: skip
-    """Validate and store `df` as `kind` records; returns the part files written (`store_events`)."""
+    """Validate and store `df` as `kind` records; returns the part files written (`store_events`;
+    an Arrow table in the store's columns: `store_arrow.store_table`)."""
+    if isinstance(df, pa.Table):
+        if not replace:
+            from perpflow.data.store_arrow import store_table
+
+            return store_table(root, kind, df, time_col=time_col).written
+        df = df.to_pandas()
     return store_events(root, kind, df, time_col=time_col, replace=replace, source=source).written
 
 
