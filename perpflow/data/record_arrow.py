@@ -8,7 +8,7 @@ the GIL: the event loop goes on receiving meanwhile), the rows are laid out with
 message's bids, then its asks; each symbol's messages in receive order, one symbol after the
 other: the store's partitions) and the columns are the store's (types and pandas metadata of
 what `Table.from_pandas` made of the declared frame, `arrow_schema`). The store holds the same
-part files the pandas reference (`record_ccxt.diff_rows` / `agg_trade_rows`, snapshot dicts
+part files the pandas reference (`tests/data/record_reference.py`, snapshot dicts
 through `store.store_events`) wrote (`tests/data/test_recorder_speed.py`). Times are converted
 as the store converts them (pandas, per message). A message that is not what the recorder
 expects (a missing id or time, a level that is not two numbers) raises a `SchemaError` naming

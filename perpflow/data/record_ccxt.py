@@ -1,20 +1,16 @@
-"""What the recorder needs around ccxt.pro: rows built from what ccxt hands it (Binance-form diff
-messages, Bybit's deltas in that form, their rows per level, Binance's aggTrades tapped raw and
-their rows, store timestamps), ccxt's
-per-message datetime formatting cached per second, a direct dispatch of Binance's plain events,
-and market loading that waits for an exchange not yet reachable. The recorder's hot path."""
+"""What the recorder needs around ccxt.pro: the raw messages it keeps (Binance-form diff messages,
+Bybit's deltas in that form, Binance's aggTrades tapped raw), store timestamps, ccxt's Binance
+diff handling without its per-message overhead, ccxt's per-message datetime formatting cached
+per second, a direct dispatch of Binance's plain events, and market loading that waits for an
+exchange not yet reachable. The recorder's hot path."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from itertools import chain
-from operator import itemgetter
 
 import ccxt
-import numpy as np
-import orjson
 import pandas as pd
 
 from perpflow.data.record_book import StagedAsks, StagedBids, staged_order_book
@@ -34,53 +30,6 @@ def bybit_diff(message: dict) -> dict:
             "pu": u - 1 if message.get("type") == "delta" else -1, "b": d.get("b", []), "a": d.get("a", [])}  # fmt: skip
 
 
-def diff_rows(received: list[tuple[float, dict]]) -> pd.DataFrame:
-    """One row per level of each diff message (any mix of symbols, each its own `s`): symbol,
-    ts_event (E), ts_recv, U, u, pu, side, price, size, in receive order (a message's bids, then
-    its asks). The pandas reference `record_arrow.diff_table` (what the recorder writes) is
-    tested against (`tests/data/test_recorder_speed.py`)."""
-    import pyarrow as pa
-
-    msgs, k = [m for _, m in received], len(received)
-    nb = np.fromiter(map(len, map(itemgetter("b"), msgs)), "int64", k)
-    n = nb + np.fromiter(map(len, map(itemgetter("a"), msgs)), "int64", k)
-    cols = ["symbol", "ts_event", "ts_recv", "U", "u", "pu", "side", "price", "size"]
-    flat = list(chain.from_iterable(chain.from_iterable(chain(m["b"], m["a"]) for m in msgs)))
-    if not flat:  # messages that changed no level (an empty snapshot)
-        return pd.DataFrame(columns=cols)
-    pq = pa.array(flat, type=pa.string()).cast(pa.float64()).to_numpy().reshape(-1, 2)
-    rows = np.repeat(np.arange(k), n)
-    bid = np.arange(len(rows)) - np.repeat(np.cumsum(n) - n, n) < nb[rows]
-    ids = np.array(list(map(itemgetter("E", "U", "u"), msgs)), dtype="int64")[rows]
-    codes, symbols = pd.factorize(np.fromiter(map(itemgetter("s"), msgs), object, k))
-    return pd.DataFrame({
-        "symbol": pd.array(symbols, dtype="str").take(codes[rows]),
-        "ts_event": pd.to_datetime(ids[:, 0], unit="ms", utc=True),
-        "ts_recv": pd.to_datetime(np.fromiter(map(itemgetter(0), received), "float64", k), unit="ms", utc=True)[rows],
-        "U": ids[:, 1], "u": ids[:, 2],
-        "pu": np.array([m.get("pu", -1) for m in msgs], dtype="int64")[rows],
-        "side": pd.array(["ask", "bid"], dtype="str").take(bid.astype("int64")),
-        "price": pq[:, 0], "size": pq[:, 1]})  # fmt: skip
-
-
-def agg_trade_rows(received: list[tuple[float, dict]]) -> pd.DataFrame:
-    """Binance `aggTrade` messages as `trades` rows (symbol, ts_event, ts_recv in ms, id, side,
-    price, amount), read as ccxt's `binance.parse_trade` reads them: id `a`, time `T`, the taker
-    sold when the buyer was the maker (`m`), price `p`, amount `q`. The pandas reference
-    `record_arrow.trade_table` (what the recorder writes) is tested against."""
-    import pyarrow as pa
-
-    msgs = [m for _, m in received]
-    num = pa.array([x for m in msgs for x in (m["p"], m["q"])], type=pa.string())
-    pq = num.cast(pa.float64()).to_numpy().reshape(-1, 2)
-    return pd.DataFrame({"symbol": [m["s"] for m in msgs],
-                         "ts_event": np.array([m["T"] for m in msgs], dtype="float64"),
-                         "ts_recv": np.array([t for t, _ in received], dtype="float64"),
-                         "id": [str(m["a"]) for m in msgs],
-                         "side": np.where(np.array([m["m"] for m in msgs], dtype=bool), "sell", "buy"),
-                         "price": pq[:, 0], "amount": pq[:, 1]})  # fmt: skip
-
-
 class Messages:
     """Raw messages kept as received until a flush: receive times (ms epoch) and JSON texts in
     two plain lists (strings and floats: nothing for the garbage collector to walk, unlike
@@ -94,11 +43,6 @@ class Messages:
 
     def __len__(self) -> int:
         return len(self.texts)
-
-    def add(self, received_ms: float, message: dict) -> None:
-        """Keep a message ccxt handed over parsed (re-encoded as JSON text)."""
-        self.times.append(received_ms)
-        self.texts.append(orjson.dumps(message).decode())
 
     def take(self) -> Messages:
         out = Messages(self.times, self.texts)

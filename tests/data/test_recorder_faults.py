@@ -227,7 +227,7 @@ def test_a_recorder_the_exchange_cuts_for_falling_behind_records_the_gap(datadir
 
 def test_a_diff_that_changes_no_level_makes_no_rows():
     """An empty diff (or Bybit snapshot) used to crash the flush (`pd.concat` of nothing)."""
-    from perpflow.data.record_ccxt import diff_rows
+    from tests.data.record_reference import diff_rows
 
     empty = {"e": "depthUpdate", "E": 1, "s": MARKET, "U": 5, "u": 5, "pu": 4, "b": [], "a": []}
     rows = diff_rows([(2.0, empty)])
@@ -237,7 +237,7 @@ def test_a_diff_that_changes_no_level_makes_no_rows():
 def test_diff_rows_of_many_symbols_keep_each_message_and_level_in_receive_order():
     """One flush batch holds every symbol's diffs: a row per level, each message's bids then its
     asks, in receive order, with that message's symbol, ids and times."""
-    from perpflow.data.record_ccxt import diff_rows
+    from tests.data.record_reference import diff_rows
 
     def msg(sym, u, bids, asks):
         return {"e": "depthUpdate", "E": 1000 + u, "s": sym, "U": u - 1, "u": u, "pu": u - 2,

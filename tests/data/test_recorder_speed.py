@@ -2,7 +2,7 @@
 
 - Arrow batches (`record_arrow`) written through the store's Arrow path (`store_arrow`) store
   exactly the part files (rows, order, types, pandas metadata) the pandas reference
-  (`record_ccxt.diff_rows` / `agg_trade_rows`, snapshot dicts, `store.store_events`) stored for
+  (`tests/data/record_reference.py`, snapshot dicts, `store.store_events`) stored for
   the same messages, the venue's own flood among them (a price twice in one message);
 - a bad value is refused with a `SchemaError` naming the column, and nothing is written;
 - a batch retried after a partly failed write stores every event once;
@@ -36,19 +36,13 @@ from perpflow.data.errors import SchemaError
 from perpflow.data.record import BookRecorder
 from perpflow.data.record_arrow import book_table, diff_table, trade_table
 from perpflow.data.record_book import staged_order_book
-from perpflow.data.record_ccxt import (
-    AggTrades,
-    Messages,
-    agg_trade_rows,
-    diff_rows,
-    lean_diffs,
-    store_times,
-)
+from perpflow.data.record_ccxt import AggTrades, Messages, lean_diffs, store_times
 from perpflow.data.store import read_events, store_events, write_events
 from perpflow.data.store_arrow import store_table
 from perpflow.venue.depth import DepthFeed, synthetic_stream
 from perpflow.venue.overlay import ccxt_config
 from perpflow.venue.server import VenueServer
+from tests.data.record_reference import agg_trade_rows, diff_rows
 from tests.venue.private_env import write_market
 
 SYMBOL, T0 = "BTC/USDT:USDT", 1_780_000_000_000  # ms epoch, 2026-05-28
