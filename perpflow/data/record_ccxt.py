@@ -85,31 +85,28 @@ class AggTrades:
 
 def tap_agg_trades(ex, sink: AggTrades, ids: dict) -> dict:
     """Keep Binance's `aggTrade` messages of the markets `ids` (exchange id -> unified symbol)
-    as columns in `sink`, for `record_arrow.trade_table` at flush time, instead of ccxt.pro parsing each
-    into a trade: the `watch_trades` waiting for the symbol is still woken (with an empty list:
-    it only tells the recorder the stream is alive), and a dropped connection still raises there.
+    as columns in `sink`, for `record_arrow.trade_table` at flush time, instead of ccxt.pro
+    parsing each into a trade: the `watch_trades` waiting for the symbol is still woken (with an
+    empty list: it only tells the recorder the stream is alive), and a dropped connection still
+    raises there.
     Other trade messages go to ccxt's own handler. Returns the `tap_wire` handler of plain
     aggTrade texts; install before `fast_dispatch`, which routes aggTrades to `ex.handle_trade`."""
     from ccxt.async_support.base.ws.cache import ArrayCache
 
     original, nothing = ex.handle_trade, ArrayCache()  # stays empty: `getLimit` returns 0
 
-    def handle_trade(client, message):
-        if type(message) is dict and message.get("e") == "aggTrade":
-            unified = ids.get(message.get("s"))
-            if unified is not None:
-                sink.add(time.time() * 1000, message)
-                client.resolve(nothing, "trade::" + unified)
-                return None
-        return original(client, message)
-
-    def on_text(client, text, message):
+    def on_text(client, text, message):  # a plain aggTrade, from the socket (`tap_wire`)
         unified = ids.get(message.get("s"))
         if unified is None:
             return original(client, message)
         sink.add(time.time() * 1000, message)
         client.resolve(nothing, "trade::" + unified)
         return None
+
+    def handle_trade(client, message):  # what ccxt's dispatcher hands over
+        if type(message) is dict and message.get("e") == "aggTrade":
+            return on_text(client, None, message)
+        return original(client, message)
 
     ex.handle_trade = handle_trade
     return {"aggTrade": on_text}
