@@ -271,6 +271,13 @@ def _fmt_levels(levels: list[tuple[float, float]], cache: dict[float, str]) -> l
     return out
 
 
+def apply_update(bids: dict, asks: dict, up: Update) -> None:
+    """Apply `up`'s levels to a book's sides (price -> size; size 0 deletes the level)."""
+    for side, levels in ((bids, up.bids), (asks, up.asks)):
+        for p, q in levels:
+            side.pop(p, None) if q == 0 else side.__setitem__(p, q)
+
+
 class DepthFeed:
     """Books and diff schedules for some symbols; see the module docstring. A source is
     `(bids, asks, updates)` or, from a raw capture, `(bids, asks, updates, lastUpdateId)`;
@@ -328,9 +335,7 @@ class DepthFeed:
                 else:
                     first, prev = book.last_u + 1, book.last_u
                     last = first + book.rnd.randrange(4)
-                for side, levels in ((book.bids, up.bids), (book.asks, up.asks)):
-                    for p, q in levels:
-                        side.pop(p, None) if q == 0 else side.__setitem__(p, q)
+                apply_update(book.bids, book.asks, up)
                 msg = {"e": "depthUpdate", "E": due, "T": due, "s": sym, "U": first, "u": last,
                        "pu": prev, "b": up.text[0], "a": up.text[1]}  # fmt: skip
                 book.last_u, book.pending = last, None

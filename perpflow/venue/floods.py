@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from perpflow.venue.depth import Update, synthetic_updates
+from perpflow.venue.depth import Update, apply_update, synthetic_updates
 
 
 def cycled(
@@ -27,10 +27,8 @@ def cycled(
     if any(up.ids is not None for up in updates):  # a capture's own ids would repeat
         raise ValueError("cycled replays diffs the feed numbers; a raw capture's ids cannot repeat")
     book_b, book_a = dict(bids), dict(asks)
-    for up in updates:  # the book at the end of a cycle, keyed as the venue keys it
-        for side, levels in ((book_b, up.bids), (book_a, up.asks)):
-            for p, q in levels:
-                side.pop(p, None) if q == 0 else side.__setitem__(p, q)
+    for up in updates:  # the book at the end of a cycle, as the venue applies them
+        apply_update(book_b, book_a, up)
     back = []
     for end, start in ((book_b, dict(bids)), (book_a, dict(asks))):
         back.append([(p, q) for p, q in start.items() if end.get(p) != q]
