@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -58,6 +59,30 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def interrupt_bot(proc: subprocess.Popen, log: Path, timeout: float = 60) -> tuple[str, str]:
+    """Ctrl-C the bot (SIGINT) as a user does; its log split at the signal: (running, shutdown).
+
+    Fails unless the bot exits with 0 or 130 (Freqtrade's exit code after SIGINT)."""
+    running = len(log.read_text(errors="replace"))
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout)
+    full = log.read_text(errors="replace")
+    assert code in (0, 130), full[-3000:]
+    return full[:running], full[running:]
+
+
+def assert_clean_log(running: str, shutdown: str, bad=("Traceback", " ERROR ")) -> None:
+    """No traceback or error line while the bot ran; at shutdown, only the interrupt's own.
+
+    Freqtrade's cleanup prints a traceback when SIGINT lands inside a database call (the
+    KeyboardInterrupt, then SQLAlchemy's PendingRollbackError from its final commit): a race in
+    Freqtrade's Ctrl-C path, not ours. Any other traceback at shutdown fails."""
+    for b in bad:
+        assert b not in running, f"{b!r} in the bot's log:\n{running[-6000:]}"
+    if "Traceback" in shutdown or " ERROR " in shutdown:
+        assert "KeyboardInterrupt" in shutdown, shutdown[-6000:]
 
 
 def wait(fn, timeout: float, what: str, every: float = 0.2):

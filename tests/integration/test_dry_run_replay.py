@@ -8,7 +8,6 @@ and a webhook are enabled against local stand-ins: perpflow's risk alerts must r
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from datetime import UTC, datetime
 
@@ -16,7 +15,7 @@ import pytest
 import requests
 
 from tests.conftest import REPO
-from tests.integration.ft import FREQTRADE, wait, write_json
+from tests.integration.ft import FREQTRADE, assert_clean_log, interrupt_bot, wait, write_json
 from tests.integration.ft import free_port as _free_port
 from tests.integration.standins.telegram_server import TelegramStandIn
 
@@ -89,11 +88,9 @@ def test_dry_run_against_replay_venue(demo_datadir, tmp_path):
             raise AssertionError(
                 f"bot check failed ({exc}); log tail:\n{log.read_text()[-5000:]}"
             ) from exc
-        proc.send_signal(signal.SIGINT)  # Ctrl-C: Freqtrade cleans up and exits with 130
-        assert proc.wait(60) in (0, 130), log.read_text()[-3000:]
-    text = log.read_text()
-    assert "Cleaning up modules" in text and "Stopping API Server" in text
-    assert "Traceback" not in text and " ERROR " not in text, text[-5000:]
+        running, shutdown = interrupt_bot(proc, log)  # Ctrl-C: Freqtrade cleans up, exits 130
+    assert "Cleaning up modules" in shutdown and "Stopping API Server" in shutdown
+    assert_clean_log(running, shutdown)
 
 
 def _check_bot(port: int) -> None:

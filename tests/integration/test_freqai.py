@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 
@@ -16,7 +15,14 @@ import requests
 
 from perpflow.ai.features import EVENT_COLUMN
 from tests.conftest import REPO
-from tests.integration.ft import FREQTRADE, latest_backtest_trades, run_freqtrade, write_json
+from tests.integration.ft import (
+    FREQTRADE,
+    assert_clean_log,
+    interrupt_bot,
+    latest_backtest_trades,
+    run_freqtrade,
+    write_json,
+)
 from tests.integration.test_dry_run_replay import PASSWORD, USER, _free_port, _wait_for
 
 pytestmark = pytest.mark.integration
@@ -262,10 +268,9 @@ def test_dry_run_trains_and_predicts_against_the_local_exchange(demo_datadir, tm
             proc.kill()
             proc.wait(30)
             raise AssertionError(f"{exc}; log tail:\n{log.read_text()[-6000:]}") from exc
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(90) in (0, 130), log.read_text()[-3000:]
-    text = log.read_text()
-    assert "Done training BTC/USDT:USDT" in text and "Traceback" not in text, text[-5000:]
+        running, shutdown = interrupt_bot(proc, log, timeout=90)
+    assert "Done training BTC/USDT:USDT" in running, running[-5000:]
+    assert_clean_log(running, shutdown, bad=("Traceback",))
     meta = json.loads(next(models.glob("sub-train-BTC_*/*_metadata.json")).read_text())
     assert any(f.startswith("%-funding_z") for f in meta["training_features_list"]), (
         "funding features trained from the downloaded history"

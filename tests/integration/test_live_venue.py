@@ -10,7 +10,6 @@ fees) and its log must show no failed private call.
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import time
@@ -19,7 +18,7 @@ import pytest
 import requests
 
 from tests.conftest import REPO
-from tests.integration.ft import FREQTRADE, write_json
+from tests.integration.ft import FREQTRADE, assert_clean_log, interrupt_bot, write_json
 from tests.integration.test_dry_run_replay import _free_port, _wait_for
 
 pytestmark = pytest.mark.integration
@@ -117,19 +116,12 @@ def test_freqtrade_live_against_venue(demo_datadir, tmp_path):
             raise AssertionError(
                 f"live bot check failed ({exc}); log tail:\n{log.read_text()[-6000:]}"
             ) from exc
-        running = len(log.read_text())  # the log up to the shutdown signal
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(60) in (0, 130), log.read_text()[-3000:]
+        text, shutdown = interrupt_bot(proc, log)
         assert trade["close_rate"] > 0
         v.call(lambda: _check_ledger(tmp_path / "live.sqlite", v.gateway.ledger, KEY))
-    full = log.read_text()
-    text, shutdown = full[:running], full[running:]
-    for bad in ("Traceback", "-5000", "-2015", "-1022", "-1021", " ERROR "):
-        assert bad not in text, f"{bad!r} in the bot's log:\n{text[-6000:]}"
-    # Freqtrade's own cleanup may print the interrupt's traceback when SIGINT lands inside a
-    # database call (a KeyboardInterrupt, then its rollback error); nothing else may appear
-    if "Traceback" in shutdown:
-        assert "KeyboardInterrupt" in shutdown, shutdown[-6000:]
+    assert_clean_log(
+        text, shutdown, bad=("Traceback", "-5000", "-2015", "-1022", "-1021", " ERROR ")
+    )
 
 
 def _drive_bot(api) -> dict:
