@@ -16,6 +16,10 @@ kernel is tested against: a missing level has a NaN price and its size counts 0 
 over the mean size of the levels that have a size, depth and imbalances read the top 10 / 25
 levels (or all the book has), and the row-to-row columns are NaN on the first row.
 
+Rows are cut into runs of whole blocks, one per thread (`PERPFLOW_BOOK_THREADS`, default the
+CPUs the process may use, at most 8): the passes release the GIL, so a year of snapshots in a
+backtest uses every core; each run's first row-to-row columns are linked after the threads join.
+
 Imported lazily by `snapshot_features` (importing numba costs ~1 s here) and compiled on the
 first call; `cache=True` stores the machine code in `__pycache__` beside this file, or in the
 user's cache dir (`~/.cache/numba`) when that is not writable (numba's own fallback;
@@ -27,6 +31,8 @@ compiled once per process, and a warning says so.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 
 import numpy as np
 from numba import njit
@@ -133,9 +139,9 @@ def _exponents(bp, ap, s, e, decay_bps, mids, x):
 
 
 @_jit
-def _row(bp, bs, ap, as_, i, breadth_bps, w, o, f, k):
+def _row(bp, bs, ap, as_, i, first, breadth_bps, w, o, f, k):
     """Every column of row `i` into `f[:, i]` and `k[:, i]` (mid already in `f[16, i]`); the
-    row-to-row columns read row i-1's depths from `f` (NaN on the first row)."""
+    row-to-row columns read row i-1's depths from `f` (NaN on row `first`)."""
     mid = f[16, i]
     bps = 1e4 / mid
     ob = o + bp.shape[1]  # the ask weights follow the bid weights
@@ -147,20 +153,28 @@ def _row(bp, bs, ap, as_, i, breadth_bps, w, o, f, k):
     f[3, i] = (micro - mid) / mid * 1e4
     f[4, i] = (pva / a10 - pvb / b10) / mid * 1e4
     f[5, i], f[6, i] = db, da
-    prev_b, prev_a = (f[5, i - 1], f[6, i - 1]) if i > 0 else (np.nan, np.nan)
-    f[7, i] = (db - da) - (prev_b - prev_a)
     f[8, i], f[9, i], f[10, i] = np.nan if np.isinf(vb) else vb, wall_b, wall_b_bps
-    f[11, i] = _clip0(1 - db / prev_b)
     f[12, i], f[13, i], f[14, i] = np.nan if np.isinf(va) else va, wall_a, wall_a_bps
+    _link(f, i, first)
+
+
+@_jit
+def _link(f, i, first):
+    """Row `i`'s row-to-row columns (depth delta, cliffs) from its depths and row i-1's in `f`;
+    NaN where i is `first` (row 0, or a thread's first row until `_link` runs again after it)."""
+    db, da = f[5, i], f[6, i]
+    prev_b, prev_a = (f[5, i - 1], f[6, i - 1]) if i > first else (np.nan, np.nan)
+    f[7, i] = (db - da) - (prev_b - prev_a)
+    f[11, i] = _clip0(1 - db / prev_b)
     f[15, i] = _clip0(1 - da / prev_a)
 
 
 @_jit
-def _rows(bp, bs, ap, as_, s, e, breadth_bps, w, f, k):
+def _rows(bp, bs, ap, as_, s, e, first, breadth_bps, w, f, k):
     """Every column of rows s..e-1 (mids in `f[16]`, exp weights in `w`) into `f` and `k`."""
     m = bp.shape[1] + ap.shape[1]
     for i in range(s, e):
-        _row(bp, bs, ap, as_, i, breadth_bps, w, (i - s) * m, f, k)
+        _row(bp, bs, ap, as_, i, first, breadth_bps, w, (i - s) * m, f, k)
 
 
 def snapshot_columns(bid_px: np.ndarray, bid_sz: np.ndarray, ask_px: np.ndarray, ask_sz: np.ndarray,
@@ -185,11 +199,50 @@ def snapshot_columns(bid_px: np.ndarray, bid_sz: np.ndarray, ask_px: np.ndarray,
         raise ValueError(f"breadth_bps must be a number of bps >= 0, got {breadth_bps}")
     f = np.empty((len(FLOAT_COLUMNS), n))
     k = np.empty((len(INT_COLUMNS), n), dtype=np.int64)
-    w = np.empty(min(_BLOCK, n) * (arrays[0].shape[1] + arrays[2].shape[1]))
-    for s in range(0, n, _BLOCK):
-        e = min(s + _BLOCK, n)
-        _exponents(arrays[0], arrays[2], s, e, float(decay_bps), f[16], w)
+    spans = _spans(n, threads())
+    args = (arrays, float(decay_bps), float(breadth_bps), f, k)
+    if len(spans) == 1:
+        _fill(*args, *spans[0])
+    else:  # the numba passes and np.exp release the GIL: the threads run on separate cores
+        workers = [threading.Thread(target=_fill, args=(*args, lo, hi)) for lo, hi in spans[1:]]
+        for t in workers:
+            t.start()
+        _fill(*args, *spans[0])
+        for t in workers:
+            t.join()
+        for lo, _ in spans[1:]:
+            _link(f, lo, 0)  # a thread's first row reads the row before it, another's last
+    return f, k
+
+
+def threads() -> int:
+    """Threads `snapshot_columns` uses: `PERPFLOW_BOOK_THREADS`, else the CPUs this process may
+    run on (at most 8). Raises on a value that is not a whole number >= 1."""
+    raw = os.environ.get("PERPFLOW_BOOK_THREADS", "").strip()
+    if not raw:
+        return max(1, min(8, len(os.sched_getaffinity(0))))
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"PERPFLOW_BOOK_THREADS must be a whole number >= 1, got {raw!r}")
+    return int(raw)
+
+
+def _spans(n: int, threads: int) -> list[tuple[int, int]]:
+    """Rows 0..n-1 cut into at most `threads` runs of whole blocks (one run for one block)."""
+    blocks = -(-n // _BLOCK)
+    runs = min(threads, blocks)
+    if runs <= 1:
+        return [(0, n)]
+    cuts = [(blocks * r // runs) * _BLOCK for r in range(runs)] + [n]
+    return [(lo, min(hi, n)) for lo, hi in zip(cuts, cuts[1:], strict=False)]
+
+
+def _fill(arrays, decay_bps, breadth_bps, f, k, lo, hi):
+    """Rows lo..hi-1 of `f` and `k`, a block of `_BLOCK` rows at a time (exponents, `np.exp`,
+    then the row pass); row lo's row-to-row columns are left NaN for the caller's `_link`."""
+    w = np.empty(min(_BLOCK, hi - lo) * (arrays[0].shape[1] + arrays[2].shape[1]))
+    for s in range(lo, hi, _BLOCK):
+        e = min(s + _BLOCK, hi)
+        _exponents(arrays[0], arrays[2], s, e, decay_bps, f[16], w)
         with np.errstate(over="ignore"):  # a far crossed level: weight inf, as np.exp gives
             np.exp(w, out=w)
-        _rows(*arrays, s, e, float(breadth_bps), w, f, k)
-    return f, k
+        _rows(*arrays, s, e, lo, breadth_bps, w, f, k)

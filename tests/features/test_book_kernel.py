@@ -98,6 +98,32 @@ def test_blocks_of_rows_do_not_show(monkeypatch):
     pd.testing.assert_frame_equal(assert_same(book), whole)
 
 
+@pytest.mark.parametrize("threads", ["1", "2", "3", "8"])
+def test_threads_do_not_show(monkeypatch, threads):
+    from perpflow.features import _book_kernel
+
+    book = _damaged_book(1_000, 25, 25, seed=8)
+    monkeypatch.setenv("PERPFLOW_BOOK_THREADS", "1")
+    whole = snapshot_features(book)
+    monkeypatch.setattr(_book_kernel, "_BLOCK", 7)  # runs of blocks: every thread's first row
+    monkeypatch.setenv("PERPFLOW_BOOK_THREADS", threads)
+    spans = _book_kernel._spans(len(book.ts), _book_kernel.threads())
+    assert len(spans) == int(threads) and spans[0][0] == 0 and spans[-1][1] == 1_000
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+    pd.testing.assert_frame_equal(assert_same(book), whole)
+
+
+def test_thread_count_is_checked(monkeypatch):
+    from perpflow.features import _book_kernel
+
+    for bad in ("0", "-1", "two", "1.5"):
+        monkeypatch.setenv("PERPFLOW_BOOK_THREADS", bad)
+        with pytest.raises(ValueError, match="PERPFLOW_BOOK_THREADS"):
+            snapshot_features(_damaged_book(10, 5, 5, seed=5))
+    monkeypatch.delenv("PERPFLOW_BOOK_THREADS")
+    assert 1 <= _book_kernel.threads() <= 8
+
+
 def test_empty_and_one_row_books():
     for levels in (1, 10, 25):
         empty = Book(np.array([], "datetime64[ns]"), *(np.empty((0, levels)) for _ in range(4)))
