@@ -220,7 +220,8 @@ def threads() -> int:
     run on (at most 8). Raises on a value that is not a whole number >= 1."""
     raw = os.environ.get("PERPFLOW_BOOK_THREADS", "").strip()
     if not raw:
-        return max(1, min(8, len(os.sched_getaffinity(0))))
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return max(1, min(8, cpus or 1))
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"PERPFLOW_BOOK_THREADS must be a whole number >= 1, got {raw!r}")
     return int(raw)
