@@ -15,7 +15,8 @@ p50/p99 over the last minute, snapshots written of due, gaps), and at the end th
 gaps against the drill's, lag p50/p99 over the run and snapshots written against due. Goal
 (issue 19): memory flat, no gaps but the drill's, >= the offered rate stored, lag p99 < 1 s.
 A killed shard's counters are its last status file (what it had on disk); its restart counts
-from zero, so per-process figures are summed. Not run by the tests (`make bench` or directly).
+from zero, so per-process figures are summed. `BENCH_FLEET_PLOT=path.png` also draws the memory
+curve. Not run by the tests (`make bench` or directly).
 """
 
 from __future__ import annotations
@@ -223,6 +224,34 @@ def _print_memory(w: Watch, seconds: float) -> None:
               f"slope over the second half {sl}")  # fmt: skip
 
 
+def _plot_memory(w: Watch, drill, path: Path, n_sym: int) -> None:
+    """RSS over time of every process slot (a restarted process dashed) and the drill, as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    for k, (slot, pts) in enumerate(w.rss.items()):
+        pids = list(dict.fromkeys(p for _, p, _ in pts))
+        for n, pid in enumerate(pids):
+            t, mb = np.array([(t, mb) for t, p, mb in pts if p == pid]).T
+            label = slot if n == 0 else f"{slot} (restarted)"
+            ax.plot(t / 60, mb, color=f"C{k}", ls="-" if n == 0 else "--", lw=1.4, label=label)
+    if drill:
+        ax.axvline(drill[0] / 60, color="grey", ls=":", lw=1)
+        ax.annotate("shard 1 killed (SIGKILL)", (drill[0] / 60, ax.get_ylim()[1]), fontsize=8,
+                    ha="left", va="top", xytext=(4, -4), textcoords="offset points")  # fmt: skip
+    ax.set(xlabel="minutes", ylabel="RSS (MB)", ylim=(0, None),
+           title=f"perpflow record fleet: {n_sym} symbols, {len(w.rss) - 1} shards, memory over the soak")  # fmt: skip
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"  memory curve: {path}")
+
+
 def main(seconds: float | None = None) -> dict:
     from perpflow.venue.depth import DepthFeed, synthetic_stream
     from perpflow.venue.server import VenueServer
@@ -276,6 +305,8 @@ def _report(run: dict, seconds: float, n_sym: int) -> dict:
           f"{3 * drill_syms} 'recorder down' expected, {down} recorded; other gaps: {other} "
           f"({'OK' if other == 0 else 'NOT ONLY THE DRILL'}); restarts {tot['restarts']}")  # fmt: skip
     _print_memory(w, seconds)
+    if os.environ.get("BENCH_FLEET_PLOT"):
+        _plot_memory(w, drill, Path(os.environ["BENCH_FLEET_PLOT"]), n_sym)
     slopes = {k: _slope(v, seconds / 2) for k, v in w.rss.items()}
     return {"messages_per_s": msgs / seconds, "diffs": tot["diffs"], "trades": tot["trades"],
             "offered": offered, "lag_p50_ms": p50, "lag_p99_ms": p99, "snapshots": tot["snapshots"],
