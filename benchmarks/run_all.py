@@ -5,6 +5,7 @@ named steps of `STEPS`, e.g. the goals' benchmarks again on a quiet machine."""
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -69,4 +70,7 @@ def main(only: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
+    # started in the background (`make bench &`, nohup) SIGINT is ignored, and an ignored signal
+    # stays ignored across exec: the bots the benches stop with Ctrl-C would never stop
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     main(sys.argv[1:] or None)
