@@ -72,7 +72,12 @@ def dry_run_start(
         elapsed = time.perf_counter() - start
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(60)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:  # never leave a bot running behind the bench
+            proc.kill()
+            proc.wait(30)
+            raise
     if len(rows) < len(PAIRS):
         raise SystemExit(f"{strategy} dry-run analysed no candles in 300 s; see {log.name}")
     return elapsed, rows
