@@ -30,14 +30,12 @@ compiled once per process, and a warning says so.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 
 import numpy as np
-from numba import njit
 
-logger = logging.getLogger(__name__)
+from perpflow.features._jit import jit as _jit
 
 _BIG = float(np.finfo(np.float64).max)  # np.nan_to_num's stand-in for +inf
 # float columns of `snapshot_columns`' first output, in row order
@@ -46,22 +44,6 @@ FLOAT_COLUMNS = ("imb_10", "imb_25", "imb_w", "micro_dev_bps", "vw_spread_bps", 
                  "void_ask_bps", "wall_ask", "wall_ask_bps", "cliff_ask", "mid")  # fmt: skip
 INT_COLUMNS = ("breadth_bid", "breadth_ask")
 _BLOCK = 8_192  # rows per np.exp call: Python's share is small, the 3 MB of weights stay in L3
-_OPTIONS = {"nogil": True, "error_model": "numpy"}  # numpy: x / 0 gives inf/NaN, never raises
-
-
-_cache = {"ok": True}  # False once numba found no writable cache dir (warned once)
-
-
-def _jit(fn):
-    """`njit` with an on-disk cache, or without one (warned) where no cache dir is writable."""
-    if _cache["ok"]:
-        try:
-            return njit(cache=True, **_OPTIONS)(fn)
-        except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available"
-            _cache["ok"] = False
-            logger.warning("numba cache unavailable (%s): the book kernel compiles in every "
-                           "process (set NUMBA_CACHE_DIR to a writable dir)", exc)  # fmt: skip
-    return njit(**_OPTIONS)(fn)
 
 
 @_jit

@@ -8,15 +8,14 @@ and low-volume nodes (bins >= `hvn` x / <= `lvn` x the mean bin). The profile co
 e sit on a grid fixed in time (candle number since the epoch), not counted from the frame's
 first row: a live frame that slides by a candle, or a backtest with another start-up length,
 computes the same profiles.
-Written with NumPy (sliding windows + `np.bincount`): no library computes causal rolling
-profiles.
+Written by hand (no library computes causal rolling profiles): the histograms in a numba pass
+(`_profile_kernel`), the levels from them with NumPy.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from numpy.lib.stride_tricks import sliding_window_view
 
 PROFILE_STEP = 12  # candles between two rolling profiles
 
@@ -40,33 +39,19 @@ def profile_ends(df: pd.DataFrame, window: int, step: int, timeframe: str | None
     return rows[rows >= window - 1]
 
 
-def _histograms(price, volume, low, high, ends, starts, window: int, bins: int, chunk=4096):
+def _histograms(price, volume, low, high, ends, starts, window: int, bins: int):
     """Volume histograms of rows starts[i]..ends[i] (at most `window` rows each).
 
-    Returns (hist (len(ends), bins), lo, hi): bins span each window's low..high. Chunked, so
-    memory is bounded by chunk x window floats.
+    Returns (hist (len(ends), bins), lo, hi): bins span each window's low..high. One numba pass
+    per window (`_profile_kernel`, see why there); memory is the output only.
     """
-    views = [sliding_window_view(np.r_[np.full(window - 1, np.nan), x], window)
-             for x in (price, volume, low, high)]  # fmt: skip
+    from perpflow.features._profile_kernel import histograms
+
     hist = np.empty((len(ends), bins))
     lo_all, hi_all = np.empty(len(ends)), np.empty(len(ends))
-    offsets = np.arange(window)
-    for s in range(0, len(ends), chunk):
-        e, st = ends[s : s + chunk], starts[s : s + chunk]
-        pw, vw, lw, hw = (v[e] for v in views)  # row e of the padded view ends at candle e
-        full = bool((st == e - window + 1).all())  # rolling windows: no anchor mask needed
-        inside = np.True_ if full else (e[:, None] - window + 1 + offsets) >= st[:, None]
-        lo = lw.min(axis=1) if full else np.where(inside, lw, np.inf).min(axis=1)
-        hi = hw.max(axis=1) if full else np.where(inside, hw, -np.inf).max(axis=1)
-        span = np.where(hi > lo, hi - lo, np.inf)
-        pos = (pw - lo[:, None]) / span[:, None] * bins
-        bad = ~np.isfinite(pos) | ~inside  # NaN candles and rows before the anchor weigh 0
-        b = np.clip(np.where(bad, 0, pos), 0, bins - 1).astype("int64")
-        weights = np.where(bad | np.isnan(vw), 0.0, vw)
-        flat = (np.arange(len(e))[:, None] * bins + b).ravel()
-        h = np.bincount(flat, weights=weights.ravel(), minlength=len(e) * bins)
-        hist[s : s + chunk] = h.reshape(len(e), bins)
-        lo_all[s : s + chunk], hi_all[s : s + chunk] = lo, hi
+    f64 = [np.ascontiguousarray(x, dtype=np.float64) for x in (price, volume, low, high)]
+    i64 = [np.ascontiguousarray(x, dtype=np.int64) for x in (ends, starts)]
+    histograms(*f64, *i64, int(window), int(bins), hist, lo_all, hi_all)
     return hist, lo_all, hi_all
 
 

@@ -147,25 +147,25 @@ def populate_sweep_indicators(
     tf = pd.Timedelta(timeframe)
     a = atr(df, period=cfg.risk.atr_period)
     sessions = session_context(df["date"])
-    parts = [
-        pd.DataFrame({"atr": a}),
-        *_structure(df, a, cfg, sessions["session_block"], timeframe),
-        sessions,
-    ]
-    out = pd.concat([df, *parts], axis=1)
-    out["macro_blackout"] = _macro(df["date"], cfg, pair)
     fund = funding_on_candles(df["date"], funding, cfg, tf)
-    for col in FUNDING_COLUMNS:
-        out[col] = fund[col].to_numpy()
     oi = oi_on_candles(df["date"], open_interest, cfg, tf)
-    for col in OI_COLUMNS:
-        out[col] = oi[col].to_numpy()
+    context = {"macro_blackout": _macro(df["date"], cfg, pair)}
+    context |= {col: fund[col].to_numpy() for col in FUNDING_COLUMNS}
+    context |= {col: oi[col].to_numpy() for col in OI_COLUMNS}
     liq = liquidations_on_candles(df, pair=pair, cfg=cfg, timeframe=timeframe,
                                   root=liquidation_store)  # fmt: skip
     book_root = Path(cfg.filters.book.store) if cfg.filters.book.store else liquidation_store
     book = book_on_candles(df, pair=pair, cfg=cfg, timeframe=timeframe, root=book_root,
                            symbol=exchange_symbol(pair))  # fmt: skip
-    out = pd.concat([out, liq.set_axis(out.index), book.set_axis(out.index)], axis=1)
+    parts = [
+        pd.DataFrame({"atr": a}),
+        *_structure(df, a, cfg, sessions["session_block"], timeframe),
+        sessions,
+        pd.DataFrame(context, index=df.index),
+        liq.set_axis(df.index),
+        book.set_axis(df.index),
+    ]
+    out = pd.concat([df, *parts], axis=1)  # one copy of the frame, not one per join
     _add_gates(out, cfg, pair)
     out["conviction_long"] = conviction(out, long=True).to_numpy()
     out["conviction_short"] = conviction(out, long=False).to_numpy()
