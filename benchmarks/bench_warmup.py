@@ -10,6 +10,7 @@ SampleStrategy takes; the ratio says what the 5-call fetch and the larger frame 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -58,15 +59,19 @@ def dry_run_start(
     extra.write_text(json.dumps({
         "db_url": f"sqlite:///{tmp / (strategy + '.sqlite')}", "initial_state": "running",
         "internals": {"process_throttle_secs": 1},
-        "api_server": {"enabled": True, "listen_ip_address": "127.0.0.1", "listen_port": port,
-                       "username": AUTH[0], "password": AUTH[1], "jwt_secret_key": "b" * 32},
+        "api_server": {"enabled": True, "listen_ip_address": "127.0.0.1", "listen_port": port},
     }))  # fmt: skip
+    # credentials from the environment only, as perpflow's config check demands of a user
+    env = {**os.environ, "FREQTRADE__API_SERVER__USERNAME": AUTH[0],
+           "FREQTRADE__API_SERVER__PASSWORD": AUTH[1],
+           "FREQTRADE__API_SERVER__JWT_SECRET_KEY": "b" * 32,
+           "FREQTRADE__API_SERVER__WS_TOKEN": "w" * 32}  # fmt: skip
     cmd = [FREQTRADE, "trade", "--dry-run", "-c", str(REPO / "config.json"), "-c", str(overlay),
            "-c", str(extra), "--userdir", str(tmp / "ud"), "--strategy", strategy,
            "--strategy-path", str(strategy_path)]  # fmt: skip
     start = time.perf_counter()
     log = (tmp / f"{strategy}.log").open("w")
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         rows = _first_frames(f"http://127.0.0.1:{port}/api/v1", start + 300)
         elapsed = time.perf_counter() - start
