@@ -138,18 +138,19 @@ def _check_str(kind: str, col: Column, arr: pa.ChunkedArray, codes: tuple) -> No
     """`schemas._check`'s rules on a string column, on its distinct values (vectorised)."""
     rows, values = codes
     present = values.is_valid()
-    rules = [("is missing", values.is_null()) if not col.nullable else None,
-             ("is empty", pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0))
-             if col.rule == "text" else None,
-             (f"must match {ID_PATTERN} (letters, digits, '.', '_', '-')",
-              pc.invert(pc.match_substring_regex(values, f"^(?:{ID_PATTERN})$")))
-             if col.rule == "id" else None,
-             (f"must be one of {list(col.choices)}",
-              pc.invert(pc.is_in(values, value_set=pa.array(col.choices, values.type))))
-             if col.choices else None]  # fmt: skip
-    for what, bad in filter(None, rules):
-        flags = pc.and_(bad, present) if what != "is missing" else bad
-        flags = flags.fill_null(False).to_numpy(zero_copy_only=False)
+    checks = [("is missing", values.is_null())] if not col.nullable else []
+    if col.rule == "text":
+        blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0)
+        checks.append(("is empty", pc.and_(present, blank)))
+    if col.rule == "id":
+        ok = pc.match_substring_regex(values, f"^(?:{ID_PATTERN})$")
+        checks.append((f"must match {ID_PATTERN} (letters, digits, '.', '_', '-')",
+                       pc.and_(present, pc.invert(ok))))  # fmt: skip
+    if col.choices:
+        ok = pc.is_in(values, value_set=pa.array(col.choices, values.type))
+        checks.append((f"must be one of {list(col.choices)}", pc.and_(present, pc.invert(ok))))
+    for what, bad in checks:
+        flags = bad.fill_null(False).to_numpy(zero_copy_only=False)
         if flags.any():
             _fail(kind, col, what, flags[rows], arr.to_pylist())
 
