@@ -6,7 +6,8 @@ book kernels, all 19 snapshot columns included. The bandwidth line says how many
 second merely reading the four (n, 25) float64 arrays once would allow: the ceiling for any
 kernel that touches them. `snapshot_features` (the fused numba kernel) is timed against the NumPy
 implementation it replaced (tests/features/book_reference.py) in the same run, interleaved, held
-to one thread (the goal's figure) and on the threads it takes by default; the kernel's first call is timed in fresh processes with a cold and a warm numba cache.
+to one thread (the goal's figure) and on the threads it takes by default; the kernel's first call
+is timed in fresh processes with a cold and a warm numba cache.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -49,15 +51,8 @@ def _bandwidth_gbs() -> float:
 
 def _one_thread(fn):
     """`fn()` with the book kernel held to one thread (the goal's figure is one core's)."""
-    old = os.environ.get("PERPFLOW_BOOK_THREADS")
-    os.environ["PERPFLOW_BOOK_THREADS"] = "1"
-    try:
+    with mock.patch.dict(os.environ, {"PERPFLOW_BOOK_THREADS": "1"}):
         return fn()
-    finally:
-        if old is None:
-            del os.environ["PERPFLOW_BOOK_THREADS"]
-        else:
-            os.environ["PERPFLOW_BOOK_THREADS"] = old
 
 
 def _interleaved(fns: dict, repeats: int = 3) -> dict[str, float]:

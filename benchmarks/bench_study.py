@@ -71,19 +71,13 @@ def _on_cluster(variants, datadir: Path, workers: int) -> tuple[float, float, fl
     address, as it reaches a deployed `dask scheduler`. The first study pays each worker's
     imports (Freqtrade's result reader ~0.8 s of CPU a worker); a deployed cluster's workers
     stay up between studies, as in the second. Dask's housekeeping as docs/running.md deploys it
-    (`perpflow.validation.cluster.LEAN_CONFIG`)."""
-    import dask
+    (`perpflow.validation.cluster.local_cluster`)."""
     import distributed
 
-    from perpflow.validation.cluster import LEAN_CONFIG
+    from perpflow.validation.cluster import local_cluster
 
     t = time.perf_counter()
-    with (
-        dask.config.set(LEAN_CONFIG),
-        distributed.LocalCluster(  # docs/running.md's settings
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-    ):
+    with local_cluster(workers) as cluster:  # the cluster `--scheduler local` starts
         with distributed.Client(cluster) as client:
             client.wait_for_workers(workers)
         up = time.perf_counter() - t

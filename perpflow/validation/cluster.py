@@ -52,6 +52,17 @@ def lean_dask_env() -> dict[str, str]:
             for k, v in LEAN_CONFIG.items()}  # fmt: skip
 
 
+def local_cluster(workers: int):
+    """A `LocalCluster` of `workers` processes (one thread each, no dashboard) whose workers run
+    with `LEAN_CONFIG`."""
+    import dask
+
+    distributed = _distributed()
+    with dask.config.set(LEAN_CONFIG):  # the workers start with this config
+        return distributed.LocalCluster(n_workers=max(1, workers), threads_per_worker=1,
+                                        processes=True, dashboard_address=None)  # fmt: skip
+
+
 def _distributed():
     """The `distributed` package, or a UserError saying how to install it."""
     try:
@@ -72,11 +83,7 @@ def _client(distributed, scheduler: str, workers: int):
     """(client, cluster or None): a LocalCluster of `workers` processes with one thread each for
     "local", else a client of the scheduler at `scheduler` with at least one worker."""
     if scheduler == "local":
-        import dask
-
-        with dask.config.set(LEAN_CONFIG):  # the workers start with this config
-            cluster = distributed.LocalCluster(n_workers=max(1, workers), threads_per_worker=1,
-                                               processes=True, dashboard_address=None)  # fmt: skip
+        cluster = local_cluster(workers)
         return distributed.Client(cluster), cluster
     try:
         client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S)
